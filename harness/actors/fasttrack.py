@@ -1,0 +1,52 @@
+"""Mock FastTrack: an aiohttp server around :func:`harness.protocol.fasttrack_models.decide`.
+
+It journals hop 2 (raw request as received) and hop 3 (the response as sent, after aiohttp added its own
+headers) into the journal of the run the request belongs to.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from harness.actors.journal import Attribution
+from harness.protocol.accounts import Directory
+from harness.protocol.clock import Clock
+from harness.protocol.fasttrack_models import Context, FastTrackModel, TokenStore, UpstreamRequest, decide
+from harness.protocol.headers import Headers
+from harness.records import Exchange, HopRecord
+
+
+class MockFastTrack:
+    def __init__(self, model: FastTrackModel, *, directory: Directory, attribution: Attribution, clock: Clock,
+                 jwt_secret: str, seed: str = "harness") -> None:
+        self.model = model
+        self.directory = directory
+        self.attribution = attribution
+        self.clock = clock
+        self.jwt_secret = jwt_secret
+        self.tokens = TokenStore(seed=f"{seed}:{model.id}")
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = Headers.from_raw(request.raw_headers)
+        up = UpstreamRequest(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string, headers, body)
+        hop2 = HopRecord.request("gateway_to_fasttrack", up.method, up.path, up.query_string, headers, body)
+        journal = self.attribution.find(headers.get("X-Forwarded-For"))
+        ctx = Context(self.directory, self.tokens, self.jwt_secret, int(self.clock.now().timestamp()))
+        decision = decide(self.model, up, ctx, journal.override if journal else None)
+        resp = web.Response(status=decision.status, body=decision.body, headers=CIMultiDict(decision.headers.pairs))
+        await resp.prepare(request)
+        hop3 = HopRecord.response("fasttrack_to_gateway", resp.status, resp.reason, Headers.of(resp.headers.items()),
+                                  decision.body)
+        exchange = Exchange(hop2, hop3, decision.reason)
+        if journal is not None:
+            journal.exchanges.append(exchange)
+        else:
+            self.attribution.unattributed.append(exchange)
+        return resp

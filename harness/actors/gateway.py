@@ -1,0 +1,163 @@
+"""Reference gateway: the webserver's ``POST /server/login`` and ``/pipeline/`` proxy, one profile per server.
+
+All decisions come from :mod:`harness.protocol.gateway_rules`; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from harness.protocol import gateway_rules as rules
+from harness.protocol import manager_rules, problems
+from harness.protocol.accounts import derive
+from harness.protocol.clock import Clock
+from harness.protocol.generations import GatewayProfile
+from harness.protocol.headers import Headers
+
+PIPELINE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CHUNK = 8192
+
+
+class ReferenceGateway:
+    def __init__(self, profile: GatewayProfile, *, fasttrack_url: str, manager_url: str,
+                 config: rules.GatewayConfig, clock: Clock, seed: str = "harness") -> None:
+        self.profile = profile
+        self.fasttrack_url = URL(fasttrack_url)
+        self.manager_url = URL(manager_url)
+        self.config = config
+        self.clock = clock
+        self.seed = seed
+        self.sessions: dict[str, rules.Session] = {}
+        self._logins: dict[str, int] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_post("/server/login", self.login)
+        for method in PIPELINE_METHODS:
+            app.router.add_route(method, "/pipeline/{path:.*}", self.pipeline)
+        app.on_startup.append(self._open)
+        app.on_cleanup.append(self._close)
+        app.on_response_prepare.append(self._drop_server_header)
+        return app
+
+    async def _open(self, app: web.Application) -> None:
+        # No cookie jar: cookies travel only as the planner writes them, never from one client to another.
+        self._http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+                                           timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+
+    async def _close(self, app: web.Application) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    @staticmethod
+    async def _drop_server_header(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.popall("Server", None)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        assert self._http is not None, "gateway not started"
+        return self._http
+
+    def _new_sid(self, username: str) -> str:
+        n = self._logins.get(username, 0)
+        self._logins[username] = n + 1
+        return derive(self.seed, f"sid:{self.profile.id}:{username}:{n}", 32)
+
+    async def login(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "username" not in body or "password" not in body:
+            return web.json_response({"authenticated": False, "data": {
+                "type": "https://api.backend.ai/probs/invalid-api-params", "title": "Invalid API parameters"}},
+                status=400)
+        now = self.clock.now()
+        sdk_headers = {
+            "X-Forwarded-Host": request.headers.get("X-Forwarded-Host") or request.host,
+            "X-Forwarded-Proto": request.headers.get("X-Forwarded-Proto") or request.scheme,
+            "X-Forwarded-For": request.headers.get("X-Forwarded-For") or (request.remote or ""),
+            "User-Agent": f"Backend.AI Web Server {self.profile.webserver_version}",
+            "X-BackendAI-Domain": self.config.domain,
+            "X-BackendAI-Version": self.profile.api_version,
+            "Date": now.isoformat(),
+        }
+        payload = {"type": "keypair", "domain": self.config.domain, **body}
+        try:
+            async with self.http.get(self.manager_url / "") as probe:
+                await probe.read()
+            async with self.http.post(self.manager_url / "auth/authorize", json=payload, headers=sdk_headers) as r:
+                status, answer = r.status, await r.json(content_type=None)
+        except (aiohttp.ClientError, ValueError):
+            return self._problem(502, "Bad Gateway", problems.BAD_GATEWAY)
+        if status != 200 or not isinstance(answer, dict) or "data" not in answer:
+            problem = answer if isinstance(answer, dict) else {}
+            return web.json_response(manager_rules.login_failure(status, problem))
+        data: dict[str, Any] = answer["data"]
+        sid = self._new_sid(str(body["username"]))
+        self.sessions[sid] = rules.Session(sid, data["access_key"], data["secret_key"])
+        resp = web.json_response(manager_rules.login_success(data), headers={rules.SESSION_HEADER: sid})
+        resp.set_cookie(rules.SESSION_COOKIE, sid, max_age=self.config.session_max_age, httponly=True, path="/")
+        return resp
+
+    @staticmethod
+    def _problem(status: int, reason: str, problem: Mapping[str, object]) -> web.Response:
+        reply = rules.problem_reply(status, reason, problem)
+        return web.Response(status=reply.status, reason=reply.reason, body=reply.body,
+                            headers=CIMultiDict(reply.headers.pairs))
+
+    def client_request(self, request: web.Request) -> rules.ClientRequest:
+        return rules.ClientRequest(
+            method=request.method,
+            path=request.match_info["path"],
+            query=tuple(request.query.items()),
+            headers=Headers.from_raw(request.raw_headers),
+            cookies=dict(request.cookies),
+            peer_ip=request.remote or "",
+            host=request.host,
+            scheme=request.scheme,
+            has_body=request.body_exists,
+        )
+
+    async def pipeline(self, request: web.Request) -> web.StreamResponse:
+        req = self.client_request(request)
+        key = rules.session_key(req)
+        session = self.sessions.get(key) if key else None
+        plan = rules.plan(self.profile, req, session, now=self.clock.now(),
+                          endpoint_authority=self.fasttrack_url.raw_authority, config=self.config)
+        if isinstance(plan, rules.Reply):
+            return web.Response(status=plan.status, reason=plan.reason, body=plan.body,
+                                headers=CIMultiDict(plan.headers.pairs))
+        url = URL(str(self.fasttrack_url.with_path("")) + plan.rel_url, encoded=True)
+        data: Any = request.content if plan.stream_body else b""
+        try:
+            async with self.http.request(plan.method, url, headers=CIMultiDict(plan.headers.pairs), data=data,
+                                         allow_redirects=False) as up:
+                up_headers = Headers.from_raw(up.raw_headers)
+                error_body = await up.read() if rules.needs_error_body(self.profile, up.status) else b""
+                out = rules.relay(self.profile, up.status, up.reason or "", up_headers, error_body)
+                if out.body is not None:
+                    return web.Response(status=out.status, reason=out.reason, body=out.body,
+                                        headers=CIMultiDict(out.headers.pairs))
+                resp = web.StreamResponse(status=out.status, reason=out.reason, headers=CIMultiDict(out.headers.pairs))
+                await resp.prepare(request)
+                async for chunk in up.content.iter_chunked(CHUNK):
+                    await resp.write(chunk)
+                await resp.write_eof()
+                return resp
+        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientResponseError):
+            return self._problem(502, "Bad Gateway", problems.BAD_GATEWAY)
+        except Exception:  # the webserver maps anything else inside the proxy to 500 problem+json
+            return self._problem(500, "Internal Server Error", problems.INTERNAL_ERROR)
+
+
+def login_body(username: str, password: str) -> bytes:
+    return json.dumps({"username": username, "password": password}).encode()

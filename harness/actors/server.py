@@ -1,0 +1,50 @@
+"""Start and stop an aiohttp application on loopback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from harness.errors import HarnessError
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class RunningServer:
+    name: str
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def authority(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start(name: str, app: web.Application, host: str = LOOPBACK, port: int = 0) -> RunningServer:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=False)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise HarnessError(f"{name} could not listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound_port = _bound_port(site)
+    return RunningServer(name, runner, host, bound_port)
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    sockets = getattr(site._server, "sockets", None)  # asyncio.Server; aiohttp exposes no public accessor
+    if not sockets:
+        raise HarnessError("server started but exposes no listening socket")
+    return int(sockets[0].getsockname()[1])

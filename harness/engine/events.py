@@ -1,0 +1,36 @@
+"""Typed events the engine emits while it runs; progress displays and live reporters subscribe to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.results import CellResult, RunResult, ScenarioResult
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    total: int  # scenario runs planned
+
+
+@dataclass(frozen=True)
+class ScenarioFinished:
+    gateway: str
+    fasttrack: str
+    result: ScenarioResult
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class CellFinished:
+    cell: CellResult
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    result: RunResult
+
+
+Event = RunStarted | ScenarioFinished | CellFinished | RunFinished
+Listener = Callable[[Event], None]

@@ -1,0 +1,248 @@
+"""Run one scenario in one cell: log a fresh user in, send each step, collect the four hops, check them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from harness.actors.client import ScenarioClient
+from harness.actors.journal import Attribution, RunJournal
+from harness.protocol.accounts import Directory, derive
+from harness.protocol.clock import Clock
+from harness.protocol.fasttrack_models import VERSION_HEADER, FastTrackModel, Override
+from harness.protocol.gateway_rules import SESSION_COOKIE, SESSION_HEADER
+from harness.protocol.generations import GatewayProfile
+from harness.records import HOPS, HopRecord
+from harness.results import ScenarioResult, StepResult
+from harness.scenario.matchers import EvalContext, Failure, applies, evaluate_hop, json_path
+from harness.scenario.model import RequestSpec, Scenario, Step
+from harness.scenario.template import UndefinedPlaceholder
+
+
+@dataclass
+class Cell:
+    gateway: GatewayProfile
+    fasttrack: FastTrackModel
+    gateway_url: str
+    fasttrack_authority: str  # what the gateway sends as Host upstream
+
+
+@dataclass
+class RunContext:
+    directory: Directory
+    attribution: Attribution
+    clock: Clock
+    jwt_secret: str
+    session_max_age: int
+    seed: str
+    timeout: float = 30.0
+
+
+class _Abort(Exception):
+    """The run cannot go on (set-up or transport failure): the scenario's outcome is 'error'."""
+
+
+def run_id(scenario: Scenario, cell: Cell) -> str:
+    return f"{scenario.id}.{cell.gateway.id}.{cell.fasttrack.id}"
+
+
+async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> ScenarioResult:
+    started = time.perf_counter()
+    rid = run_id(scenario, cell)
+    result = ScenarioResult(scenario.id, scenario.title, scenario.file, "pass")
+    user = ctx.directory.create(f"{rid}@harness.test")
+    result.secrets |= {user.secret_key, user.password, user.access_key}
+    journal = RunJournal(rid)
+    ip = ctx.attribution.allocate_ip()
+    ctx.attribution.register(ip, journal)
+    try:
+        async with ScenarioClient(cell.gateway_url, ip, timeout=ctx.timeout) as client:
+            variables: dict[str, object] = {
+                "username": user.username,
+                "access_key": user.access_key,
+                "jwt_secret": ctx.jwt_secret,
+                "session_max_age": ctx.session_max_age,
+                "gateway_host": cell.gateway_url.split("://", 1)[1],
+                "client_ip": ip,
+                "fasttrack_host": cell.fasttrack_authority,
+                "run_id": rid,
+                "session_id": None,
+            }
+            if scenario.login:
+                variables["session_id"] = await _login(client, user.username, user.password)
+                result.secrets.add(str(variables["session_id"]))
+            modes = frozenset(cell.gateway.names()) | frozenset(cell.gateway.tags)
+            for step in scenario.steps:
+                if not applies(step.modes, _ectx(variables, modes, ctx)):
+                    continue
+                step_result = await _run_step(step, client, journal, variables, modes, ctx, rid)
+                result.steps.append(step_result)
+                result.versions_seen += [
+                    rec.headers.values(VERSION_HEADER)
+                    for name, rec in step_result.hops.items() if name == "fasttrack_to_gateway"
+                ]
+                for hop in step_result.hops.values():
+                    result.secrets |= _secret_values(hop)
+                if step_result.outcome != "pass":
+                    result.outcome = step_result.outcome
+                    result.failures = step_result.failures
+                    result.fasttrack_said = step_result.note
+                    if step_result.outcome == "error":
+                        result.error = f"step '{step.name}': {step_result.note}"
+                    break
+            for cap_name in {c.name for s in scenario.steps for c in s.captures if c.secret}:
+                if variables.get(cap_name):
+                    result.secrets.add(str(variables[cap_name]))
+    except _Abort as exc:
+        result.outcome, result.error = "error", str(exc)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        result.outcome, result.error = "error", f"gateway at {cell.gateway_url} unreachable: {_describe(exc)}"
+    finally:
+        ctx.attribution.release(journal)
+        ctx.directory.forget(user.username)
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _login(client: ScenarioClient, username: str, password: str) -> str:
+    body = json.dumps({"username": username, "password": password}).encode()
+    sent = await client.send("POST", "/server/login", "", [("Content-Type", "application/json")], body)
+    resp = sent.hop4
+    sid = resp.headers.get(SESSION_HEADER)
+    try:
+        payload = json.loads(resp.body)
+    except ValueError:
+        payload = None
+    if resp.status != 200 or not sid or not isinstance(payload, dict) or payload.get("authenticated") is not True:
+        raise _Abort(f"login through /server/login failed: status {resp.status}, body {resp.body[:200]!r}")
+    return sid
+
+
+def _ectx(variables: dict[str, object], modes: frozenset[str], ctx: RunContext) -> EvalContext:
+    def secret_for(access_key: str) -> str | None:
+        user = ctx.directory.by_access_key(access_key)
+        return user.secret_key if user else None
+
+    return EvalContext(variables, modes, secret_for, int(ctx.clock.now().timestamp()))
+
+
+def _build(spec: RequestSpec, variables: dict[str, object], rid: str
+           ) -> tuple[str, str, list[tuple[str, str]], bytes | None]:
+    from urllib.parse import quote
+
+    path = spec.path.render(variables)
+    query = "&".join(f"{quote(k, safe='')}={quote(v.render(variables), safe='')}" for k, v in spec.query)
+    headers = [(k, v.render(variables)) for k, v in spec.headers]
+    sid = variables.get("session_id")
+    carrier = spec.session
+    if carrier == "unknown":
+        headers.append((SESSION_HEADER, derive("unknown-session", rid, 32)))
+    elif sid and carrier in ("header", "both"):
+        headers.append((SESSION_HEADER, str(sid)))
+    if sid and carrier in ("cookie", "both"):
+        headers.append(("Cookie", f"{SESSION_COOKIE}={sid}"))
+    body: bytes | None = None
+    if spec.json is not None:
+        body = json.dumps(_render_json(spec.json, variables)).encode()
+        if not any(k.lower() == "content-type" for k, _ in headers):
+            headers.append(("Content-Type", "application/json"))
+    elif spec.text is not None:
+        body = spec.text.render(variables).encode()
+    return path, query, headers, body
+
+
+def _render_json(value: Any, variables: dict[str, object]) -> Any:
+    from harness.scenario.template import Template
+
+    if isinstance(value, str):
+        return Template(value).render(variables)
+    if isinstance(value, dict):
+        return {k: _render_json(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_json(v, variables) for v in value]
+    return value
+
+
+async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, variables: dict[str, object],
+                    modes: frozenset[str], ctx: RunContext, rid: str) -> StepResult:
+    out = StepResult(step.name, "pass")
+    try:
+        path, query, headers, body = _build(step.request, variables, rid)
+    except UndefinedPlaceholder as exc:
+        out.outcome, out.note = "fail", f"placeholder ${{{exc.args[0]}}} has no value (an earlier capture failed)"
+        out.failures.append(Failure(step.name, "client_to_gateway", "request", "all placeholders bound",
+                                    f"${{{exc.args[0]}}} unbound", step.where))
+        return out
+    upstream = step.request.upstream
+    journal.override = None if upstream is None else Override(
+        upstream.status, tuple((k, v.render(variables)) for k, v in upstream.headers),
+        upstream.body.encode() if upstream.body is not None else None)
+    first = len(journal.exchanges)
+    try:
+        sent = await client.send(step.request.method, path, query, headers, body, step.request.body_bytes)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        out.outcome, out.note = "error", f"client→gateway transport failed: {_describe(exc)}"
+        return out
+    finally:
+        journal.override = None
+    upstream_exchanges = journal.exchanges[first:]
+    del journal.exchanges[first:]  # released per step: memory stays bounded however long the run
+    out.hops["client_to_gateway"] = sent.hop1
+    if upstream_exchanges:
+        ex = upstream_exchanges[0]
+        out.hops["gateway_to_fasttrack"] = ex.request
+        if ex.response is not None:
+            out.hops["fasttrack_to_gateway"] = ex.response
+        out.note = ex.note
+    out.hops["gateway_to_client"] = sent.hop4
+    ectx = _ectx(variables, modes, ctx)
+    for hop in HOPS:
+        expect = step.expect.get(hop)
+        if expect is None:
+            continue
+        out.failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, len(upstream_exchanges))
+    for cap in step.captures:
+        value = _capture(out.hops.get(cap.hop), cap.header, cap.json)
+        if value is None:
+            what = f"header {cap.header}" if cap.header else f"json {cap.json}"
+            out.failures.append(Failure(step.name, cap.hop, f"capture {cap.name} from {what}", "present", "absent",
+                                        cap.where))
+        else:
+            variables[cap.name] = value
+    if out.failures:
+        out.outcome = "fail"
+    return out
+
+
+def _capture(record: HopRecord | None, header: str | None, path: str | None) -> str | None:
+    if record is None:
+        return None
+    if header is not None:
+        return record.headers.get(header)
+    try:
+        doc = json.loads(record.body)
+    except ValueError:
+        return None
+    assert path is not None
+    value = json_path(doc, path)
+    return value if isinstance(value, str) else None
+
+
+_SECRET_HEADERS = ("authorization", "x-backendai-sso", "x-backendai-sessionid", "cookie", "set-cookie")
+
+
+def _secret_values(record: HopRecord) -> set[str]:
+    """Header values that are credentials: redacted from every report unless --show-secrets."""
+    out: set[str] = set()
+    for name, value in record.headers:
+        if name.lower() in _SECRET_HEADERS and value:
+            out.add(value)
+    return out

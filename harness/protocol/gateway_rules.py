@@ -1,0 +1,205 @@
+"""What the webserver's ``/pipeline/`` proxy does with one request: a pure function of profile, request and
+session. The aiohttp gateway in :mod:`harness.actors.gateway` only performs the I/O this plans.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from harness.protocol import problems, signing, sso_jwt
+from harness.protocol.generations import GatewayProfile, route_matches
+from harness.protocol.headers import Headers, mimetype
+
+SESSION_HEADER = "X-BackendAI-SessionID"
+SSO_HEADER = "X-BackendAI-SSO"
+SESSION_COOKIE = "AIOHTTP_SESSION"
+# The only client headers the webserver copies (a whitelist since #503).
+HEADERS_TO_FORWARD = ("Accept-Language", "Authorization")
+HOP_BY_HOP = ("Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailers",
+              "Transfer-Encoding", "Upgrade")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    method: str
+    path: str  # text after "/pipeline/", no leading slash
+    query: tuple[tuple[str, str], ...]  # parsed (decoded) pairs, re-encoded on the way up
+    headers: Headers
+    cookies: dict[str, str]
+    peer_ip: str
+    host: str  # the Host the client addressed
+    scheme: str
+    has_body: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An authenticated webserver session (what ``get_api_session`` needs)."""
+
+    sid: str
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    jwt_secret: str
+    session_max_age: int = 604800
+    domain: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A response the gateway makes itself."""
+
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamPlan:
+    method: str
+    rel_url: str  # path + "?" + query, as sent
+    headers: Headers  # without Host and body framing (the HTTP client adds those)
+    stream_body: bool
+
+
+def session_key(req: ClientRequest) -> str | None:
+    """``RedisStorage.load_session``: a non-empty header wins (even if unknown), else the cookie."""
+    sid = req.headers.get(SESSION_HEADER)
+    if sid:
+        return sid
+    return req.cookies.get(SESSION_COOKIE) or None
+
+
+def unauthorized() -> Reply:
+    return problem_reply(401, "Unauthorized", problems.AUTH_FAILED)
+
+
+def problem_reply(status: int, reason: str, problem: Mapping[str, object]) -> Reply:
+    # aiohttp's HTTPException path appends the charset (protocol-history §3.5).
+    return Reply(status, reason, Headers.of([("Content-Type", f"{problems.PROBLEM_JSON}; charset=utf-8")]),
+                 problems.body(problem))
+
+
+def rel_url(req: ClientRequest) -> str:
+    path = "/" + req.path
+    # The SDK rebuilds the query from the parsed multidict: a space comes back as "+".
+    return f"{path}?{urlencode(req.query)}" if req.query else path
+
+
+def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *, now: datetime,
+         endpoint_authority: str, config: GatewayConfig) -> UpstreamPlan | Reply:
+    """Decide the upstream request (hop 2) for a client request (hop 1), or the gateway's own reply."""
+    needs_session = route_matches(profile.session_required, req.method, req.path)
+    signed = route_matches(profile.signed, req.method, req.path)
+    if (needs_session or signed) and session is None:
+        return unauthorized()
+
+    client = req.headers
+    sent_ct = client.get("Content-Type")
+    out: list[tuple[str, str]] = []
+    xfwd = {
+        "X-Forwarded-Host": client.get("X-Forwarded-Host") or req.host,
+        "X-Forwarded-Proto": client.get("X-Forwarded-Proto") or req.scheme,
+        # Copied, not appended: a client can set it (protocol-history §6.6).
+        "X-Forwarded-For": client.get("X-Forwarded-For") or req.peer_ip,
+    }
+    out += [(name, xfwd[name]) for name in profile.forwarded_proxy_headers]
+    api_version = client.get("X-BackendAI-Version") or profile.api_version
+    out += [
+        ("User-Agent", f"Backend.AI Web Server {profile.webserver_version}"),
+        ("X-BackendAI-Domain", config.domain),
+        ("X-BackendAI-Version", api_version),
+    ]
+    if sent_ct is not None:
+        out.append(("Content-Type", sent_ct))
+    if (cl := client.get("Content-Length")) is not None:
+        out.append(("Content-Length", cl))
+    for name in HEADERS_TO_FORWARD:
+        value = client.get(name)
+        if value is not None and not (signed and name == "Authorization"):
+            out.append((name, value))
+
+    if signed:
+        assert session is not None
+        if profile.jwt is not None:
+            out.append((SSO_HEADER, client.get(SSO_HEADER) or _mint_jwt(profile, req, session, now, config)))
+        sid_value = _sid_to_forward(profile, req)
+        if sid_value is not None:
+            out.append((SESSION_HEADER, sid_value))
+
+    date = now.astimezone(UTC).isoformat()
+    out.append(("Date", date))
+    if sent_ct is None:
+        default_ct = "application/octet-stream"
+        if profile.bodiless_framing == "empty-text-plain" and not req.has_body:
+            default_ct = "text/plain"
+        out.append(("Content-Type", default_ct))
+    url = rel_url(req)
+    if signed:
+        assert session is not None
+        inp = signing.SigningInput(req.method, url, date, endpoint_authority,
+                                   mimetype(sent_ct) if sent_ct else out[-1][1], api_version)
+        out.append(("Authorization", signing.authorization_header(inp, session.access_key, session.secret_key)))
+    out += [("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate")]
+    if req.cookies:
+        out.append(("Cookie", "; ".join(f"{k}={v}" for k, v in req.cookies.items())))
+    stream = req.has_body or profile.bodiless_framing == "chunked-octet-stream"
+    return UpstreamPlan(req.method.upper(), url, Headers.of(out), stream)
+
+
+def _sid_to_forward(profile: GatewayProfile, req: ClientRequest) -> str | None:
+    header = req.headers.get(SESSION_HEADER)
+    if profile.sid == "header-or-cookie":
+        return header or req.cookies.get(SESSION_COOKIE)
+    if profile.sid == "header-or-empty":
+        return header or ""
+    if profile.sid == "client-header":
+        return header
+    return None
+
+
+def _mint_jwt(profile: GatewayProfile, req: ClientRequest, session: Session, now: datetime,
+              config: GatewayConfig) -> str:
+    rule = profile.jwt
+    assert rule is not None
+    lifetime = 3600 if rule.lifetime == "1h" else config.session_max_age
+    if rule.claim_session == "cookie":
+        claim: str | None = req.cookies.get(SESSION_COOKIE)
+    else:
+        claim = req.headers.get(SESSION_HEADER) or ""
+    return sso_jwt.mint(iat=int(now.timestamp()), lifetime=lifetime, aiohttp_session=claim,
+                        access_key=session.access_key, secret=config.jwt_secret, algorithm=rule.algorithm)
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """How hop 3 becomes hop 4: either stream the upstream body with ``headers``, or send ``body``."""
+
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes | None  # None: relay the upstream body as it streams
+
+
+def relay(profile: GatewayProfile, status: int, reason: str, headers: Headers, body_if_error: bytes) -> Relay:
+    if status // 100 not in (2, 3) and profile.upstream_errors == "problem-json":
+        # BackendAPIError: upstream headers dropped, JSON re-serialised as problem+json (§3.5).
+        problem = problems.from_upstream_error(body_if_error)
+        return Relay(status, reason, Headers.of([("Content-Type", problems.PROBLEM_JSON)]),
+                     json.dumps(problem).encode())
+    drop = ["Server", "Transfer-Encoding"]  # the webserver pops Server; aiohttp re-frames the body itself
+    if profile.filter_hop_by_hop:
+        drop += HOP_BY_HOP
+    return Relay(status, reason, headers.without(*drop), None)
+
+
+def needs_error_body(profile: GatewayProfile, status: int) -> bool:
+    return status // 100 not in (2, 3) and profile.upstream_errors == "problem-json"

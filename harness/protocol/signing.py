@@ -1,0 +1,84 @@
+"""Backend.AI keypair request signing (``Authorization: BackendAI signMethod=HMAC-SHA256, ...``).
+
+Reproduces ``ai.backend.client.auth.generate_signature``: the signed string is
+``METHOD\\n/rel?query\\n<Date ISO-8601>\\nhost:<authority>\\ncontent-type:<mimetype>\\nx-backendai-version:<v>\\n
+<hash(b"")>`` (the body is not covered), keyed by ``HMAC(HMAC(secret, yyyymmdd), host)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+_AUTH_RE = re.compile(
+    r"^BackendAI signMethod=HMAC-(?P<hash>[A-Za-z0-9]+), credential=(?P<ak>[^:\s]+):(?P<sig>[0-9a-fA-F]+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningInput:
+    method: str
+    rel_url: str
+    date: str
+    host: str
+    content_type: str
+    api_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    hash_type: str
+    access_key: str
+    signature: str
+
+
+def signature(inp: SigningInput, secret_key: str, hash_type: str = "sha256") -> str:
+    when = datetime.fromisoformat(inp.date)
+    body_hash = hashlib.new(hash_type, b"").hexdigest()
+    sign_str = (
+        f"{inp.method.upper()}\n{inp.rel_url}\n{inp.date}\nhost:{inp.host}\n"
+        f"content-type:{inp.content_type.lower()}\nx-backendai-version:{inp.api_version}\n{body_hash}"
+    )
+    key = hmac.new(secret_key.encode(), when.strftime("%Y%m%d").encode(), hash_type).digest()
+    key = hmac.new(key, inp.host.encode(), hash_type).digest()
+    return hmac.new(key, sign_str.encode(), hash_type).hexdigest()
+
+
+def authorization_header(inp: SigningInput, access_key: str, secret_key: str, hash_type: str = "sha256") -> str:
+    sig = signature(inp, secret_key, hash_type)
+    return f"BackendAI signMethod=HMAC-{hash_type.upper()}, credential={access_key}:{sig}"
+
+
+def parse_authorization(value: str | None) -> Credential | None:
+    if not value:
+        return None
+    m = _AUTH_RE.match(value.strip())
+    if not m:
+        return None
+    return Credential(m["hash"].lower(), m["ak"], m["sig"].lower())
+
+
+def verify(value: str | None, inp: SigningInput, secret_for: dict[str, str] | None = None,
+           *, access_key: str | None = None, secret_key: str | None = None) -> str | None:
+    """Check a signature; return ``None`` when valid, else the reason it is not.
+
+    Either ``secret_for`` (access key -> secret key) or one ``access_key``/``secret_key`` pair is given.
+    """
+    cred = parse_authorization(value)
+    if cred is None:
+        return "not a Backend.AI keypair signature" if value else "no Authorization header"
+    if access_key is not None and cred.access_key != access_key:
+        return f"signed by access key {cred.access_key!r}, expected {access_key!r}"
+    secret = secret_key if secret_key is not None else (secret_for or {}).get(cred.access_key)
+    if secret is None:
+        return f"unknown access key {cred.access_key!r}"
+    try:
+        expected = signature(inp, secret, cred.hash_type)
+    except (ValueError, TypeError) as exc:
+        return f"cannot recompute the signature: {exc}"
+    if not hmac.compare_digest(expected, cred.signature):
+        return "signature does not match the request (method, path, Date, Host, Content-Type, version)"
+    return None

@@ -1,0 +1,71 @@
+"""What crossed each hop, as recorded by the party that saw it on the wire (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.protocol.headers import Headers
+
+Hop = Literal["client_to_gateway", "gateway_to_fasttrack", "fasttrack_to_gateway", "gateway_to_client"]
+HOPS: tuple[Hop, ...] = ("client_to_gateway", "gateway_to_fasttrack", "fasttrack_to_gateway", "gateway_to_client")
+REQUEST_HOPS = ("client_to_gateway", "gateway_to_fasttrack")
+HOP_TITLES = {
+    "client_to_gateway": "Client → Gateway",
+    "gateway_to_fasttrack": "Gateway → FastTrack",
+    "fasttrack_to_gateway": "FastTrack → Gateway",
+    "gateway_to_client": "Gateway → Client",
+}
+# Bodies are kept up to this size per hop; the full size is always recorded. Bounds memory per run.
+BODY_KEEP = 64 * 1024
+
+
+@dataclass(slots=True)
+class HopRecord:
+    hop: Hop
+    headers: Headers
+    method: str | None = None
+    path: str | None = None
+    query: str | None = None
+    status: int | None = None
+    reason: str | None = None
+    body: bytes = b""
+    body_size: int = 0
+
+    @classmethod
+    def request(cls, hop: Hop, method: str, path: str, query: str, headers: Headers, body: bytes) -> HopRecord:
+        return cls(hop, headers, method=method, path=path, query=query, body=body[:BODY_KEEP], body_size=len(body))
+
+    @classmethod
+    def response(cls, hop: Hop, status: int, reason: str, headers: Headers, body: bytes) -> HopRecord:
+        return cls(hop, headers, status=status, reason=reason, body=body[:BODY_KEEP], body_size=len(body))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"hop": self.hop}
+        if self.method is not None:
+            out.update(method=self.method, path=self.path, query=self.query)
+        if self.status is not None:
+            out.update(status=self.status, reason=self.reason)
+        out["headers"] = self.headers.as_lists()
+        out["body_size"] = self.body_size
+        out["body"] = self.body[:4096].decode("utf-8", "replace")
+        return out
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request/response pair seen by an upstream party (FastTrack or a tap): hops 2 and 3."""
+
+    request: HopRecord
+    response: HopRecord | None = None
+    note: str | None = None  # e.g. the FastTrack's authentication verdict
+
+
+@dataclass(slots=True)
+class StepObservation:
+    """All four hops of one step, whichever were observed."""
+
+    hops: dict[str, HopRecord] = field(default_factory=dict)
+    upstream_count: int = 0  # how many requests reached FastTrack during the step
+    error: str | None = None  # transport error on hop 1/4 (e.g. gateway unreachable)
+    fasttrack_note: str | None = None

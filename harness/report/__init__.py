@@ -1,0 +1,1 @@
+"""Report writers. Each reads only the finished result document (``matrix.json``'s content)."""

@@ -1,0 +1,47 @@
+"""``junit.xml``: one test case per (cell, scenario); a failure message names step, hop, check, expected, actual."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+
+def render(doc: dict[str, Any]) -> str:
+    suites = ET.Element("testsuites", name="harness")
+    for cell in doc["cells"]:
+        name = f"{cell['gateway']} x {cell['fasttrack']}"
+        suite = ET.SubElement(suites, "testsuite", name=name)
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for sc in cell["scenarios"]:
+            counts["tests"] += 1
+            case = ET.SubElement(suite, "testcase", classname=name, name=sc["id"],
+                                 time=f"{sc.get('duration_ms', 0) / 1000:.3f}")
+            expected_fail = not cell["required"]
+            if sc["outcome"] == "fail":
+                first = sc["failures"][0] if sc["failures"] else None
+                msg = (f"step '{first['step']}', hop {first['hop']}: {first['check']}: expected {first['expected']}, "
+                       f"got {first['actual']}") if first else "failed"
+                if expected_fail:
+                    ET.SubElement(case, "skipped", message=f"expected incompatibility (not required): {msg}")
+                    counts["skipped"] += 1
+                else:
+                    el = ET.SubElement(case, "failure", message=msg, type="incompatible")
+                    el.text = "\n".join(f"{f['step']} | {f['hop']} | {f['check']} | expected {f['expected']} | "
+                                        f"got {f['actual']} | {f['where']}" for f in sc["failures"])
+                    counts["failures"] += 1
+            elif sc["outcome"] == "error":
+                ET.SubElement(case, "error", message=sc["error"] or "error", type="error")
+                counts["errors"] += 1
+            elif sc["outcome"] == "skip":
+                ET.SubElement(case, "skipped", message=sc.get("reason") or "skipped")
+                counts["skipped"] += 1
+        for k, v in counts.items():
+            suite.set(k, str(v))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write(doc: dict[str, Any], path: Path) -> Path:
+    path.write_text(render(doc), encoding="utf-8")
+    return path

@@ -1,0 +1,50 @@
+"""``matrix.md``: the matrix (tabulate, GitHub pipe table), one reason per incompatible cell, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from harness.report.table import matrix_rows, reason_lines
+
+
+def render(doc: dict[str, Any]) -> str:
+    headers, rows = matrix_rows(doc)
+    parts = [
+        "# Backend.AI gateway × FastTrack compatibility matrix",
+        "",
+        f"Run {doc.get('started_at', '')}, {len(doc['cells'])} cells, {len(doc['scenarios'])} scenarios. "
+        "Columns are keyed by the `X-BackendAI-FastTrack-Version` each FastTrack answered with.",
+        "",
+        f"> **{doc.get('notice', '')}**",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github"),
+        "",
+    ]
+    reasons = reason_lines(doc)
+    if reasons:
+        parts += ["## Why cells are not compatible", ""] + [f"- {r}" for r in reasons] + [""]
+    parts += ["## Profiles", "", "| gateway | generation | releases |", "|---|---|---|"]
+    parts += [f"| {g['id']} | {g['generation']} | {g['releases']} |" for g in doc["gateways"]]
+    parts += ["", "| FastTrack | accepts | modelled on |", "|---|---|---|"]
+    parts += [f"| {f['id']} | {', '.join(f['accepts'])} | model: {f['modelled_on']} |" for f in doc["fasttracks"]]
+    failing = [(c, s) for c in doc["cells"] for s in c["scenarios"] if s["outcome"] in ("fail", "error")]
+    if failing:
+        parts += ["", "## Failing scenarios", ""]
+        for c, s in failing:
+            parts.append(f"### {s['id']} in {c['gateway']} × {c['fasttrack']}: {s['outcome']}")
+            parts.append("")
+            if s["error"]:
+                parts.append(f"- error: {s['error']}")
+            for f in s["failures"]:
+                parts.append(f"- step `{f['step']}`, hop `{f['hop']}`, {f['check']}: expected {f['expected']}, "
+                             f"got {f['actual']} ({f['where']})")
+            parts.append("")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write(doc: dict[str, Any], path: Path) -> Path:
+    path.write_text(render(doc), encoding="utf-8")
+    return path

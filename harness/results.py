@@ -1,0 +1,122 @@
+"""The result model every report reads. ``to_json`` is the source of truth (``matrix.json``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.records import HopRecord
+from harness.scenario.matchers import Failure
+
+Outcome = Literal["pass", "fail", "error", "skip"]
+Verdict = Literal["compatible", "incompatible", "error", "unknown"]
+SCHEMA = "harness/matrix@1"
+
+
+@dataclass
+class StepResult:
+    name: str
+    outcome: Outcome
+    hops: dict[str, HopRecord] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    note: str | None = None  # e.g. FastTrack's own reason for rejecting the request
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "outcome": self.outcome,
+            "note": self.note,
+            "failures": [f.to_json() for f in self.failures],
+            "hops": {name: rec.to_json() for name, rec in self.hops.items()},
+        }
+
+
+@dataclass
+class ScenarioResult:
+    id: str
+    title: str
+    file: str
+    outcome: Outcome
+    steps: list[StepResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    error: str | None = None
+    versions_seen: list[list[str]] = field(default_factory=list)  # per hop-3 record, the header's lines
+    secrets: set[str] = field(default_factory=set)  # values to redact; never serialised
+    duration_ms: float = 0.0
+    fasttrack_said: str | None = None  # FastTrack's own reason when it rejected the failing step
+
+    @property
+    def reason(self) -> str | None:
+        if self.error:
+            return self.error
+        if not self.failures:
+            return None
+        said = f" (FastTrack said: {self.fasttrack_said})" if self.fasttrack_said else ""
+        return self.failures[0].one_line() + said
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "file": self.file,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "error": self.error,
+            "failures": [f.to_json() for f in self.failures],
+            "steps": [s.to_json() for s in self.steps],
+            "duration_ms": round(self.duration_ms, 1),
+        }
+
+
+@dataclass
+class CellResult:
+    gateway: str
+    fasttrack: str
+    required: bool
+    verdict: Verdict = "unknown"
+    fasttrack_version: str | None = None
+    reason: str | None = None
+    scenarios: list[ScenarioResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "gateway": self.gateway,
+            "fasttrack": self.fasttrack,
+            "fasttrack_version": self.fasttrack_version,
+            "verdict": self.verdict,
+            "required": self.required,
+            "reason": self.reason,
+            "counts": {o: sum(1 for s in self.scenarios if s.outcome == o) for o in ("pass", "fail", "error", "skip")},
+            "scenarios": [s.to_json() for s in self.scenarios],
+        }
+
+
+@dataclass
+class RunResult:
+    cells: list[CellResult]
+    gateways: list[dict[str, Any]]
+    fasttracks: list[dict[str, Any]]
+    scenarios: list[dict[str, Any]]
+    started_at: str = ""
+    duration_s: float = 0.0
+    exchanges: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            "http_exchanges": self.exchanges,
+            "notice": "FastTrack is not public: every FastTrack profile here is a model (see fasttracks[].model).",
+            "gateways": self.gateways,
+            "fasttracks": self.fasttracks,
+            "scenarios": self.scenarios,
+            "cells": [c.to_json() for c in self.cells],
+        }
+
+    def secrets(self) -> set[str]:
+        out: set[str] = set()
+        for c in self.cells:
+            for s in c.scenarios:
+                out |= s.secrets
+        return out

@@ -1,0 +1,1 @@
+"""The scenario format: model, loader and matchers. Knows nothing of I/O beyond reading the file."""

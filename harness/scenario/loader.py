@@ -1,0 +1,393 @@
+"""Load and validate scenario files up front; every error names file, line, column and key path."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, cast
+
+from harness.errors import ScenarioError
+from harness.protocol import generations
+from harness.records import HOPS
+from harness.scenario.model import (
+    Capture,
+    Check,
+    CheckKind,
+    FieldExpect,
+    HopExpect,
+    JwtSpec,
+    RequestSpec,
+    Scenario,
+    SessionCarrier,
+    Step,
+    Upstream,
+)
+from harness.scenario.template import Template
+from harness.scenario.yamlnodes import LList, LMap, Source, load
+
+# Values every run provides (see harness.engine.runner.run_variables).
+BUILTINS = frozenset({
+    "username", "access_key", "session_id", "jwt_secret", "session_max_age", "gateway_host", "client_ip",
+    "fasttrack_host", "run_id",
+})
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+_SESSIONS: tuple[SessionCarrier, ...] = ("header", "cookie", "both", "none", "unknown")
+_CHECK_KINDS = ("present", "absent", "equals", "not_equals", "regex", "jwt", "keypair_signature", "bearer")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def known_modes() -> frozenset[str]:
+    names: set[str] = set()
+    for p in generations.PROFILES:
+        names.update(p.names())
+        names.update(p.tags)
+    return frozenset(names)
+
+
+class _Ctx:
+    def __init__(self, source: Source) -> None:
+        self.src = source
+        self.defined: set[str] = set(BUILTINS)
+        self.modes = known_modes()
+
+    def where(self, mark: tuple[int, int]) -> str:
+        return f"{self.src.file}:{mark[0]}"
+
+    def err(self, msg: str, mark: tuple[int, int], key: str) -> ScenarioError:
+        return self.src.error(msg, mark, key)
+
+
+def _mark(container: Any, key: str | int) -> tuple[int, int]:
+    if isinstance(container, LMap) and isinstance(key, str):
+        return container.value_marks.get(key, container.mark)
+    if isinstance(container, LList) and isinstance(key, int) and key < len(container.item_marks):
+        return container.item_marks[key]
+    return getattr(container, "mark", (0, 0))
+
+
+def _mapping(ctx: _Ctx, value: Any, path: str, mark: tuple[int, int], allowed: Iterable[str],
+             required: Iterable[str] = ()) -> LMap:
+    if not isinstance(value, LMap):
+        raise ctx.err(f"expected a mapping, got {type(value).__name__}", mark, path)
+    allowed = set(allowed)
+    for key in value:
+        if key not in allowed:
+            hint = ", ".join(sorted(allowed))
+            raise ctx.err(f"unknown key '{key}' (allowed: {hint})", value.key_marks[key], _join(path, key))
+    for key in required:
+        if key not in value:
+            raise ctx.err(f"missing required key '{key}'", value.mark, path)
+    return value
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _typed(ctx: _Ctx, m: LMap, key: str, path: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = m[key]
+    if isinstance(value, bool) and kind is int:
+        raise ctx.err(f"'{key}' must be {what}, got a boolean", _mark(m, key), _join(path, key))
+    if not isinstance(value, kind):
+        raise ctx.err(f"'{key}' must be {what}, got {type(value).__name__}", _mark(m, key), _join(path, key))
+    return value
+
+
+def _template(ctx: _Ctx, value: Any, mark: tuple[int, int], path: str) -> Template:
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        raise ctx.err(f"expected a string, got {type(value).__name__}", mark, path)
+    t = Template(str(value))
+    for name in t.names:
+        if name not in ctx.defined:
+            known = ", ".join(sorted(ctx.defined))
+            raise ctx.err(f"undefined placeholder '${{{name}}}' (defined here: {known})", mark, path)
+    return t
+
+
+def _modes(ctx: _Ctx, m: LMap, key: str, path: str) -> frozenset[str]:
+    raw = m[key]
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        raise ctx.err("modes must be a non-empty list of gateway profiles or tags", _mark(m, key), _join(path, key))
+    for i, mode in enumerate(items):
+        if not isinstance(mode, str) or mode not in ctx.modes:
+            known = ", ".join(sorted(ctx.modes))
+            mk = _mark(raw, i) if isinstance(raw, LList) else _mark(m, key)
+            raise ctx.err(f"unknown mode {mode!r} (known: {known})", mk, _join(_join(path, key), i))
+    return frozenset(items)
+
+
+def load_scenario(path: str | Path, display_name: str | None = None) -> Scenario:
+    p = Path(path)
+    name = display_name or str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read scenario: {exc}", name) from None
+    return parse_scenario(text, name)
+
+
+def parse_scenario(text: str, file: str) -> Scenario:
+    ctx = _Ctx(Source(file, text))
+    doc = load(ctx.src)
+    top = _mapping(ctx, doc, "", getattr(doc, "mark", (1, 1)),
+                   ("id", "title", "description", "source", "modes", "login", "steps", "tags"),
+                   ("id", "title", "modes", "steps"))
+    sid = _typed(ctx, top, "id", "", str, "a string")
+    if not _ID_RE.match(sid):
+        raise ctx.err("id must be lower-case letters, digits, '.', '_' or '-'", _mark(top, "id"), "id")
+    modes = _modes(ctx, top, "modes", "")
+    login = _typed(ctx, top, "login", "", bool, "true or false") if "login" in top else True
+    steps_raw = top["steps"]
+    if not isinstance(steps_raw, LList) or not steps_raw:
+        raise ctx.err("steps must be a non-empty list", _mark(top, "steps"), "steps")
+    steps = tuple(_step(ctx, item, f"steps[{i}]", _mark(steps_raw, i)) for i, item in enumerate(steps_raw))
+    names = [s.name for s in steps]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            raise ctx.err(f"duplicate step name {n!r}", _mark(steps_raw, i), f"steps[{i}].name")
+    tags = top.get("tags", [])
+    return Scenario(
+        id=sid,
+        title=str(top["title"]),
+        file=file,
+        modes=tuple(sorted(modes)),
+        steps=steps,
+        description=str(top.get("description", "")),
+        source=str(top.get("source", "")),
+        login=login,
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+    )
+
+
+def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
+    m = _mapping(ctx, raw, path, mark, ("name", "request", "expect", "capture", "modes"), ("name", "request"))
+    name = _typed(ctx, m, "name", path, str, "a string")
+    request = _request(ctx, m["request"], _join(path, "request"), _mark(m, "request"))
+    expect: dict[str, HopExpect] = {}
+    if "expect" in m:
+        e = _mapping(ctx, m["expect"], _join(path, "expect"), _mark(m, "expect"), HOPS)
+        for hop in HOPS:
+            if hop in e:
+                expect[hop] = _hop(ctx, e, hop, _join(_join(path, "expect"), hop))
+    captures: list[Capture] = []
+    if "capture" in m:
+        cm = _mapping(ctx, m["capture"], _join(path, "capture"), _mark(m, "capture"), m["capture"].keys()
+                      if isinstance(m["capture"], LMap) else ())
+        for cname in cm:
+            captures.append(_capture(ctx, cm, cname, _join(_join(path, "capture"), cname)))
+    modes = _modes(ctx, m, "modes", path) if "modes" in m else None
+    # Captures become placeholders only after their step: a step cannot use its own capture.
+    ctx.defined.update(c.name for c in captures)
+    return Step(name, request, expect, tuple(captures), modes, ctx.where(mark))
+
+
+def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> tuple[tuple[str, Template], ...]:
+    """A mapping of name -> value, or a list of [name, value] pairs (for duplicates and order)."""
+    out: list[tuple[str, Template]] = []
+    if isinstance(raw, LMap):
+        for k, v in raw.items():
+            values = v if isinstance(v, LList) else [v]
+            for i, item in enumerate(values):
+                mk = _mark(v, i) if isinstance(v, LList) else _mark(raw, k)
+                out.append((k, _template(ctx, item, mk, _join(path, k))))
+        return tuple(out)
+    if isinstance(raw, LList):
+        for i, item in enumerate(raw):
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                raise ctx.err("expected a [name, value] pair", _mark(raw, i), _join(path, i))
+            out.append((item[0], _template(ctx, item[1], _mark(raw, i), _join(path, i))))
+        return tuple(out)
+    raise ctx.err("expected a mapping or a list of [name, value] pairs", mark, path)
+
+
+def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSpec:
+    m = _mapping(ctx, raw, path, mark,
+                 ("method", "path", "session", "query", "headers", "json", "text", "body_bytes", "upstream"),
+                 ("method", "path"))
+    method = _typed(ctx, m, "method", path, str, "a string").upper()
+    if method not in _METHODS:
+        raise ctx.err(f"unknown method {method!r}", _mark(m, "method"), _join(path, "method"))
+    url = _template(ctx, m["path"], _mark(m, "path"), _join(path, "path"))
+    if not url.raw.startswith("/"):
+        raise ctx.err("path must start with '/'", _mark(m, "path"), _join(path, "path"))
+    session = m.get("session", "header")
+    if session not in _SESSIONS:
+        raise ctx.err(f"session must be one of {', '.join(_SESSIONS)}", _mark(m, "session"), _join(path, "session"))
+    bodies = [k for k in ("json", "text", "body_bytes") if k in m]
+    if len(bodies) > 1:
+        raise ctx.err(f"give one body, not {' and '.join(bodies)}", _mark(m, bodies[1]), _join(path, bodies[1]))
+    body_bytes = None
+    if "body_bytes" in m:
+        body_bytes = _typed(ctx, m, "body_bytes", path, int, "a whole number of bytes")
+    upstream = _upstream(ctx, m["upstream"], _join(path, "upstream"), _mark(m, "upstream")) if "upstream" in m else None
+    return RequestSpec(
+        method=method,
+        path=url,
+        session=session,
+        query=_pairs(ctx, m["query"], _join(path, "query"), _mark(m, "query")) if "query" in m else (),
+        headers=_pairs(ctx, m["headers"], _join(path, "headers"), _mark(m, "headers")) if "headers" in m else (),
+        json=_plain(m["json"]) if "json" in m else None,
+        text=_template(ctx, m["text"], _mark(m, "text"), _join(path, "text")) if "text" in m else None,
+        body_bytes=body_bytes,
+        upstream=upstream,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _upstream(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Upstream:
+    m = _mapping(ctx, raw, path, mark, ("status", "headers", "body"), ("status",))
+    status = _typed(ctx, m, "status", path, int, "an HTTP status")
+    if not 100 <= status <= 599:
+        raise ctx.err("status must be 100-599", _mark(m, "status"), _join(path, "status"))
+    headers = _pairs(ctx, m["headers"], _join(path, "headers"), _mark(m, "headers")) if "headers" in m else ()
+    body = str(m["body"]) if "body" in m else None
+    return Upstream(status, headers, body)
+
+
+def _hop(ctx: _Ctx, parent: LMap, hop: str, path: str) -> HopExpect:
+    raw, mark = parent[hop], _mark(parent, hop)
+    is_request = hop in ("client_to_gateway", "gateway_to_fasttrack")
+    allowed = ["reached", "headers", "json", "body_size"]
+    allowed += ["method", "path", "query"] if is_request else ["status"]
+    m = _mapping(ctx, raw, path, mark, allowed)
+    reached = True
+    if "reached" in m:
+        reached = _typed(ctx, m, "reached", path, bool, "true or false")
+        if hop in ("client_to_gateway", "gateway_to_client"):
+            raise ctx.err("'reached' only applies to the FastTrack hops", _mark(m, "reached"), _join(path, "reached"))
+        if not reached and len(m) > 1:
+            raise ctx.err("a hop that is not reached has no other checks", m.mark, path)
+
+    def opt_t(key: str) -> Template | None:
+        return _template(ctx, m[key], _mark(m, key), _join(path, key)) if key in m else None
+
+    status = None
+    if "status" in m:
+        status = _typed(ctx, m, "status", path, int, "an HTTP status")
+    body_size = _typed(ctx, m, "body_size", path, int, "a whole number") if "body_size" in m else None
+    return HopExpect(
+        reached=reached,
+        method=opt_t("method"),
+        path=opt_t("path"),
+        query=opt_t("query"),
+        status=status,
+        headers=_fields(ctx, m, "headers", path) if "headers" in m else (),
+        json=_fields(ctx, m, "json", path) if "json" in m else (),
+        body_size=body_size,
+        where=ctx.where(mark),
+    )
+
+
+def _fields(ctx: _Ctx, m: LMap, key: str, path: str) -> tuple[FieldExpect, ...]:
+    fm = _mapping(ctx, m[key], _join(path, key), _mark(m, key), m[key].keys() if isinstance(m[key], LMap) else ())
+    out = []
+    for name, spec in fm.items():
+        fpath = _join(_join(path, key), name)
+        specs = spec if isinstance(spec, LList) else [spec]
+        checks = tuple(
+            _check(ctx, s, fpath if len(specs) == 1 else _join(fpath, i),
+                   _mark(spec, i) if isinstance(spec, LList) else _mark(fm, name))
+            for i, s in enumerate(specs)
+        )
+        out.append(FieldExpect(name, checks))
+    return tuple(out)
+
+
+def _check(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Check:
+    where = ctx.where(mark)
+    if raw == "present" or raw == "absent":
+        return Check("present" if raw == "present" else "absent", where)
+    if not isinstance(raw, LMap):
+        raise ctx.err("a check is 'present', 'absent' or a mapping such as {equals: ...}", mark, path)
+    m = _mapping(ctx, raw, path, mark, (*_CHECK_KINDS, "modes", "allow_duplicates"))
+    kinds = [k for k in m if k in _CHECK_KINDS]
+    if len(kinds) != 1:
+        raise ctx.err(f"give exactly one of {', '.join(_CHECK_KINDS)}", mark, path)
+    kind = cast(CheckKind, kinds[0])
+    modes = _modes(ctx, m, "modes", path) if "modes" in m else None
+    dups = _typed(ctx, m, "allow_duplicates", path, bool, "true or false") if "allow_duplicates" in m else False
+    arg, amark, apath = m[kind], _mark(m, kind), _join(path, kind)
+    if kind in ("present", "absent"):
+        if arg is not True:
+            raise ctx.err(f"'{kind}' takes true", amark, apath)
+        return Check(kind, where, modes=modes, allow_duplicates=dups)
+    if kind == "regex":
+        if not isinstance(arg, str):
+            raise ctx.err("regex must be a string", amark, apath)
+        try:
+            pattern = re.compile(arg)
+        except re.error as exc:
+            raise ctx.err(f"invalid regex: {exc}", amark, apath) from None
+        return Check("regex", where, pattern=pattern, modes=modes, allow_duplicates=dups)
+    if kind == "jwt":
+        return Check("jwt", where, jwt=_jwt(ctx, arg, apath, amark), modes=modes, allow_duplicates=dups)
+    if kind == "keypair_signature":
+        km = _mapping(ctx, arg, apath, amark, ("access_key",), ("access_key",))
+        value = _template(ctx, km["access_key"], _mark(km, "access_key"), _join(apath, "access_key"))
+        return Check(kind, where, value=value, modes=modes, allow_duplicates=dups)
+    return Check(kind, where, value=_template(ctx, arg, amark, apath), modes=modes, allow_duplicates=dups)
+
+
+def _jwt(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> JwtSpec:
+    m = _mapping(ctx, raw, path, mark, ("secret", "algorithm", "claims", "lifetime", "absent_claims"), ("secret",))
+    alg = m.get("algorithm", "HS256")
+    algorithms = tuple(alg) if isinstance(alg, list) else (str(alg),)
+    claims: list[tuple[str, Template | None]] = []
+    if "claims" in m:
+        cm = _mapping(ctx, m["claims"], _join(path, "claims"), _mark(m, "claims"),
+                      m["claims"].keys() if isinstance(m["claims"], LMap) else ())
+        for k, v in cm.items():
+            claims.append((k, None if v is None else _template(ctx, v, _mark(cm, k), _join(_join(path, "claims"), k))))
+    lifetime = _template(ctx, m["lifetime"], _mark(m, "lifetime"), _join(path, "lifetime")) if "lifetime" in m else None
+    absent = m.get("absent_claims", [])
+    return JwtSpec(
+        secret=_template(ctx, m["secret"], _mark(m, "secret"), _join(path, "secret")),
+        algorithms=algorithms,
+        claims=tuple(claims),
+        lifetime=lifetime,
+        absent_claims=tuple(str(a) for a in absent) if isinstance(absent, list) else (),
+    )
+
+
+def _capture(ctx: _Ctx, parent: LMap, name: str, path: str) -> Capture:
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or name in BUILTINS:
+        raise ctx.err(f"capture name {name!r} must be an identifier and not a built-in", parent.key_marks[name], path)
+    m = _mapping(ctx, parent[name], path, _mark(parent, name), ("from", "header", "json", "secret"), ("from",))
+    hop = m["from"]
+    if hop not in HOPS:
+        raise ctx.err(f"'from' must be one of {', '.join(HOPS)}", _mark(m, "from"), _join(path, "from"))
+    if ("header" in m) == ("json" in m):
+        raise ctx.err("a capture takes exactly one of 'header' or 'json'", m.mark, path)
+    secret = _typed(ctx, m, "secret", path, bool, "true or false") if "secret" in m else True
+    return Capture(name, hop, header=m.get("header"), json=m.get("json"), secret=secret, where=ctx.where(m.mark))
+
+
+def discover(directory: str | Path, pattern: str = "*") -> list[Path]:
+    """Scenario files under ``directory`` whose id-ish stem matches the glob ``pattern``."""
+    root = Path(directory)
+    files = sorted(p for p in root.glob("*.yaml") if p.is_file())
+    return [p for p in files if fnmatch.fnmatch(p.stem, pattern) or fnmatch.fnmatch(p.name, pattern)]
+
+
+def load_all(paths: Iterable[Path]) -> list[Scenario]:
+    scenarios: list[Scenario] = []
+    seen: dict[str, str] = {}
+    for p in paths:
+        sc = load_scenario(p)
+        if sc.id in seen:
+            raise ScenarioError(f"duplicate scenario id {sc.id!r} (also in {seen[sc.id]})", str(p), 1, 1, "id")
+        seen[sc.id] = str(p)
+        scenarios.append(sc)
+    return scenarios

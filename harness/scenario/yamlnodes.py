@@ -1,0 +1,81 @@
+"""YAML with positions: every mapping and list remembers where each of its entries stood in the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from harness.errors import ScenarioError
+
+
+class LMap(dict[str, Any]):
+    mark: tuple[int, int] = (0, 0)
+    key_marks: dict[str, tuple[int, int]]
+    value_marks: dict[str, tuple[int, int]]
+
+
+class LList(list[Any]):
+    mark: tuple[int, int] = (0, 0)
+    item_marks: list[tuple[int, int]]
+
+
+@dataclass
+class Source:
+    file: str
+    text: str
+
+    def line(self, n: int) -> str | None:
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else None
+
+    def error(self, message: str, mark: tuple[int, int] = (0, 0), key: str = "") -> ScenarioError:
+        line, col = mark
+        return ScenarioError(message, self.file, line, col, key, self.line(line))
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load(source: Source) -> Any:
+    loader = yaml.SafeLoader(source.text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        raise source.error(f"malformed YAML: {exc.problem or exc.context}", pos) from None
+    except yaml.YAMLError as exc:
+        raise source.error(f"malformed YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise source.error("empty file")
+    return _build(node, source, yaml.SafeLoader(""))
+
+
+def _build(node: yaml.Node, source: Source, ctor: yaml.SafeLoader) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = LMap()
+        out.mark, out.key_marks, out.value_marks = _pos(node), {}, {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise source.error("YAML merge keys (<<) are not supported in scenarios", _pos(key_node))
+            key = _build(key_node, source, ctor)
+            if not isinstance(key, str):
+                raise source.error(f"keys must be strings, got {key!r}", _pos(key_node))
+            if key in out:
+                raise source.error(f"duplicate key '{key}'", _pos(key_node), key)
+            out[key] = _build(value_node, source, ctor)
+            out.key_marks[key], out.value_marks[key] = _pos(key_node), _pos(value_node)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        seq = LList(_build(item, source, ctor) for item in node.value)
+        seq.mark, seq.item_marks = _pos(node), [_pos(item) for item in node.value]
+        return seq
+    try:
+        return ctor.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise source.error(f"bad value: {exc}", _pos(node)) from None
