@@ -60,7 +60,9 @@ def describe_fasttrack(m: FastTrackModel) -> dict[str, object]:
 
 async def run_matrix(gateways: list[GatewayProfile], fasttracks: list[FastTrackModel], scenarios: list[Scenario],
                      policy: dict[str, frozenset[str]], options: Options | None = None,
-                     listener: Listener | None = None) -> RunResult:
+                     listener: Listener | None = None,
+                     only: set[tuple[str, str, str]] | None = None) -> RunResult:
+    """``only`` limits the run to (scenario id, gateway id, FastTrack id) triples (pytest's selection)."""
     opts = options or Options()
     emit = listener or (lambda event: None)
     started_wall, started = datetime.now(UTC), time.perf_counter()
@@ -101,7 +103,7 @@ async def run_matrix(gateways: list[GatewayProfile], fasttracks: list[FastTrackM
                 continue
             running.append(gw_srv)
             for sc in scenarios:
-                if applicable(sc, gw):
+                if applicable(sc, gw) and (only is None or (sc.id, gw.id, ft.id) in only):
                     jobs.append((cell, sc, Cell(gw, ft, gw_srv.url, ft_srv.authority)))
         emit(RunStarted(len(jobs)))
         limit = asyncio.Semaphore(max(1, opts.concurrency))

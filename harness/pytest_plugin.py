@@ -1,0 +1,149 @@
+"""pytest plugin: scenario files become one item per (scenario, gateway, FastTrack) cell.
+
+``pytest`` at the repository root collects ``scenarios/*.yaml`` (only YAML files in a directory named
+``scenarios``, so unrelated YAML is never picked up). Items of required cells must pass; items of other cells
+are ``xfail(strict=True)``, so a crossed cell that unexpectedly passes is surfaced. The selected items are
+run together, concurrently, the first time one of them runs; a failure shows step, hop, header, expected and
+actual instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import matrix
+from harness.engine.matrix_run import Options, applicable, run_matrix
+from harness.errors import ScenarioError
+from harness.protocol import fasttrack_models, generations
+from harness.report.redact import Redactor
+from harness.results import CellResult, RunResult, ScenarioResult
+from harness.scenario.loader import load_scenario
+from harness.scenario.model import Scenario
+
+_RESULTS = pytest.StashKey[dict[tuple[str, str, str], tuple[CellResult, ScenarioResult]]]()
+
+
+class ScenarioFailed(Exception):
+    """A scenario's expectations did not hold in its cell (an incompatibility, not a harness problem)."""
+
+    def __init__(self, cell: CellResult, result: ScenarioResult) -> None:
+        super().__init__(result.reason)
+        self.cell, self.result = cell, result
+
+
+class ScenarioRunError(Exception):
+    """The harness could not judge the cell (set-up failure, unreachable target): never an expected failure."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness")
+    group.addoption("--harness-policy", default=str(matrix.DEFAULT_POLICY), help="support policy YAML")
+    group.addoption("--harness-show-secrets", action="store_true", help="do not redact secrets in failures")
+    group.addoption("--harness-concurrency", type=int, default=32, help="scenario runs in flight at once")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    if file_path.suffix == ".yaml" and file_path.parent.name == "scenarios":
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _policy(config: pytest.Config) -> dict[str, frozenset[str]]:
+    return matrix.load_policy(config.getoption("--harness-policy"))
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[ScenarioItem]:
+        try:
+            scenario = load_scenario(self.path, str(self.path.relative_to(self.config.rootpath)))
+        except ScenarioError as exc:
+            raise self.CollectError(exc.render()) from None
+        policy = _policy(self.config)
+        for gw in generations.PROFILES:
+            if not applicable(scenario, gw):
+                continue
+            for ft in fasttrack_models.MODELS:
+                required = ft.id in policy.get(gw.id, frozenset())
+                item: ScenarioItem = ScenarioItem.from_parent(self, name=f"{scenario.id}[{gw.id}-{ft.id}]",
+                                                              scenario=scenario, gateway=gw.id, fasttrack=ft.id,
+                                                              required=required)
+                if not required:
+                    item.add_marker(pytest.mark.xfail(
+                        reason=f"{gw.id} is not required to support FastTrack {ft.id} (support policy)",
+                        raises=ScenarioFailed, strict=True))
+                yield item
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, gateway: str, fasttrack: str, required: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario, self.gateway, self.fasttrack, self.required = scenario, gateway, fasttrack, required
+        self.add_marker(pytest.mark.harness_cell(gateway=gateway, fasttrack=fasttrack))
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.scenario.id, self.gateway, self.fasttrack)
+
+    def runtest(self) -> None:
+        results = self.session.stash.get(_RESULTS, None)
+        if results is None or self.key not in results:
+            results = _run_selected(self.session)
+        cell, result = results[self.key]
+        if result.outcome == "error":
+            raise ScenarioRunError(result.error)
+        if result.outcome == "fail":
+            raise ScenarioFailed(cell, result)
+        if self.required and cell.verdict == "unknown":
+            raise ScenarioRunError(f"cell {self.gateway} × {self.fasttrack} is unknown: {cell.reason}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailed):
+            text = format_failure(excinfo.value.cell, excinfo.value.result)
+            return Redactor(excinfo.value.result.secrets, enabled=not self.config.getoption("--harness-show-secrets")
+                            ).text(text)
+        if isinstance(excinfo.value, ScenarioRunError):
+            return f"harness error in {self.gateway} × {self.fasttrack}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.scenario.id} in {self.gateway} × FastTrack {self.fasttrack}"
+
+
+def format_failure(cell: CellResult, result: ScenarioResult) -> str:
+    lines = [f"{result.id} in {cell.gateway} × FastTrack {cell.fasttrack} "
+             f"(observed version {cell.fasttrack_version or 'none'}): {result.outcome}"]
+    for f in result.failures:
+        lines += [f"  step:     {f.step}", f"  hop:      {f.hop}", f"  check:    {f.check}",
+                  f"  expected: {f.expected}", f"  actual:   {f.actual}", f"  at:       {f.where}", ""]
+    if result.fasttrack_said:
+        lines.append(f"  FastTrack said: {result.fasttrack_said}")
+    failing = next((s for s in result.steps if s.outcome != "pass"), None)
+    if failing and result.failures:
+        record = failing.hops.get(result.failures[0].hop)
+        if record is not None:
+            first = f"{record.method} {record.path}" if record.method else f"{record.status} {record.reason}"
+            lines.append(f"  what crossed {result.failures[0].hop}: {first}")
+            lines += [f"    {k}: {v}" for k, v in record.headers]
+    return "\n".join(lines)
+
+
+def _run_selected(session: pytest.Session) -> dict[tuple[str, str, str], tuple[CellResult, ScenarioResult]]:
+    items = [i for i in session.items if isinstance(i, ScenarioItem)]
+    scenarios = list({i.scenario.id: i.scenario for i in items}.values())
+    gateways = [generations.resolve(g) for g in dict.fromkeys(i.gateway for i in items)]
+    fasttracks = [fasttrack_models.resolve(f) for f in dict.fromkeys(i.fasttrack for i in items)]
+    opts = Options(concurrency=session.config.getoption("--harness-concurrency"))
+    run: RunResult = asyncio.run(run_matrix(gateways, fasttracks, scenarios, _policy(session.config), opts,
+                                            only={i.key for i in items}))
+    results = {(s.id, c.gateway, c.fasttrack): (c, s) for c in run.cells for s in c.scenarios}
+    session.stash[_RESULTS] = results
+    return results
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "harness_cell(gateway, fasttrack): a scenario item's matrix cell")
