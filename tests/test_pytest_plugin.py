@@ -1,0 +1,72 @@
+"""The pytest plugin, driven through pytester: collection ids, strict xfail, failure display, bad files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    (pytester.path / "scenarios").mkdir()
+    for name in ("pr3353-as-is.yaml", "pr3353-to-be.yaml"):
+        shutil.copy(ROOT / "scenarios" / name, pytester.path / "scenarios" / name)
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    (pytester.path / "policy.yaml").write_text('required:\n  as-is: ["24.09.0"]\n  to-be: ["25.1.0"]\n')
+    return pytester
+
+
+def test_items_are_cells_with_readable_ids(project: pytest.Pytester) -> None:
+    result = project.runpytest("--collect-only", "-q", "--harness-policy", "policy.yaml", "scenarios")
+    ids = [line for line in result.outlines if "::" in line]
+    assert "scenarios/pr3353-as-is.yaml::pr3353-as-is[as-is-24.09.0]" in ids
+    assert "scenarios/pr3353-to-be.yaml::pr3353-to-be[to-be-25.1.0]" in ids
+    # Scenarios only run on the gateway modes they describe.
+    assert not any("pr3353-as-is[to-be-" in i for i in ids)
+
+
+def test_required_cells_pass_and_crossed_cells_are_expected_failures(project: pytest.Pytester) -> None:
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "pr3353")
+    result.assert_outcomes(passed=2, xfailed=2)
+
+
+def test_required_crossed_cell_fails_with_step_hop_and_header(project: pytest.Pytester) -> None:
+    (project.path / "policy.yaml").write_text('required:\n  as-is: ["24.09.0", "25.1.0"]\n')
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-25")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "step:     pipeline login" in out
+    assert "hop:      fasttrack_to_gateway" in out
+    assert "header X-BackendAI-SSO: present" in out
+    assert "Traceback" not in out
+
+
+def test_unexpected_pass_is_surfaced(project: pytest.Pytester) -> None:
+    # A policy that does not require the own-era cell turns its pass into a strict XPASS failure.
+    (project.path / "policy.yaml").write_text('required:\n  to-be: ["25.1.0"]\n')
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-24")
+    result.assert_outcomes(failed=1)
+    assert "XPASS(strict)" in result.stdout.str()
+
+
+def test_broken_scenario_is_a_collection_error_with_file_and_line(project: pytest.Pytester) -> None:
+    (project.path / "scenarios" / "broken.yaml").write_text(
+        "id: broken\ntitle: t\nmodes: [as-is]\nsteps:\n  - name: s\n    request: {method: GET, path: /x, bogus: 1}\n")
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios")
+    out = result.stdout.str()
+    assert "scenarios/broken.yaml:6" in out
+    assert "unknown key 'bogus'" in out
+    assert result.ret != 0
+
+
+def test_yaml_outside_a_scenarios_directory_is_not_collected(project: pytest.Pytester) -> None:
+    (project.path / "other").mkdir()
+    (project.path / "other" / "config.yaml").write_text("not: a scenario\n")
+    result = project.runpytest("--collect-only", "-q", "--harness-policy", "policy.yaml", "other")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
