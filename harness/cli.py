@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=32, help="scenario runs in flight at once")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
     run.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
+    run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
     run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     rep = sub.add_parser("report", help="re-render reports from a matrix.json without re-running")
@@ -53,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="reports", metavar="DIR")
     rep.add_argument("--format", action="append", choices=sorted(WRITERS), help="formats (default all)")
     return p
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected I/N, e.g. 1/2") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError("I must be between 1 and N")
+    return i, n
 
 
 def write_reports(doc: dict[str, Any], out: Path, formats: list[str] | None = None) -> list[Path]:
@@ -74,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     policy = matrix.load_policy(args.policy)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout)
     result = asyncio.run(run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, policy, opts,
-                                    terminal.Progress(quiet=args.quiet)))
+                                    terminal.Progress(quiet=args.quiet), shard=args.shard))
     doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(result.to_json())
     paths = write_reports(doc, Path(args.out))
     print(terminal.render(doc))

@@ -43,9 +43,15 @@ def applicable(scenario: Scenario, gateway: GatewayProfile) -> bool:
     return bool(set(scenario.modes) & (set(gateway.names()) | set(gateway.tags)))
 
 
-def plan_cells(gateways: list[GatewayProfile], fasttracks: list[FastTrackModel]
+def plan_cells(gateways: list[GatewayProfile], fasttracks: list[FastTrackModel], shard: tuple[int, int] | None = None
                ) -> list[tuple[GatewayProfile, FastTrackModel]]:
-    return [(g, f) for g in gateways for f in fasttracks]
+    """Every (gateway, FastTrack) pair in a fixed order; ``shard=(i, n)`` keeps every n-th from the i-th (1-based),
+    so shards are disjoint, cover the matrix and do not depend on timing."""
+    cells = [(g, f) for g in gateways for f in fasttracks]
+    if shard is None:
+        return cells
+    index, count = shard
+    return [c for k, c in enumerate(cells) if k % count == index - 1]
 
 
 def describe_gateway(p: GatewayProfile) -> dict[str, object]:
@@ -61,7 +67,8 @@ def describe_fasttrack(m: FastTrackModel) -> dict[str, object]:
 async def run_matrix(gateways: list[GatewayProfile], fasttracks: list[FastTrackModel], scenarios: list[Scenario],
                      policy: dict[str, frozenset[str]], options: Options | None = None,
                      listener: Listener | None = None,
-                     only: set[tuple[str, str, str]] | None = None) -> RunResult:
+                     only: set[tuple[str, str, str]] | None = None,
+                     shard: tuple[int, int] | None = None) -> RunResult:
     """``only`` limits the run to (scenario id, gateway id, FastTrack id) triples (pytest's selection)."""
     opts = options or Options()
     emit = listener or (lambda event: None)
@@ -87,7 +94,7 @@ async def run_matrix(gateways: list[GatewayProfile], fasttracks: list[FastTrackM
                 ft_servers[model.id] = srv
             except HarnessError as exc:
                 ft_servers[model.id] = str(exc)
-        for gw, ft in plan_cells(gateways, fasttracks):
+        for gw, ft in plan_cells(gateways, fasttracks, shard):
             cell = CellResult(gw.id, ft.id, required=ft.id in policy.get(gw.id, frozenset()))
             cells.append(cell)
             ft_srv = ft_servers[ft.id]
