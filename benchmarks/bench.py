@@ -1,0 +1,140 @@
+"""Speed and memory of the harness against the physical floor (issue: speed).
+
+    python benchmarks/bench.py [--out benchmarks/results.json] [--rss-runs 10000]
+
+Measures, in one run on this machine: the full default matrix (wall time, scenario-runs/s, HTTP exchanges);
+the floor (the same number of exchanges through a trivial pass-through proxy) and the ratio; scaling with the
+scenarios copied 1×, 10×, 100×; peak RSS over N scenario-runs (in a fresh process); 1 process versus 2 shards
+(two processes with --shard). Prints a table and writes JSON. Targets are reported beside each figure; this
+is a benchmark, never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tabulate import tabulate
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from floor import floor  # noqa: E402
+
+from harness import matrix  # noqa: E402
+from harness.catalog import DEFAULT_SCENARIOS, select  # noqa: E402
+from harness.engine.matrix_run import Options, run_matrix  # noqa: E402
+
+
+def copy_scenarios(times: int, dest: Path) -> Path:
+    """The default scenarios, each copied ``times`` times under new ids."""
+    for src in sorted(DEFAULT_SCENARIOS.glob("*.yaml")):
+        text = src.read_text(encoding="utf-8")
+        for n in range(times):
+            new = re.sub(r"^id:\s*(\S+)", lambda m, n=n: f"id: {m.group(1)}-c{n}", text, count=1, flags=re.M)
+            (dest / f"{src.stem}-c{n}.yaml").write_text(new, encoding="utf-8")
+    return dest
+
+
+async def measure(scenarios_dir: Path, concurrency: int) -> dict[str, float]:
+    sel = select(None, None, "*", scenarios_dir)
+    started = time.perf_counter()
+    run = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy(),
+                           Options(concurrency=concurrency))
+    wall = time.perf_counter() - started
+    runs = sum(len(c.scenarios) for c in run.cells)
+    return {"wall_s": wall, "scenario_runs": runs, "runs_per_s": runs / wall, "exchanges": run.exchanges,
+            "errors": sum(1 for c in run.cells for s in c.scenarios if s.outcome == "error")}
+
+
+def rss_child(runs: int, concurrency: int) -> None:
+    """Run about ``runs`` scenario-runs in this process and print peak RSS (MiB) as JSON."""
+    per_copy = len(list(DEFAULT_SCENARIOS.glob("*.yaml")))
+    base = asyncio.run(measure(DEFAULT_SCENARIOS, concurrency))["scenario_runs"] / per_copy
+    copies = max(1, round(runs / (base * per_copy)))
+    with tempfile.TemporaryDirectory() as tmp:
+        m = asyncio.run(measure(copy_scenarios(copies, Path(tmp)), concurrency))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"scenario_runs": m["scenario_runs"], "peak_rss_mib": peak_mib, "wall_s": m["wall_s"]}))
+
+
+def shards(concurrency: int) -> dict[str, float]:
+    cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--concurrency", str(concurrency)]
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        subprocess.run([*cmd, "--out", f"{tmp}/one"], cwd=ROOT, check=False, capture_output=True)
+        one = time.perf_counter() - started
+        started = time.perf_counter()
+        procs = [subprocess.Popen([*cmd, "--shard", f"{i}/2", "--out", f"{tmp}/s{i}"], cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in (1, 2)]
+        for p in procs:
+            p.wait()
+        two = time.perf_counter() - started
+    return {"one_process_s": one, "two_shards_s": two, "speedup": one / two}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--rss-runs", type=int, default=10000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--scale", default="1,10,100", help="scenario copy factors")
+    ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child, args.concurrency)
+        return 0
+
+    asyncio.run(measure(DEFAULT_SCENARIOS, args.concurrency))  # warm-up: imports, first sockets
+    full = asyncio.run(measure(DEFAULT_SCENARIOS, args.concurrency))
+    floor_s = asyncio.run(floor(int(full["exchanges"]), args.concurrency))
+    scaling: dict[int, dict[str, float]] = {}
+    for factor in (int(x) for x in args.scale.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            scaling[factor] = asyncio.run(measure(copy_scenarios(factor, Path(tmp)), args.concurrency))
+    rss = json.loads(subprocess.run([sys.executable, __file__, "--rss-child", str(args.rss_runs)],
+                                    capture_output=True, text=True, check=True).stdout)
+    sh = shards(args.concurrency)
+    base = scaling[min(scaling)]["wall_s"]
+    rows = [
+        ["full default matrix wall time", f"{full['wall_s']:.3f} s", "≤ 3 s"],
+        ["scenario-runs / s", f"{full['runs_per_s']:.0f} ({full['scenario_runs']:.0f} runs)", ""],
+        ["HTTP exchanges", f"{full['exchanges']:.0f}", ""],
+        ["floor (same exchanges, trivial proxy)", f"{floor_s:.3f} s", ""],
+        ["harness / floor", f"{full['wall_s'] / floor_s:.2f}×", "≤ 1.5×"],
+    ]
+    for factor, m in scaling.items():
+        rows.append([f"scenarios ×{factor}: wall ({m['scenario_runs']:.0f} runs)",
+                     f"{m['wall_s']:.3f} s = {m['wall_s'] / base:.1f}× of ×{min(scaling)}",
+                     f"≤ {factor * 1.05:g}×" if factor > 1 else ""])
+    rows += [
+        [f"peak RSS over {rss['scenario_runs']} scenario-runs", f"{rss['peak_rss_mib']:.0f} MiB", "≤ 200 MB"],
+        ["1 process vs 2 shards", f"{sh['one_process_s']:.2f} s vs {sh['two_shards_s']:.2f} s = "
+                                  f"{sh['speedup']:.2f}×", "≥ 1.7×"],
+    ]
+    print(tabulate(rows, headers=["measure", "figure", "target"], tablefmt="github"))
+    out = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "full_matrix": full, "floor_s": floor_s, "ratio": full["wall_s"] / floor_s,
+        "scaling": {str(k): v for k, v in scaling.items()}, "rss": rss, "shards": sh,
+    }
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
