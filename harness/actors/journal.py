@@ -25,6 +25,7 @@ class RunJournal:
     run_id: str
     exchanges: list[Exchange] = field(default_factory=list)
     override: Override | None = None  # what FastTrack should answer for the current step
+    clock_offset: int = 0  # seconds FastTrack's clock runs ahead for the current step
 
 
 class Attribution:

@@ -185,6 +185,7 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     journal.override = None if upstream is None else Override(
         upstream.status, tuple((k, v.render(variables)) for k, v in upstream.headers),
         upstream.body.encode() if upstream.body is not None else None)
+    journal.clock_offset = step.request.fasttrack_clock_offset
     first = len(journal.exchanges)
     try:
         sent = await client.send(step.request.method, path, query, headers, body, step.request.body_bytes)
@@ -192,7 +193,7 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         out.outcome, out.note = "error", f"client→gateway transport failed: {_describe(exc)}"
         return out
     finally:
-        journal.override = None
+        journal.override, journal.clock_offset = None, 0
     upstream_exchanges = journal.exchanges[first:]
     del journal.exchanges[first:]  # released per step: memory stays bounded however long the run
     out.hops["client_to_gateway"] = sent.hop1

@@ -207,7 +207,8 @@ def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> tuple[tuple
 
 def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSpec:
     m = _mapping(ctx, raw, path, mark,
-                 ("method", "path", "session", "query", "headers", "json", "text", "body_bytes", "upstream"),
+                 ("method", "path", "session", "query", "headers", "json", "text", "body_bytes", "upstream",
+                  "fasttrack_clock_offset"),
                  ("method", "path"))
     method = _typed(ctx, m, "method", path, str, "a string").upper()
     if method not in _METHODS:
@@ -235,6 +236,8 @@ def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSp
         text=_template(ctx, m["text"], _mark(m, "text"), _join(path, "text")) if "text" in m else None,
         body_bytes=body_bytes,
         upstream=upstream,
+        fasttrack_clock_offset=(_typed(ctx, m, "fasttrack_clock_offset", path, int, "whole seconds")
+                                if "fasttrack_clock_offset" in m else 0),
     )
 
 

@@ -92,6 +92,8 @@ class RequestSpec:
     text: Template | None = None
     body_bytes: int | None = None  # a generated binary body of this size, streamed
     upstream: Upstream | None = None
+    # Seconds FastTrack's clock runs ahead of the gateway's during this step (JWT expiry without sleeping).
+    fasttrack_clock_offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
