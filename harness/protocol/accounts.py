@@ -1,6 +1,8 @@
 """Users and keypairs that the mock manager issues and the mock FastTrack verifies against.
 
-Keys are derived from a seed and the username, so the same run always issues the same keypairs.
+Keys are derived from a seed and the username, so the same run always issues the same keypairs. An access
+key carries a check code keyed by the seed, so a mock FastTrack in another process (behind a tap, say) can
+recognise the keypairs the harness's manager issued and derive their secret keys from the seed alone.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+
+AK_PREFIX = "AKHARNESS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,22 +29,27 @@ def derive(seed: str, label: str, length: int) -> str:
 
 
 class Directory:
-    """The manager's user table. Plain data with deterministic key derivation; shared by the mocks."""
+    """The manager's user table. ``trust_seed``: also accept any access key bearing the seed's check code."""
 
-    def __init__(self, seed: str = "harness") -> None:
+    def __init__(self, seed: str = "harness", *, trust_seed: bool = False) -> None:
         self.seed = seed
+        self.trust_seed = trust_seed
         self._by_name: dict[str, User] = {}
         self._by_key: dict[str, User] = {}
+
+    def _access_key(self, username: str) -> str:
+        body = derive(self.seed, f"ak:{username}", 6).upper()
+        return AK_PREFIX + body + derive(self.seed, f"akc:{body}", 5).upper()
+
+    def _secret_key(self, access_key: str) -> str:
+        return derive(self.seed, f"sk:{access_key}", 40)
 
     def create(self, username: str) -> User:
         if username in self._by_name:
             return self._by_name[username]
-        user = User(
-            username=username,
-            password=derive(self.seed, f"pw:{username}", 16),
-            access_key="AKHARNESS" + derive(self.seed, f"ak:{username}", 11).upper(),
-            secret_key=derive(self.seed, f"sk:{username}", 40),
-        )
+        ak = self._access_key(username)
+        user = User(username=username, password=derive(self.seed, f"pw:{username}", 16), access_key=ak,
+                    secret_key=self._secret_key(ak))
         self._by_name[username] = user
         self._by_key[user.access_key] = user
         return user
@@ -54,7 +63,20 @@ class Directory:
         return self._by_name.get(username)
 
     def by_access_key(self, access_key: str) -> User | None:
-        return self._by_key.get(access_key)
+        user = self._by_key.get(access_key)
+        if user is None and self.trust_seed and self._seeded(access_key):
+            user = User("", "", access_key, self._secret_key(access_key))
+        return user
+
+    def _seeded(self, access_key: str) -> bool:
+        if not access_key.startswith(AK_PREFIX) or len(access_key) != len(AK_PREFIX) + 11:
+            return False
+        body, check = access_key[len(AK_PREFIX):-5], access_key[-5:]
+        return hmac.compare_digest(check, derive(self.seed, f"akc:{body}", 5).upper())
 
     def secrets(self) -> dict[str, str]:
         return {ak: u.secret_key for ak, u in self._by_key.items()}
+
+    def secret_for(self, access_key: str) -> str | None:
+        user = self.by_access_key(access_key)
+        return user.secret_key if user else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,18 +62,25 @@ def parse_authorization(value: str | None) -> Credential | None:
     return Credential(m["hash"].lower(), m["ak"], m["sig"].lower())
 
 
-def verify(value: str | None, inp: SigningInput, secret_for: dict[str, str] | None = None,
+def verify(value: str | None, inp: SigningInput,
+           secret_for: Mapping[str, str] | Callable[[str], str | None] | None = None,
            *, access_key: str | None = None, secret_key: str | None = None) -> str | None:
     """Check a signature; return ``None`` when valid, else the reason it is not.
 
-    Either ``secret_for`` (access key -> secret key) or one ``access_key``/``secret_key`` pair is given.
+    Either ``secret_for`` (access key -> secret key, a mapping or a lookup function) or one
+    ``access_key``/``secret_key`` pair is given.
     """
     cred = parse_authorization(value)
     if cred is None:
         return "not a Backend.AI keypair signature" if value else "no Authorization header"
     if access_key is not None and cred.access_key != access_key:
         return f"signed by access key {cred.access_key!r}, expected {access_key!r}"
-    secret = secret_key if secret_key is not None else (secret_for or {}).get(cred.access_key)
+    if secret_key is not None:
+        secret: str | None = secret_key
+    elif callable(secret_for):
+        secret = secret_for(cred.access_key)
+    else:
+        secret = (secret_for or {}).get(cred.access_key)
     if secret is None:
         return f"unknown access key {cred.access_key!r}"
     try:
