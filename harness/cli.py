@@ -15,10 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import errors, matrix
-from harness.catalog import DEFAULT_SCENARIOS, select
-from harness.engine.matrix_run import Options, run_matrix
-from harness.report import json_report, junit, markdown, terminal
+from harness import errors, matrix, serve
+from harness.catalog import DEFAULT_SCENARIOS, Selection, select
+from harness.engine import services
+from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
+from harness.engine.targets import CommandLauncher, FastTrackTarget, UrlLauncher
+from harness.protocol import generations
+from harness.protocol.generations import GatewayProfile
+from harness.protocol.manager_rules import ManagerContract
+from harness.report import html, json_report, junit, markdown, terminal
 from harness.report.redact import Redactor
 
 EPILOG = """exit codes:
@@ -28,7 +33,7 @@ EPILOG = """exit codes:
   3  runtime error (a server could not start, a target unreachable)
 """
 WRITERS = {"json": ("matrix.json", json_report.write), "md": ("matrix.md", markdown.write),
-           "junit": ("junit.xml", junit.write)}
+           "junit": ("junit.xml", junit.write), "html": ("index.html", html.write)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,11 +54,63 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
     run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    add_target_options(run)
+    serve.add_parser(sub)
     rep = sub.add_parser("report", help="re-render reports from a matrix.json without re-running")
     rep.add_argument("source", metavar="FROM.json")
     rep.add_argument("--out", default="reports", metavar="DIR")
     rep.add_argument("--format", action="append", choices=sorted(WRITERS), help="formats (default all)")
     return p
+
+
+def add_target_options(p: argparse.ArgumentParser) -> None:
+    ext = p.add_argument_group("real targets", "judge a real gateway build and/or a real FastTrack")
+    ext.add_argument("--gateway-cmd", metavar="TEMPLATE",
+                     help="start this gateway per FastTrack column; placeholders {port} {fasttrack_url} "
+                          "{manager_url} {jwt_secret} {redis_url} {workdir}")
+    ext.add_argument("--gateway-url", metavar="URL", help="an already running gateway")
+    ext.add_argument("--gateway-name", default="external", help="matrix row label of the real gateway")
+    ext.add_argument("--judge-as", metavar="PROFILE", help="judge the real gateway by this profile's expectations")
+    ext.add_argument("--fasttrack-listen", type=services.parse_listen, metavar="HOST:PORT",
+                     help="fixed address for the mock FastTrack (for --gateway-url)")
+    ext.add_argument("--manager-listen", type=services.parse_listen, metavar="HOST:PORT",
+                     help="fixed address for the mock manager (for --gateway-url)")
+    ext.add_argument("--fasttrack-url", metavar="URL", help="a real FastTrack, reached through a recording tap")
+    ext.add_argument("--fasttrack-name", default="external", help="matrix column id of the real FastTrack")
+    ext.add_argument("--ready-timeout", type=float, default=60.0, help="seconds for --gateway-cmd to listen")
+    ext.add_argument("--manager-session-token", action="store_true",
+                     help="mock manager answers with session_token (webserver 26.4+)")
+
+
+def build_targets(args: argparse.Namespace, sel: Selection) -> tuple[list[Any], list[FastTrackTarget]]:
+    """Gateway launchers and FastTrack columns for the run, from the selection and the real-target options."""
+    gateways: list[Any] = list(sel.gateways)
+    if args.gateway_cmd or args.gateway_url:
+        if args.gateway_cmd and args.gateway_url:
+            raise errors.UsageError("give --gateway-cmd or --gateway-url, not both")
+        if not args.judge_as:
+            raise errors.UsageError("a real gateway needs --judge-as PROFILE (the generation it claims to be)")
+        profile = resolve_profile(args.judge_as)
+        if args.gateway_cmd:
+            gateways = [CommandLauncher(args.gateway_cmd, profile, args.gateway_name, args.ready_timeout)]
+        else:
+            if not (args.fasttrack_listen and args.manager_listen):
+                raise errors.UsageError("--gateway-url needs --fasttrack-listen and --manager-listen, the addresses "
+                                        "its configuration points at")
+            gateways = [UrlLauncher(args.gateway_url, profile, args.gateway_name)]
+    if args.fasttrack_url:
+        columns = [FastTrackTarget(args.fasttrack_name, url=args.fasttrack_url, listen=args.fasttrack_listen,
+                                   describe=describe_real_fasttrack(args.fasttrack_name, args.fasttrack_url))]
+    else:
+        columns = mock_columns(sel.fasttracks, args.fasttrack_listen)
+    return gateways, columns
+
+
+def resolve_profile(name: str) -> GatewayProfile:
+    try:
+        return generations.resolve(name)
+    except KeyError as exc:
+        raise errors.UsageError(str(exc.args[0])) from None
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -83,8 +140,11 @@ def exit_code(doc: dict[str, Any]) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
     policy = matrix.load_policy(args.policy)
-    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout)
-    result = asyncio.run(run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, policy, opts,
+    gateways, columns = build_targets(args, sel)
+    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout,
+                   manager_listen=args.manager_listen,
+                   manager_contract=ManagerContract(session_token=args.manager_session_token))
+    result = asyncio.run(run_matrix(gateways, columns, sel.scenarios, policy, opts,
                                     terminal.Progress(quiet=args.quiet), shard=args.shard))
     doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(result.to_json())
     paths = write_reports(doc, Path(args.out))
@@ -111,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
+        if args.command == "serve":
+            return serve.run(args)
         return cmd_run(args) if args.command == "run" else cmd_report(args)
     except errors.HarnessError as exc:
         print(f"harness: {exc}", file=sys.stderr)

@@ -59,6 +59,7 @@ class Exchange:
     request: HopRecord
     response: HopRecord | None = None
     note: str | None = None  # e.g. the FastTrack's authentication verdict
+    error: str | None = None  # set by a tap when the real FastTrack could not be reached
 
 
 @dataclass(slots=True)

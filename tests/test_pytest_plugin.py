@@ -9,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pytester"]
+# The PR's two diagrams in their own and in the crossed cells.
+FOUR_CELLS = "as-is-24.09.0 or as-is-25.1.0 or to-be-24.09.0 or to-be-25.1.0"
 
 
 @pytest.fixture
@@ -32,13 +34,13 @@ def test_items_are_cells_with_readable_ids(project: pytest.Pytester) -> None:
 
 
 def test_required_cells_pass_and_crossed_cells_are_expected_failures(project: pytest.Pytester) -> None:
-    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "pr3353")
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", FOUR_CELLS)
     result.assert_outcomes(passed=2, xfailed=2)
 
 
 def test_required_crossed_cell_fails_with_step_hop_and_header(project: pytest.Pytester) -> None:
     (project.path / "policy.yaml").write_text('required:\n  as-is: ["24.09.0", "25.1.0"]\n')
-    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-25")
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-25.1.0]")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "step:     pipeline login" in out
@@ -50,7 +52,7 @@ def test_required_crossed_cell_fails_with_step_hop_and_header(project: pytest.Py
 def test_unexpected_pass_is_surfaced(project: pytest.Pytester) -> None:
     # A policy that does not require the own-era cell turns its pass into a strict XPASS failure.
     (project.path / "policy.yaml").write_text('required:\n  to-be: ["25.1.0"]\n')
-    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-24")
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-24.09.0]")
     result.assert_outcomes(failed=1)
     assert "XPASS(strict)" in result.stdout.str()
 

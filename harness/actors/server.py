@@ -32,7 +32,11 @@ class RunningServer:
 
 async def start(name: str, app: web.Application, host: str = LOOPBACK, port: int = 0) -> RunningServer:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except OSError as exc:
+        await runner.cleanup()
+        raise HarnessError(f"{name} could not start: {exc}") from None
     site = web.TCPSite(runner, host, port, reuse_address=False)
     try:
         await site.start()

@@ -1,28 +1,31 @@
-"""Run the matrix: one mock manager, one mock FastTrack per FastTrack profile, one reference gateway per cell,
-every applicable scenario in every cell, concurrently in one event loop with a bounded limit.
+"""Run the matrix: one mock manager, one FastTrack (mock or tapped) per column, a gateway per cell (reference
+profiles) or per column in turn (an external gateway), every applicable scenario in every cell, concurrently in
+one event loop with a bounded limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from harness import matrix
 from harness.actors import server
-from harness.actors.fasttrack import MockFastTrack
-from harness.actors.gateway import ReferenceGateway
 from harness.actors.journal import Attribution
 from harness.actors.manager import MockManager
 from harness.engine.events import CellFinished, Listener, RunFinished, RunStarted, ScenarioFinished
 from harness.engine.runner import Cell, RunContext, run_scenario
+from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher, Shared
 from harness.errors import HarnessError
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock, SystemClock
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.gateway_rules import GatewayConfig
 from harness.protocol.generations import GatewayProfile
+from harness.protocol.manager_rules import ManagerContract
 from harness.results import CellResult, RunResult, ScenarioResult
 from harness.scenario.model import Scenario
 
@@ -37,14 +40,16 @@ class Options:
     seed: str = "harness"
     timeout: float = 30.0
     clock: Clock = field(default_factory=SystemClock)
+    manager_listen: tuple[str, int] | None = None
+    manager_contract: ManagerContract = field(default_factory=ManagerContract)
 
 
 def applicable(scenario: Scenario, gateway: GatewayProfile) -> bool:
     return bool(set(scenario.modes) & (set(gateway.names()) | set(gateway.tags)))
 
 
-def plan_cells(gateways: list[GatewayProfile], fasttracks: list[FastTrackModel], shard: tuple[int, int] | None = None
-               ) -> list[tuple[GatewayProfile, FastTrackModel]]:
+def plan_cells(gateways: Sequence[GatewayLauncher], fasttracks: Sequence[FastTrackTarget],
+               shard: tuple[int, int] | None = None) -> list[tuple[GatewayLauncher, FastTrackTarget]]:
     """Every (gateway, FastTrack) pair in a fixed order; ``shard=(i, n)`` keeps every n-th from the i-th (1-based),
     so shards are disjoint, cover the matrix and do not depend on timing."""
     cells = [(g, f) for g in gateways for f in fasttracks]
@@ -54,9 +59,18 @@ def plan_cells(gateways: list[GatewayProfile], fasttracks: list[FastTrackModel],
     return [c for k, c in enumerate(cells) if k % count == index - 1]
 
 
-def describe_gateway(p: GatewayProfile) -> dict[str, object]:
-    return {"id": p.id, "generation": p.generation, "title": p.title, "releases": p.releases,
-            "aliases": list(p.aliases), "proposal": p.proposal, "sources": list(p.sources)}
+def mock_columns(models: Sequence[FastTrackModel], listen: tuple[str, int] | None = None) -> list[FastTrackTarget]:
+    return [FastTrackTarget(m.id, model=m, listen=listen, describe=describe_fasttrack(m)) for m in models]
+
+
+def describe_gateway(launcher: GatewayLauncher) -> dict[str, object]:
+    p = launcher.profile
+    out: dict[str, object] = {"id": launcher.label, "generation": p.generation, "title": p.title,
+                              "releases": p.releases, "aliases": list(p.aliases), "proposal": p.proposal,
+                              "sources": list(p.sources)}
+    if not isinstance(launcher, ReferenceLauncher):
+        out.update(external=True, judged_as=p.id, title=f"external gateway judged as {p.id}")
+    return out
 
 
 def describe_fasttrack(m: FastTrackModel) -> dict[str, object]:
@@ -64,94 +78,117 @@ def describe_fasttrack(m: FastTrackModel) -> dict[str, object]:
             "modelled_on": m.modelled_on, "disclaimer": m.disclaimer}
 
 
-async def run_matrix(gateways: list[GatewayProfile], fasttracks: list[FastTrackModel], scenarios: list[Scenario],
+Pairs = list[tuple[GatewayLauncher, FastTrackTarget]]
+
+
+def describe_real_fasttrack(name: str, url: str) -> dict[str, object]:
+    return {"id": name, "version": None, "title": "real FastTrack behind a recording tap", "accepts": [],
+            "model": False, "url": url, "modelled_on": f"not a model: the real FastTrack at {url}",
+            "disclaimer": f"{name} is a real FastTrack at {url}, observed through a recording tap."}
+
+
+def _phases(cells: Pairs) -> list[Pairs]:
+    """Reference cells run together; a shared (external) gateway runs its FastTrack columns one at a time."""
+    together = [c for c in cells if not c[0].shared]
+    phases = [together] if together else []
+    for column in dict.fromkeys(f.id for g, f in cells if g.shared):
+        phases.append([c for c in cells if c[0].shared and c[1].id == column])
+    return phases
+
+
+async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
+                     fasttracks: Sequence[FastTrackTarget | FastTrackModel], scenarios: list[Scenario],
                      policy: dict[str, frozenset[str]], options: Options | None = None,
                      listener: Listener | None = None,
                      only: set[tuple[str, str, str]] | None = None,
                      shard: tuple[int, int] | None = None) -> RunResult:
-    """``only`` limits the run to (scenario id, gateway id, FastTrack id) triples (pytest's selection)."""
+    """``only`` limits the run to (scenario id, gateway label, FastTrack id) triples (pytest's selection)."""
     opts = options or Options()
     emit = listener or (lambda event: None)
+    launchers: list[GatewayLauncher] = [ReferenceLauncher(g) if isinstance(g, GatewayProfile) else g for g in gateways]
+    columns = [f if isinstance(f, FastTrackTarget) else mock_columns([f])[0] for f in fasttracks]
     started_wall, started = datetime.now(UTC), time.perf_counter()
     directory, attribution = Directory(opts.seed), Attribution()
-    config = GatewayConfig(jwt_secret=opts.jwt_secret, session_max_age=opts.session_max_age)
+    env = Shared(directory, attribution, opts.clock,
+                 GatewayConfig(jwt_secret=opts.jwt_secret, session_max_age=opts.session_max_age), opts.seed)
     ctx = RunContext(directory, attribution, opts.clock, opts.jwt_secret, opts.session_max_age, opts.seed,
                      opts.timeout)
-    running: list[server.RunningServer] = []
-    cells: list[CellResult] = []
-    jobs: list[tuple[CellResult, Scenario, Cell]] = []
-    broken: dict[int, str] = {}
+    planned = plan_cells(launchers, columns, shard)
+    cells = {(g.label, f.id): CellResult(g.label, f.id, required=f.id in policy.get(g.profile.id, frozenset()))
+             for g, f in planned}
+    wanted = {key: [sc for sc in scenarios if applicable(sc, g.profile) and (only is None or (sc.id, *key) in only)]
+              for g, f in planned for key in [(g.label, f.id)]}
+    total = sum(len(v) for v in wanted.values())
+    emit(RunStarted(total))
+    limit = asyncio.Semaphore(max(1, opts.concurrency))
+    done = 0
+
+    async def one(cell: CellResult, sc: Scenario, where: Cell) -> None:
+        nonlocal done
+        async with limit:
+            res = await run_scenario(sc, where, ctx)
+        cell.scenarios.append(res)
+        done += 1
+        emit(ScenarioFinished(cell.gateway, cell.fasttrack, res, done, total))
+
+    host, port = opts.manager_listen or (server.LOOPBACK, 0)
+    manager = await server.start("mock manager", MockManager(directory, opts.manager_contract).app(), host, port)
     try:
-        manager = await server.start("mock manager", MockManager(directory).app())
-        running.append(manager)
-        ft_servers: dict[str, server.RunningServer | str] = {}
-        for model in fasttracks:
-            mock = MockFastTrack(model, directory=directory, attribution=attribution, clock=opts.clock,
-                                 jwt_secret=opts.jwt_secret, seed=opts.seed)
-            try:
-                srv = await server.start(f"mock FastTrack {model.id}", mock.app())
-                running.append(srv)
-                ft_servers[model.id] = srv
-            except HarnessError as exc:
-                ft_servers[model.id] = str(exc)
-        for gw, ft in plan_cells(gateways, fasttracks, shard):
-            cell = CellResult(gw.id, ft.id, required=ft.id in policy.get(gw.id, frozenset()))
-            cells.append(cell)
-            ft_srv = ft_servers[ft.id]
-            if isinstance(ft_srv, str):
-                broken[id(cell)] = ft_srv
-                continue
-            wanted = [sc for sc in scenarios
-                      if applicable(sc, gw) and (only is None or (sc.id, gw.id, ft.id) in only)]
-            if not wanted:
-                continue
-            gateway = ReferenceGateway(gw, fasttrack_url=ft_srv.url, manager_url=manager.url, config=config,
-                                       clock=opts.clock, seed=opts.seed)
-            try:
-                gw_srv = await server.start(f"reference gateway {gw.id}", gateway.app())
-            except HarnessError as exc:
-                broken[id(cell)] = str(exc)
-                continue
-            running.append(gw_srv)
-            jobs += [(cell, sc, Cell(gw, ft, gw_srv.url, ft_srv.authority)) for sc in wanted]
-        emit(RunStarted(len(jobs)))
-        limit = asyncio.Semaphore(max(1, opts.concurrency))
-        done = 0
-
-        async def one(cell: CellResult, sc: Scenario, where: Cell) -> tuple[CellResult, ScenarioResult]:
-            nonlocal done
-            async with limit:
-                res = await run_scenario(sc, where, ctx)
-            done += 1
-            emit(ScenarioFinished(cell.gateway, cell.fasttrack, res, done, len(jobs)))
-            return cell, res
-
-        results = await asyncio.gather(*(one(*job) for job in jobs))
-        order = {sc.id: i for i, sc in enumerate(scenarios)}
-        for cell, res in results:
-            cell.scenarios.append(res)
-        for cell in cells:
-            cell.scenarios.sort(key=lambda r: order.get(r.id, 0))
-            if id(cell) in broken:
-                cell.verdict, cell.reason = "error", broken[id(cell)]
-            else:
-                matrix.apply(cell)
-            emit(CellFinished(cell))
+        for phase in _phases([c for c in planned if wanted[(c[0].label, c[1].id)]]):
+            await _run_phase(phase, env, manager.url, cells, wanted, one)
     finally:
-        for srv in reversed(running):
-            await srv.stop()
+        await manager.stop()
+    order = {sc.id: i for i, sc in enumerate(scenarios)}
+    for cell in cells.values():
+        cell.scenarios.sort(key=lambda r: order.get(r.id, 0))
+        if cell.verdict != "error":
+            matrix.apply(cell)
+        emit(CellFinished(cell))
     result = RunResult(
-        cells=cells,
-        gateways=[describe_gateway(g) for g in gateways],
-        fasttracks=[describe_fasttrack(f) for f in fasttracks],
+        cells=list(cells.values()),
+        gateways=[describe_gateway(g) for g in launchers],
+        fasttracks=[f.describe or describe_real_fasttrack(f.id, f.url or "") for f in columns],
         scenarios=[{"id": s.id, "title": s.title, "file": s.file, "modes": list(s.modes), "source": s.source}
                    for s in scenarios],
         started_at=started_wall.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - started,
-        exchanges=count_exchanges(cells),
+        exchanges=count_exchanges(list(cells.values())),
     )
     emit(RunFinished(result))
     return result
+
+
+async def _run_phase(phase: list[tuple[GatewayLauncher, FastTrackTarget]], env: Shared, manager_url: str,
+                     cells: dict[tuple[str, str], CellResult], wanted: dict[tuple[str, str], list[Scenario]],
+                     one: Callable[[CellResult, Scenario, Cell], Awaitable[None]]) -> None:
+    """Start the phase's FastTracks and gateways; a part that cannot start makes its cells 'error'."""
+    async with contextlib.AsyncExitStack() as stack:
+        ft_up: dict[str, server.RunningServer] = {}
+        for column in {f.id: f for _, f in phase}.values():
+            try:
+                ft_up[column.id] = await stack.enter_async_context(column.running(env))
+            except HarnessError as exc:
+                for g, f in phase:
+                    if f is column:
+                        _broken(cells[(g.label, f.id)], str(exc))
+        jobs = []
+        for g, f in phase:
+            cell = cells[(g.label, f.id)]
+            if f.id not in ft_up:
+                continue
+            ft_srv = ft_up[f.id]
+            try:
+                url = await stack.enter_async_context(g.running(ft_srv.url, manager_url, env))
+            except HarnessError as exc:
+                _broken(cell, str(exc))
+                continue
+            jobs += [one(cell, sc, Cell(g.profile, g.label, f.id, url, ft_srv.authority))
+                     for sc in wanted[(g.label, f.id)]]
+        await asyncio.gather(*jobs)
+
+
+def _broken(cell: CellResult, reason: str) -> None:
+    cell.verdict, cell.reason = "error", reason
 
 
 def count_exchanges(cells: list[CellResult]) -> int:
@@ -160,3 +197,6 @@ def count_exchanges(cells: list[CellResult]) -> int:
     steps = sum(1 + ("gateway_to_fasttrack" in st.hops) for c in cells for s in c.scenarios for st in s.steps)
     logins = sum(3 for c in cells for s in c.scenarios if s.outcome != "skip")
     return steps + logins
+
+
+__all__ = ["Options", "ScenarioResult", "applicable", "run_matrix"]

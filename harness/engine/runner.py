@@ -13,7 +13,7 @@ from harness.actors.client import ScenarioClient
 from harness.actors.journal import Attribution, RunJournal
 from harness.protocol.accounts import Directory, derive
 from harness.protocol.clock import Clock
-from harness.protocol.fasttrack_models import VERSION_HEADER, FastTrackModel, Override
+from harness.protocol.fasttrack_models import VERSION_HEADER, Override
 from harness.protocol.gateway_rules import SESSION_COOKIE, SESSION_HEADER
 from harness.protocol.generations import GatewayProfile
 from harness.records import HOPS, HopRecord
@@ -25,8 +25,9 @@ from harness.scenario.template import UndefinedPlaceholder
 
 @dataclass
 class Cell:
-    gateway: GatewayProfile
-    fasttrack: FastTrackModel
+    gateway: GatewayProfile  # whose expectations apply (scenario modes)
+    label: str  # the matrix row (the profile id, or an external gateway's name)
+    fasttrack_id: str
     gateway_url: str
     fasttrack_authority: str  # what the gateway sends as Host upstream
 
@@ -47,7 +48,7 @@ class _Abort(Exception):
 
 
 def run_id(scenario: Scenario, cell: Cell) -> str:
-    return f"{scenario.id}.{cell.gateway.id}.{cell.fasttrack.id}"
+    return f"{scenario.id}.{cell.label}.{cell.fasttrack_id}"
 
 
 async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> ScenarioResult:
@@ -203,6 +204,9 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         if ex.response is not None:
             out.hops["fasttrack_to_gateway"] = ex.response
         out.note = ex.note
+        if ex.error:
+            out.outcome, out.note = "error", ex.error
+            return out
     out.hops["gateway_to_client"] = sent.hop4
     ectx = _ectx(variables, modes, ctx)
     for hop in HOPS:

@@ -218,7 +218,7 @@ def evaluate_hop(step: str, hop: str, expect: HopExpect, record: HopRecord | Non
     except _CheckError as exc:
         fail("request line", "renderable expectation", str(exc))
     if expect.status is not None and record.status != expect.status:
-        fail("status", str(expect.status), f"{record.status} {record.reason or ''}".strip())
+        fail("status", str(expect.status), f"{record.status} {record.reason or ''}".strip() + _problem_detail(record))
     if expect.body_size is not None and record.body_size != expect.body_size:
         fail("body size", str(expect.body_size), str(record.body_size))
     for field in expect.headers:
@@ -238,6 +238,19 @@ def evaluate_hop(step: str, hop: str, expect: HopExpect, record: HopRecord | Non
             values = [] if got is _MISSING else [got if isinstance(got, str) else json.dumps(got)]
             _field(fails, step, hop, f"json {field.name}", field, values, ctx, record)
     return fails
+
+
+def _problem_detail(record: HopRecord) -> str:
+    """The ``detail`` or ``title`` of a problem+json body, so a status failure says why."""
+    try:
+        doc = json.loads(record.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return ""
+    if isinstance(doc, dict):
+        said = doc.get("detail") or doc.get("title")
+        if isinstance(said, str) and said:
+            return f" ({said})"
+    return ""
 
 
 def _field(fails: list[Failure], step: str, hop: str, label: str, field: FieldExpect, values: list[str],

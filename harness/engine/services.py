@@ -1,0 +1,123 @@
+"""External processes the harness starts and always stops: a gateway command, redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from harness.errors import HarnessError, UsageError
+
+READY_PROBE_INTERVAL = 0.05  # how often a starting process's port is tried; bounded by the ready timeout
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"expected HOST:PORT, got {text!r}")
+    if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+        raise UsageError(f"{text}: the harness only listens on loopback addresses")
+    return host, int(port)
+
+
+@dataclass
+class Process:
+    name: str
+    proc: asyncio.subprocess.Process
+    log: bytearray
+
+    def output(self, limit: int = 4000) -> str:
+        return self.log[-limit:].decode("utf-8", "replace")
+
+
+async def _pump(stream: asyncio.StreamReader | None, log: bytearray, cap: int = 1 << 20) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(65536):
+        log += chunk
+        if len(log) > cap:
+            del log[: len(log) - cap]
+
+
+async def _answers(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+@contextlib.asynccontextmanager
+async def process(name: str, argv: list[str] | str, *, host: str, port: int, ready_timeout: float,
+                  cwd: str | None = None, env: dict[str, str] | None = None) -> AsyncIterator[Process]:
+    """Start a process, wait until ``host:port`` accepts connections (or the process dies), always stop it."""
+    kwargs = dict(stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd,
+                  env={**os.environ, **(env or {})}, start_new_session=True)
+    try:
+        if isinstance(argv, str):
+            proc = await asyncio.create_subprocess_shell(argv, **kwargs)  # type: ignore[arg-type]
+        else:
+            proc = await asyncio.create_subprocess_exec(*argv, **kwargs)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise HarnessError(f"{name} could not start: {exc}") from None
+    log = bytearray()
+    pump = asyncio.create_task(_pump(proc.stdout, log))
+    handle = Process(name, proc, log)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while not await _answers(host, port):
+            if proc.returncode is not None:
+                await asyncio.wait_for(pump, 5)
+                raise HarnessError(f"{name} exited with code {proc.returncode} before listening on {host}:{port}; "
+                                   f"output:\n{handle.output()}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{name} did not listen on {host}:{port} within {ready_timeout:g} s; "
+                                   f"output:\n{handle.output()}")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), READY_PROBE_INTERVAL)
+        yield handle
+    finally:
+        await _stop(proc)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole group: a webserver forks workers
+    try:
+        await asyncio.wait_for(proc.wait(), 10)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def redis_server(ready_timeout: float = 10.0) -> AsyncIterator[str]:
+    """A private redis-server on a free loopback port, without persistence; yields ``redis://host:port``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise HarnessError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    async with process("redis-server", argv, host="127.0.0.1", port=port, ready_timeout=ready_timeout):
+        yield f"redis://127.0.0.1:{port}"

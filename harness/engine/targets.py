@@ -1,0 +1,158 @@
+"""Where a cell's gateway and FastTrack come from: the built-in reference/mock actors, a gateway command the
+harness starts, an already running gateway, or a real FastTrack behind a recording tap."""
+
+from __future__ import annotations
+
+import contextlib
+import string
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.actors import server
+from harness.actors.fasttrack import MockFastTrack
+from harness.actors.gateway import ReferenceGateway
+from harness.actors.journal import Attribution
+from harness.actors.tap import RecordingTap
+from harness.engine import services
+from harness.errors import UsageError
+from harness.protocol.accounts import Directory
+from harness.protocol.clock import Clock
+from harness.protocol.fasttrack_models import FastTrackModel
+from harness.protocol.gateway_rules import GatewayConfig
+from harness.protocol.generations import GatewayProfile
+
+TEMPLATE_FIELDS = frozenset({"port", "fasttrack_url", "manager_url", "jwt_secret", "redis_url", "workdir"})
+
+
+@dataclass
+class Shared:
+    """What every actor of one run shares."""
+
+    directory: Directory
+    attribution: Attribution
+    clock: Clock
+    config: GatewayConfig
+    seed: str
+
+
+class GatewayLauncher(Protocol):
+    @property
+    def label(self) -> str:
+        """The matrix row."""
+        ...
+
+    @property
+    def profile(self) -> GatewayProfile:
+        """Whose expectations (scenario modes) and support policy apply."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """One gateway instance serves the FastTrack columns one after another."""
+        ...
+
+    def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> contextlib.AbstractAsyncContextManager[str]:
+        """Yield the gateway's base URL while it runs, configured to use this FastTrack and manager."""
+        ...
+
+
+@dataclass
+class ReferenceLauncher:
+    profile: GatewayProfile
+    shared: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.profile.id
+
+    @contextlib.asynccontextmanager
+    async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
+        gateway = ReferenceGateway(self.profile, fasttrack_url=fasttrack_url, manager_url=manager_url,
+                                   config=env.config, clock=env.clock, seed=env.seed)
+        srv = await server.start(f"reference gateway {self.profile.id}", gateway.app())
+        try:
+            yield srv.url
+        finally:
+            await srv.stop()
+
+
+def template_fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise UsageError(f"--gateway-cmd template is malformed: {exc}") from None
+
+
+@dataclass
+class CommandLauncher:
+    """``--gateway-cmd``: a command template the harness fills, starts, waits for and stops per FastTrack column."""
+
+    template: str
+    profile: GatewayProfile
+    label: str = "external"
+    ready_timeout: float = 60.0
+    shared: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = template_fields(self.template) - TEMPLATE_FIELDS
+        if unknown:
+            raise UsageError(f"--gateway-cmd has unknown placeholder(s) {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(sorted(TEMPLATE_FIELDS))})")
+
+    @contextlib.asynccontextmanager
+    async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
+        port = services.free_port()
+        async with contextlib.AsyncExitStack() as stack:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-gw-"))
+            redis_url = ""
+            if "redis_url" in template_fields(self.template):
+                redis_url = await stack.enter_async_context(services.redis_server())
+            command = self.template.format(port=port, fasttrack_url=fasttrack_url, manager_url=manager_url,
+                                           jwt_secret=env.config.jwt_secret, redis_url=redis_url, workdir=workdir)
+            await stack.enter_async_context(services.process(
+                f"gateway command ({self.label})", command, host="127.0.0.1", port=port,
+                ready_timeout=self.ready_timeout, cwd=workdir))
+            yield f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class UrlLauncher:
+    """``--gateway-url``: a gateway that is already running and configured to use the harness's listen ports."""
+
+    url: str
+    profile: GatewayProfile
+    label: str = "external"
+    shared: bool = True
+
+    @contextlib.asynccontextmanager
+    async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
+        yield self.url.rstrip("/")
+
+
+@dataclass
+class FastTrackTarget:
+    """A matrix column: a mock FastTrack model, or a real FastTrack (``url``) reached through a recording tap."""
+
+    id: str
+    model: FastTrackModel | None = None
+    url: str | None = None
+    listen: tuple[str, int] | None = None  # fixed address for gateways configured outside the harness
+    describe: dict[str, object] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def running(self, env: Shared) -> AsyncIterator[server.RunningServer]:
+        host, port = self.listen or (server.LOOPBACK, 0)
+        if self.model is not None:
+            mock = MockFastTrack(self.model, directory=env.directory, attribution=env.attribution, clock=env.clock,
+                                 jwt_secret=env.config.jwt_secret, seed=env.seed)
+            srv = await server.start(f"mock FastTrack {self.id}", mock.app(), host, port)
+        else:
+            assert self.url is not None
+            tap = RecordingTap(self.url, attribution=env.attribution)
+            srv = await server.start(f"recording tap for {self.url}", tap.app(), host, port)
+        try:
+            yield srv
+        finally:
+            await srv.stop()
