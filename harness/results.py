@@ -51,8 +51,10 @@ class ScenarioResult:
             return self.error
         if not self.failures:
             return None
-        said = f" (FastTrack said: {self.fasttrack_said})" if self.fasttrack_said else ""
-        return self.failures[0].one_line() + said
+        line = self.failures[0].one_line()
+        if self.fasttrack_said and self.fasttrack_said not in line:
+            line += f" (FastTrack said: {self.fasttrack_said})"
+        return line
 
     def to_json(self) -> dict[str, Any]:
         return {

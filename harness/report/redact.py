@@ -14,7 +14,7 @@ from typing import Any
 
 JWT_RE = re.compile(r"\b(eyJ[A-Za-z0-9_-]*)\.(eyJ[A-Za-z0-9_-]*)\.([A-Za-z0-9_-]+)")
 HMAC_RE = re.compile(r"(credential=[^:\s,]+:)([0-9a-fA-F]{16,})")
-BEARER_RE = re.compile(r"(Bearer\s+)([^\s\"',]+)")
+BEARER_RE = re.compile(r"(Bearer\s+)([^\s\"',]{8,})")  # a token, not prose such as "Bearer token"
 
 
 def tag(value: str) -> str:
