@@ -7,6 +7,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from harness.report import diagrams
 from harness.report.table import matrix_rows, reason_lines
 
 
@@ -42,6 +43,8 @@ def render(doc: dict[str, Any]) -> str:
                 parts.append(f"- step `{f['step']}`, hop `{f['hop']}`, {f['check']}: expected {f['expected']}, "
                              f"got {f['actual']} ({f['where']})")
             parts.append("")
+            parts += ["Observed sequence (what crossed each hop; ❌ marks the failing hops):", "", "```mermaid",
+                      diagrams.mermaid(s).rstrip("\n"), "```", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

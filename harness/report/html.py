@@ -1,0 +1,382 @@
+"""``index.html``: one self-contained, offline page: the matrix as a colour-coded grid, and per cell its scenarios.
+
+Reads only the finished result document (``matrix.json``'s content; secrets already redacted). Everything is
+inline: CSS, a little plain JavaScript (cell selection and filters) and the sequence diagrams, drawn as SVG by
+:mod:`harness.report.diagrams`. No fonts, scripts, styles or images are fetched from anywhere.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from harness.report import diagrams
+from harness.report.table import column_title
+
+VERDICTS = ("compatible", "incompatible", "unknown", "error")
+# Text symbols (not emoji): they render with the fonts any machine has, headless browsers included.
+SYMBOL = {"compatible": "✓", "incompatible": "✗", "unknown": "?", "error": "⚠"}
+OUTCOME_MARK = {"pass": "✓", "fail": "✗", "error": "⚠", "skip": "–"}
+HOP_TITLES = {
+    "client_to_gateway": "Client → Gateway",
+    "gateway_to_fasttrack": "Gateway → FastTrack",
+    "fasttrack_to_gateway": "FastTrack → Gateway",
+    "gateway_to_client": "Gateway → Client",
+}
+
+CSS = """
+:root{--ok:#1e7b34;--ok-bg:#e3f4e6;--bad:#b42318;--bad-bg:#fde4e1;--bad-bg-opt:#fdf1ef;--unk:#5f6b7a;
+--unk-bg:#eceff3;--err:#9a5b00;--err-bg:#fff1cc;--ink:#1f2933;--line:#d3dae3;--muted:#66717f}
+*{box-sizing:border-box}
+body{margin:0;padding:20px 28px 60px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;
+color:var(--ink);background:#fafbfc}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:0 0 6px}h3{font-size:15px;margin:0}
+h4{font-size:14px;margin:14px 0 6px}
+code,pre,.mono{font-family:ui-monospace,Menlo,Consolas,"Liberation Mono",monospace;font-size:12px}
+.meta{color:var(--muted);margin:0 0 10px}
+.notice{border:1px solid #e0b252;background:#fff8e6;border-radius:6px;padding:8px 12px;margin:8px 0 14px}
+.notice ul{margin:4px 0 0;padding-left:20px;color:#5c4813;font-size:12.5px}
+.filters{display:flex;gap:16px;align-items:center;flex-wrap:wrap;margin:0 0 10px}
+.filters label{font-weight:600}.filters select{margin-left:6px;font:inherit;padding:2px 4px}
+#shown{color:var(--muted)}
+table.matrix{border-collapse:separate;border-spacing:4px;margin:0 -4px;width:calc(100% + 8px);max-width:1500px;
+table-layout:fixed}
+table.matrix col.g{width:150px}
+table.matrix th{text-align:left;font-size:13px;padding:4px 8px;vertical-align:bottom}
+table.matrix thead th small{display:block;font-weight:normal;color:var(--muted)}
+table.matrix tbody th{vertical-align:middle;white-space:nowrap}
+table.matrix tbody th small{color:var(--muted);font-weight:normal}
+td.cell{border-radius:6px;padding:0;vertical-align:top;
+border:2px solid transparent;cursor:pointer}
+td.cell a{display:block;padding:4px 8px;color:inherit;text-decoration:none;min-height:40px}
+td.cell .top{display:flex;justify-content:space-between;align-items:baseline;gap:6px}
+td.cell .v{font-weight:700;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+td.cell .n{font-size:11.5px;color:var(--muted);white-space:nowrap}
+td.cell .req{display:block;font-size:10.5px;text-transform:uppercase;letter-spacing:.05em;color:#3e4c59;
+font-weight:600}
+td.cell .why{display:-webkit-box;-webkit-line-clamp:2;line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;
+font-size:11.5px;line-height:1.3;color:#3e4c59}
+td.v-compatible{background:var(--ok-bg)}td.v-compatible .v{color:var(--ok)}
+td.v-incompatible{background:var(--bad-bg)}td.v-incompatible .v{color:var(--bad)}
+td.v-incompatible.opt{background:var(--bad-bg-opt)}
+td.v-unknown{background:var(--unk-bg)}td.v-unknown .v{color:var(--unk)}
+td.v-error{background:var(--err-bg)}td.v-error .v{color:var(--err)}
+td.cell.required{border-color:#52606d}
+td.cell.selected{outline:3px solid #2563eb;outline-offset:1px}
+td.cell.dim{opacity:.25}td.none{color:var(--muted);text-align:center}
+.legend{font-size:12px;color:var(--muted);margin:8px 0 18px}
+.legend span{display:inline-block;padding:1px 8px;border-radius:4px;margin-right:6px}
+.detail{background:#fff;border:1px solid var(--line);border-radius:8px;padding:14px 18px;margin-top:8px}
+.detail:target{display:block}
+.badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;font-weight:600}
+.b-compatible,.b-pass{background:var(--ok-bg);color:var(--ok)}.b-incompatible,.b-fail{background:var(--bad-bg);
+color:var(--bad)}.b-unknown,.b-skip{background:var(--unk-bg);color:var(--unk)}.b-error{background:var(--err-bg);
+color:var(--err)}
+details.scenario{border-top:1px solid var(--line);padding:8px 0}
+ul.index{margin:4px 0 10px;padding-left:18px;font-size:12.5px}ul.index li{margin:1px 0}
+ul.index a{color:inherit;text-decoration:none;font-weight:600}ul.index a:hover{text-decoration:underline}
+details.scenario>summary{cursor:pointer;font-weight:600}
+details.scenario>summary .t{font-weight:normal;color:var(--muted)}
+.sreason{color:var(--bad);margin:6px 0}
+table.hops{border-collapse:collapse;width:100%;max-width:1300px;font-size:12.5px;margin-bottom:6px}
+table.hops th,table.hops td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top}
+table.hops th{background:#f1f4f8}
+table.hops tr.fail td{background:#fff5f4}table.hops tr.fail td.r{color:var(--bad);font-weight:700}
+table.hops td.r{color:var(--ok);width:28px;text-align:center}
+table.hops td.missing{color:var(--muted);font-style:italic}
+.hv{overflow-wrap:anywhere}.exp div+div{margin-top:3px}.got{color:var(--bad)}
+.said{background:#fff8e1;border:1px solid #e6d6a0;border-radius:4px;padding:2px 6px;display:inline-block;margin:2px 0}
+details.all summary{cursor:pointer;color:var(--muted);font-size:12px}
+details.all table{border-collapse:collapse;margin-top:4px}details.all td{border:0;padding:1px 8px 1px 0}
+.diagram{overflow-x:auto;border:1px solid var(--line);border-radius:6px;background:#fff;margin:8px 0;padding:4px}
+pre.mmd{background:#f6f8fa;padding:8px;overflow-x:auto;max-width:1300px}
+footer{margin-top:30px;color:var(--muted);font-size:12px}
+"""
+
+JS = """
+(function(){
+  var cells = Array.prototype.slice.call(document.querySelectorAll('td.cell'));
+  var details = Array.prototype.slice.call(document.querySelectorAll('section.detail'));
+  var hint = document.getElementById('hint');
+  function show(id, push){
+    details.forEach(function(d){ d.hidden = d.id !== id; });
+    cells.forEach(function(c){ c.classList.toggle('selected', 'cell-' + c.dataset.cell === id); });
+    if (hint) hint.hidden = !!id;
+    if (push && id && window.history && history.replaceState) history.replaceState(null, '', '#' + id);
+  }
+  cells.forEach(function(c){
+    c.addEventListener('click', function(ev){ ev.preventDefault(); show('cell-' + c.dataset.cell, true);
+      var d = document.getElementById('cell-' + c.dataset.cell); if (d) d.scrollIntoView({block: 'nearest'}); });
+  });
+  var fg = document.getElementById('f-gateway'), ff = document.getElementById('f-fasttrack'),
+      fo = document.getElementById('f-outcome'), shown = document.getElementById('shown');
+  function matches(verdict, want){
+    return !want || want === verdict || (want === 'not-compatible' && verdict !== 'compatible');
+  }
+  function apply(){
+    var g = fg.value, f = ff.value, o = fo.value, n = 0;
+    Array.prototype.forEach.call(document.querySelectorAll('#matrix tbody tr'), function(tr){
+      tr.hidden = !!g && tr.dataset.gateway !== g; });
+    Array.prototype.forEach.call(document.querySelectorAll('#matrix [data-fasttrack]'), function(el){
+      el.hidden = !!f && el.dataset.fasttrack !== f; });
+    cells.forEach(function(c){
+      var ok = matches(c.dataset.verdict, o);
+      c.classList.toggle('dim', !ok);
+      if (ok && !c.hidden && !c.parentNode.hidden) n++;
+    });
+    shown.textContent = n + ' of ' + cells.length + ' cells match';
+  }
+  [fg, ff, fo].forEach(function(s){ s.addEventListener('change', apply); });
+  apply();
+  function fromHash(){  // #cell-N shows cell N; #cell-N-sJ also opens its scenario J
+    var m = /^#(cell-[0-9]+)(-s[0-9]+)?$/.exec(location.hash);
+    if (!m || !document.getElementById(m[1])) return '';
+    if (m[2]) { var d = document.getElementById(m[1] + m[2]); if (d) d.open = true; }
+    return m[1];
+  }
+  var first = fromHash();
+  if (!first) {
+    var bad = function(c){ return c.dataset.verdict === 'incompatible' || c.dataset.verdict === 'error'; };
+    var req = function(c){ return c.classList.contains('required'); };
+    var pick = cells.filter(function(c){ return bad(c) && req(c); })[0] || cells.filter(bad)[0]
+      || cells.filter(function(c){ return req(c) && c.dataset.verdict !== 'compatible'; })[0];
+    first = pick ? 'cell-' + pick.dataset.cell : '';
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('a.jump'), function(a){
+    a.addEventListener('click', function(){
+      var d = document.getElementById(a.getAttribute('href').slice(1)); if (d) d.open = true; });
+  });
+  show(first, false);
+  window.addEventListener('hashchange', function(){ var id = fromHash(); if (id) show(id, false); });
+})();
+"""
+
+
+def _e(s: object) -> str:
+    return escape("" if s is None else str(s), quote=True)
+
+
+def _axes(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Row and column ids: the profiles in document order, plus any that only cells name (so none is dropped)."""
+    gws = [str(g["id"]) for g in doc.get("gateways") or []]
+    fts = [str(f["id"]) for f in doc.get("fasttracks") or []]
+    for c in doc["cells"]:
+        if c["gateway"] not in gws:
+            gws.append(c["gateway"])
+        if c["fasttrack"] not in fts:
+            fts.append(c["fasttrack"])
+    return gws, fts
+
+
+def _header_values(record: dict[str, Any], name: str) -> list[str]:
+    return [str(v) for k, v in record.get("headers") or [] if str(k).lower() == name.lower()]
+
+
+def _crossed(record: dict[str, Any] | None, names: list[str], failures: list[dict[str, Any]], full: bool) -> str:
+    if record is None:
+        return '<td class="missing">nothing crossed this hop</td>'
+    line = diagrams.request_line(record)
+    rows = []
+    failing = {n.lower() for f in failures for n in diagrams.HEADER_IN_CHECK.findall(str(f.get("check", "")))}
+    for name in names:
+        values = _header_values(record, name)
+        for v in values:
+            cut = diagrams.short(v, 90)
+            tip = f' title="{_e(v)}"' if cut != v else ""
+            shown = f"<code{tip}>{_e(cut)}</code>" if v.strip() else "<i>(empty)</i>"
+            rows.append(f'<div class="hv"><b>{_e(name)}:</b> {shown}</div>')
+        if not values and name.lower() in failing:
+            rows.append(f'<div class="hv got"><b>{_e(name)}:</b> <i>absent</i></div>')
+    headers = record.get("headers") or []
+    size = record.get("body_size")
+    if not full:  # passing scenarios: the headers that matter only, to keep the page small
+        return (f'<td><code><b>{_e(line)}</b></code>{"".join(rows)}<div class="meta">{len(headers)} header lines, '
+                f"body {_e(size)} bytes</div></td>")
+    all_rows = "".join(f"<tr><td><b>{_e(k)}</b></td><td class=\"hv\"><code>{_e(v)}</code></td></tr>"
+                       for k, v in headers)
+    more = (f'<details class="all"><summary>all {len(headers)} header lines, body {_e(size)} bytes</summary>'
+            f"<table>{all_rows}</table></details>")
+    return f'<td><code><b>{_e(line)}</b></code>{"".join(rows)}{more}</td>'
+
+
+def _hop_table(scenario: dict[str, Any], step: dict[str, Any], names: list[str]) -> str:
+    full = scenario.get("outcome") in ("fail", "error")
+    hops = step.get("hops") or {}
+    fails = step.get("failures")
+    if fails is None:
+        fails = [f for f in scenario.get("failures") or [] if f.get("step") == step.get("name")]
+    rows = []
+    hop_ids = list(diagrams.HOP_ORDER) + sorted({str(f.get("hop")) for f in fails} - set(diagrams.HOP_ORDER))
+    for hop in hop_ids:
+        hf = [f for f in fails if f.get("hop") == hop]
+        rec = hops.get(hop)
+        if rec is None and not hf and hop not in diagrams.HOP_ORDER:
+            continue
+        if hf:
+            exp = "".join(f'<div><b>{_e(f.get("check"))}</b>: expected <code>{_e(f.get("expected"))}</code>, '
+                          f'<span class="got">got <code>{_e(f.get("actual"))}</code></span>'
+                          f'{" <small>(" + _e(f.get("where")) + ")</small>" if f.get("where") else ""}</div>'
+                          for f in hf)
+        elif rec is None:
+            exp = '<span class="missing">—</span>'
+        else:
+            exp = '<span style="color:var(--muted)">no failed check</span>'
+        mark = "✗" if hf else ("✓" if rec is not None else "")
+        rows.append(f'<tr class="{"fail" if hf else "ok"}" data-hop="{_e(hop)}"><td><b>{_e(HOP_TITLES.get(hop, hop))}'
+                    f'</b><br><small class="mono">{_e(hop)}</small></td><td class="exp">{exp}</td>'
+                    f"{_crossed(rec, names, hf, full)}<td class=\"r\">{mark}</td></tr>")
+    return ('<table class="hops"><thead><tr><th style="width:150px">hop</th><th style="width:38%">expected '
+            "(the checks that failed)</th><th>what crossed (method, path / status; the headers that matter)</th>"
+            f'<th></th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _scenario(cell: dict[str, Any], sc: dict[str, Any], anchor: str, is_open: bool) -> str:
+    outcome = str(sc.get("outcome"))
+    names = diagrams.shown_headers(sc)
+    parts = [f'<details class="scenario o-{_e(outcome)}" id="{anchor}" data-outcome="{_e(outcome)}"'
+             f'{" open" if is_open else ""}><summary>'
+             f'<span class="badge b-{_e(outcome)}">{OUTCOME_MARK.get(outcome, "")} {_e(outcome)}</span> '
+             f'{_e(sc.get("id"))} <span class="t">— {_e(sc.get("title"))}</span></summary>']
+    if sc.get("reason"):
+        parts.append(f'<p class="sreason">{_e(sc["reason"])}</p>')
+    parts.append(f'<p class="meta mono">{_e(sc.get("file"))} · {_e(sc.get("duration_ms"))} ms</p>')
+    full = outcome in ("fail", "error")
+    if not full and sc.get("steps"):
+        parts.append('<p class="meta">Every check passed on every hop; the diagram shows what crossed.</p>')
+    for i, st in enumerate(sc.get("steps") or [] if full else []):
+        so = str(st.get("outcome"))
+        parts.append(f'<h4><span class="badge b-{_e(so)}">{OUTCOME_MARK.get(so, "")} {_e(so)}</span> step {i + 1}: '
+                     f"{_e(st.get('name'))}</h4>")
+        if st.get("note") and so != "pass":
+            who = "transport" if so == "error" else "FastTrack said"
+            parts.append(f'<div class="said">{who}: {_e(st["note"])}</div>')
+        parts.append(_hop_table(sc, st, names))
+    title = f"{sc.get('id')} in {cell['gateway']} × {cell['fasttrack']}"
+    parts.append(f'<div class="diagram">{diagrams.svg(sc)}</div>')
+    if outcome in ("fail", "error"):  # the same text matrix.md embeds, to paste into an issue
+        parts.append(f'<details class="all"><summary>Mermaid source of this diagram</summary><pre class="mmd">'
+                     f"{_e(diagrams.mermaid(sc, title))}</pre></details>")
+    parts.append("</details>")
+    return "".join(parts)
+
+
+def _detail(i: int, cell: dict[str, Any], col: str) -> str:
+    v = str(cell.get("verdict"))
+    req = "required by the support policy" if cell.get("required") else "not required by the support policy"
+    n = cell.get("counts") or {}
+    counts = ", ".join(f"{n.get(k, 0)} {k}" for k in ("pass", "fail", "error", "skip"))
+    parts = [f'<section class="detail" id="cell-{i}" data-cell="{i}" hidden>',
+             f'<h2>{_e(cell["gateway"])} × {_e(col)} <span class="badge b-{_e(v)}">{SYMBOL.get(v, "")} {_e(v)}'
+             f"</span></h2>",
+             f'<p class="meta">{_e(req)} · observed X-BackendAI-FastTrack-Version: '
+             f'<code>{_e(cell.get("fasttrack_version") or "not observed")}</code> · {_e(counts)}</p>']
+    if cell.get("reason"):
+        parts.append(f'<p class="sreason"><b>Why:</b> {_e(cell["reason"])}</p>')
+    scenarios = cell.get("scenarios") or []
+    if not scenarios:
+        parts.append('<p class="meta">No applicable scenario ran in this cell.</p>')
+    if len(scenarios) > 1:  # an index: outcome and reason of each, linking to its block below
+        items = "".join(f'<li><a href="#cell-{i}-s{j}" class="jump"><span class="badge b-{_e(sc.get("outcome"))}">'
+                        f'{OUTCOME_MARK.get(str(sc.get("outcome")), "")} {_e(sc.get("outcome"))}</span> '
+                        f'{_e(sc.get("id"))}</a>{" — " + _e(sc["reason"]) if sc.get("reason") else ""}</li>'
+                        for j, sc in enumerate(scenarios))
+        parts.append(f'<ul class="index">{items}</ul>')
+    first_bad = next((j for j, sc in enumerate(scenarios) if sc.get("outcome") in ("fail", "error")), None)
+    parts += [_scenario(cell, sc, f"cell-{i}-s{j}", j == first_bad) for j, sc in enumerate(scenarios)]
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _cell(i: int, cell: dict[str, Any]) -> str:
+    v = str(cell.get("verdict"))
+    n = cell.get("counts") or {}
+    total = sum(int(x) for x in n.values())
+    req = cell.get("required")
+    reason = str(cell.get("reason") or "")
+    cls = f"cell v-{_e(v)} {'required' if req else 'opt'}"
+    return (f'<td class="{cls}" data-cell="{i}" data-gateway="{_e(cell["gateway"])}" '
+            f'data-fasttrack="{_e(cell["fasttrack"])}" data-verdict="{_e(v)}" title="{_e(reason or v)}">'
+            f'<a href="#cell-{i}" aria-controls="cell-{i}">'
+            f'<span class="top"><span class="v">{SYMBOL.get(v, "")} {_e(v)}</span>'
+            f'<span class="n">{n.get("pass", 0)}/{total} pass</span></span>'
+            f'{"<span class=req>required</span>" if req else ""}'
+            f'<span class="why">{_e(reason)}</span></a></td>')
+
+
+def render(doc: dict[str, Any]) -> str:
+    gws, fts = _axes(doc)
+    gw_info = {str(g["id"]): g for g in doc.get("gateways") or []}
+    ft_info = {str(f["id"]): f for f in doc.get("fasttracks") or []}
+    titles = {f: column_title(doc, f) for f in fts}
+    index = {(c["gateway"], c["fasttrack"]): i for i, c in enumerate(doc["cells"])}
+    n_scen = sum(len(c.get("scenarios") or []) for c in doc["cells"])
+
+    head = ["<thead><tr><th>gateway \\ FastTrack</th>"]
+    for f in fts:
+        info = ft_info.get(f, {})
+        model = " · model" if info.get("model", True) else ""
+        head.append(f'<th data-fasttrack="{_e(f)}" title="{_e(info.get("disclaimer") or info.get("title") or "")}">'
+                    f'{_e(titles[f])}<small>{_e(", ".join(info.get("accepts") or []))}{model}</small></th>')
+    head.append("</tr></thead>")
+    body = ["<tbody>"]
+    for g in gws:
+        info = gw_info.get(g, {})
+        gen = f" <small>({_e(info['generation'])})</small>" if info.get("generation", g) != g else ""
+        body.append(f'<tr data-gateway="{_e(g)}"><th title="{_e(info.get("title") or "")}">{_e(g)}{gen}</th>')
+        for f in fts:
+            i = index.get((g, f))
+            if i is None:
+                body.append(f'<td class="none" data-fasttrack="{_e(f)}">—</td>')
+            else:
+                body.append(_cell(i, doc["cells"][i]))
+        body.append("</tr>")
+    body.append("</tbody>")
+
+    opts_g = "".join(f'<option value="{_e(g)}">{_e(g)}</option>' for g in gws)
+    opts_f = "".join(f'<option value="{_e(f)}">{_e(titles[f])}</option>' for f in fts)
+    opts_o = "".join(f'<option value="{v}">{SYMBOL.get(v, "")} {v}</option>' for v in VERDICTS)
+    disclaimers = "".join(f"<li>{_e(f.get('disclaimer') or f.get('id'))}</li>" for f in doc.get("fasttracks") or []
+                          if f.get("model", True))
+    notice = doc.get("notice") or "FastTrack is not public: every FastTrack profile here is a model."
+    legend = "".join(f'<span class="b-{v}">{SYMBOL.get(v, "")} {v}</span>' for v in VERDICTS)
+    details = "".join(_detail(i, c, titles.get(c["fasttrack"], c["fasttrack"])) for i, c in enumerate(doc["cells"]))
+    colgroup = '<colgroup><col class="g">' + "<col>" * len(fts) + "</colgroup>"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Backend.AI gateway × FastTrack compatibility matrix</title>
+<style>{CSS}{diagrams.SVG_CSS}</style>
+</head>
+<body>
+<header>
+<h1>Backend.AI gateway × FastTrack compatibility matrix</h1>
+<p class="meta">Run {_e(doc.get("started_at"))} · {len(doc["cells"])} cells · {n_scen} scenario runs ·
+{len(doc.get("scenarios") or [])} scenarios · columns keyed by the <code>X-BackendAI-FastTrack-Version</code> each
+FastTrack answered with · schema <code>{_e(doc.get("schema"))}</code></p>
+<div class="notice" role="note"><strong>{_e(notice)}</strong><ul>{disclaimers}</ul></div>
+</header>
+<div class="filters">
+<label>Gateway<select id="f-gateway"><option value="">all</option>{opts_g}</select></label>
+<label>FastTrack<select id="f-fasttrack"><option value="">all</option>{opts_f}</select></label>
+<label>Outcome<select id="f-outcome"><option value="">all</option><option value="not-compatible">not compatible
+</option>{opts_o}</select></label>
+<span id="shown"></span>
+</div>
+<table class="matrix" id="matrix">{colgroup}{"".join(head)}{"".join(body)}</table>
+<p class="legend">{legend} A dark border marks a cell the support policy requires; a paler red one is an expected
+incompatibility. Click a cell for its scenarios, the hops each step crossed and the observed sequence diagram.</p>
+<div id="details"><p id="hint" class="meta">Click a cell to see its scenarios.</p>{details}</div>
+<footer>Rendered from the result document alone (<code>matrix.json</code>); secrets are redacted as they are
+there. This page is self-contained and works offline.</footer>
+<script>{JS}</script>
+</body>
+</html>
+"""
+
+
+def write(doc: dict[str, Any], path: Path) -> Path:
+    path.write_text(render(doc), encoding="utf-8")
+    return path
