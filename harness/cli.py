@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import errors, matrix, serve
+from harness import diffing, errors, gate, identify, matrix, peers, serve
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
 from harness.engine import services
 from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
@@ -24,6 +24,7 @@ from harness.protocol import generations
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
 from harness.report import html, json_report, junit, markdown, terminal
+from harness.report import merge as report_merge
 from harness.report.redact import Redactor
 
 EPILOG = """exit codes:
@@ -42,6 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the matrix and write reports", epilog=EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(run)
+    add_target_options(run)
+    peer = sub.add_parser("peer", help="install a real backend.ai-webserver release from PyPI and run the matrix "
+                          "against it", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    peer.add_argument("action", choices=("install", "run"))
+    peer.add_argument("version", help=f"release ({', '.join(peers.RELEASES)})")
+    peer.add_argument("--fresh", action="store_true", help="reinstall the cached venv")
+    add_run_options(peer)
+    peer.set_defaults(handler=cmd_peer)
+    serve.add_parser(sub)
+    rep = sub.add_parser("report", help="re-render reports from a matrix.json without re-running",
+                         epilog="also: harness report merge A.json B.json ... --out DIR (join shard results)")
+    rep.add_argument("source", metavar="FROM.json")
+    rep.add_argument("--out", default="reports", metavar="DIR")
+    rep.add_argument("--format", action="append", choices=sorted(WRITERS), help="formats (default all)")
+    gate.add_parser(sub)
+    diffing.add_parser(sub)
+    identify.add_parser(sub)
+    return p
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--gateway", action="append", metavar="ID", help="gateway profile (repeatable; default all)")
     run.add_argument("--fasttrack", action="append", metavar="ID", help="FastTrack profile (repeatable; default all)")
     run.add_argument("--scenario", default="*", metavar="GLOB", help="scenario id/file glob (default '*')")
@@ -54,13 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
     run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
     run.add_argument("--quiet", action="store_true", help="no progress output")
-    add_target_options(run)
-    serve.add_parser(sub)
-    rep = sub.add_parser("report", help="re-render reports from a matrix.json without re-running")
-    rep.add_argument("source", metavar="FROM.json")
-    rep.add_argument("--out", default="reports", metavar="DIR")
-    rep.add_argument("--format", action="append", choices=sorted(WRITERS), help="formats (default all)")
-    return p
 
 
 def add_target_options(p: argparse.ArgumentParser) -> None:
@@ -139,11 +155,28 @@ def exit_code(doc: dict[str, Any]) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
-    policy = matrix.load_policy(args.policy)
     gateways, columns = build_targets(args, sel)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout,
                    manager_listen=args.manager_listen,
                    manager_contract=ManagerContract(session_token=args.manager_session_token))
+    return execute(args, sel, gateways, columns, opts)
+
+
+def cmd_peer(args: argparse.Namespace) -> int:
+    rel = peers.release(args.version)
+    python, seconds = peers.install(rel, fresh=args.fresh)
+    print(f"backend.ai-webserver {rel.version}: {python} " + (f"(installed in {seconds:.0f} s)" if seconds
+                                                            else "(cached)"), file=sys.stderr)
+    if args.action == "install":
+        return errors.EXIT_OK
+    sel = select(None, args.fasttrack, args.scenario, args.scenarios_dir)
+    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, manager_contract=rel.manager)
+    return execute(args, sel, [peers.PeerLauncher(rel, python)], mock_columns(sel.fasttracks), opts)
+
+
+def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], columns: list[FastTrackTarget],
+            opts: Options) -> int:
+    policy = matrix.load_policy(args.policy)
     result = asyncio.run(run_matrix(gateways, columns, sel.scenarios, policy, opts,
                                     terminal.Progress(quiet=args.quiet), shard=args.shard))
     doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(result.to_json())
@@ -165,6 +198,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["report", "merge"]:  # 'report FROM.json' keeps working; 'report merge A B ...' joins shards
+        try:
+            return report_merge.main(argv[2:])
+        except errors.HarnessError as exc:
+            print(f"harness: {exc}", file=sys.stderr)
+            return exc.exit_code
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -173,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve.run(args)
+        if hasattr(args, "handler"):  # subcommands that set a handler (gate, diff, ...)
+            return int(args.handler(args))
         return cmd_run(args) if args.command == "run" else cmd_report(args)
     except errors.HarnessError as exc:
         print(f"harness: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -244,10 +245,31 @@ def _capture(record: HopRecord | None, header: str | None, path: str | None) -> 
 _SECRET_HEADERS = ("authorization", "x-backendai-sso", "x-backendai-sessionid", "cookie", "set-cookie")
 
 
+_SECRET_FIELD = re.compile(r"token|secret|password|access_key|session", re.I)
+
+
 def _secret_values(record: HopRecord) -> set[str]:
-    """Header values that are credentials: redacted from every report unless --show-secrets."""
+    """Credentials that crossed a hop, in headers or in a JSON body (e.g. the FastTrack token a login answered
+    with, even when no step captured it): redacted from every report unless --show-secrets."""
     out: set[str] = set()
     for name, value in record.headers:
         if name.lower() in _SECRET_HEADERS and value:
             out.add(value)
+            if name.lower() in ("cookie", "set-cookie"):
+                out.update(v for part in value.split(";") if (v := part.partition("=")[2].strip()))
+    try:
+        doc = json.loads(record.body) if record.body[:1] in (b"{", b"[") else None
+    except ValueError:
+        doc = None
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, str) and value and _SECRET_FIELD.search(key):
+                    out.add(value)
+                else:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
     return out

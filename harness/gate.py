@@ -1,0 +1,735 @@
+"""``python -m harness gate``: may this change ship? A run compared with the support policy and a committed baseline.
+
+Reads only result documents (``matrix.json`` dicts), the compact baseline (:func:`baseline_from`) and the support
+policy (:func:`harness.matrix.load_policy`). Like Pact's ``can-i-deploy`` the answer is tri-state, with typed
+reasons:
+
+* ``deployable`` (exit 0): nothing got worse on a required cell;
+* ``not deployable`` (exit 1): a required cell or scenario that passed in the baseline does not now
+  (:class:`Regression`), a required cell fails and the baseline does not accept that failure
+  (:class:`RequiredCellFailing`), or ``--strict`` and the run differs from the baseline at all;
+* ``unknown`` (exit 3): the run cannot tell: a required cell is missing (:class:`RequiredCellMissing`), is
+  ``unknown``/``error`` where the baseline does not say so (:class:`RequiredCellUnknown`), a required scenario
+  stopped running (:class:`ScenarioNotRun`), or a required FastTrack never answered (:class:`VersionNotObserved`).
+
+``not deployable`` wins over ``unknown``. Whatever the run shares with the baseline is accepted
+(:class:`KnownIssue`): the baseline is a ratchet. Improvements, new or removed cells and scenarios, changes of
+cells the policy does not require, policy changes and flaky results are reported and fail only under ``--strict``.
+``--confirm N`` re-runs each suspected regression N times (only its cell and scenario); if the outcome flips, it
+is reported as :class:`Flaky` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from tabulate import tabulate
+
+from harness import errors, matrix
+
+BASELINE_SCHEMA = "harness/baseline@1"
+RESULT_SCHEMA = "harness/matrix@1"
+DEFAULT_BASELINE = "reports/baseline.json"
+
+EXIT_DEPLOYABLE = 0
+EXIT_NOT_DEPLOYABLE = 1
+EXIT_UNKNOWN = 3
+
+Effect = Literal["not deployable", "unknown", "info"]
+GateVerdict = Literal["deployable", "not deployable", "unknown"]
+EXIT_CODES: dict[str, int] = {"deployable": EXIT_DEPLOYABLE, "not deployable": EXIT_NOT_DEPLOYABLE,
+                              "unknown": EXIT_UNKNOWN}
+KNOWN = "Accepted in the baseline"
+MD_ROWS = 60  # rows per table of the Markdown summary
+MARK = {"deployable": "✅", "not deployable": "❌", "unknown": "❔"}
+
+EPILOG = """verdicts and exit codes:
+  0  deployable      no required cell or scenario got worse than the baseline
+  1  not deployable  a Regression (a required cell/scenario passed in the baseline and does not now), a required
+                     cell failing that the baseline does not accept, or --strict and the run differs at all
+  2  usage error     bad option, unreadable run/baseline/policy file
+  3  unknown         cannot tell: a required cell missing from the run, 'unknown'/'error' where the baseline does
+                     not say so, a required scenario no longer run, a required FastTrack version never answered
+'not deployable' wins over 'unknown'. Failures the baseline already records are accepted (the baseline is a
+ratchet); improvements, new/removed cells and scenarios and flaky results are reported and fail only with --strict.
+--update-baseline writes the baseline from the run (unless required cells are missing: exit 3) and exits 0.
+"""
+
+
+# --- typed reasons ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reason:
+    """Why the gate decided what it did. ``effect`` is what it does without ``--strict``; ``strict`` whether
+    ``--strict`` turns it into ``not deployable``."""
+
+    effect: ClassVar[Effect] = "info"
+    strict: ClassVar[bool] = False
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    @property
+    def where(self) -> str:
+        g, f, s = (getattr(self, k, None) for k in ("gateway", "fasttrack", "scenario"))
+        cell = f"{g}×{f}" if g is not None else f"FastTrack {f}"
+        return f"{cell}/{s}" if s else cell
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "effect": self.effect, "where": self.where, **asdict(self),
+                "message": self.describe()}
+
+
+def _state(value: str | None) -> str:
+    return value if value is not None else "absent"
+
+
+@dataclass(frozen=True)
+class Regression(Reason):
+    """A required cell (scenario=None) or scenario that was compatible/pass in the baseline and is not now."""
+
+    gateway: str
+    fasttrack: str
+    scenario: str | None
+    was: str
+    now: str
+    detail: str | None = None
+    confirmed: int = 0  # re-runs (--confirm) that reproduced it
+    effect: ClassVar[Effect] = "not deployable"
+
+    def describe(self) -> str:
+        what = f"scenario {self.scenario}" if self.scenario else "required cell"
+        again = f"; reproduced in {self.confirmed} re-run(s)" if self.confirmed else ""
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{what} was {self.was} in the baseline, is {self.now} now{detail}{again}"
+
+
+@dataclass(frozen=True)
+class RequiredCellFailing(Reason):
+    """A required cell is incompatible and the baseline does not record that (it was absent, unknown or error)."""
+
+    gateway: str
+    fasttrack: str
+    verdict: str
+    was: str | None
+    detail: str | None = None
+    confirmed: int = 0
+    effect: ClassVar[Effect] = "not deployable"
+
+    def describe(self) -> str:
+        again = f"; reproduced in {self.confirmed} re-run(s)" if self.confirmed else ""
+        detail = f": {self.detail}" if self.detail else ""
+        return f"required cell is {self.verdict} (baseline: {_state(self.was)}){detail}{again}"
+
+
+@dataclass(frozen=True)
+class RequiredCellMissing(Reason):
+    """The policy requires the cell but the run has no result for it."""
+
+    gateway: str
+    fasttrack: str
+    was: str | None
+    effect: ClassVar[Effect] = "unknown"
+
+    def describe(self) -> str:
+        return f"required by the policy but not in the run (baseline: {_state(self.was)})"
+
+
+@dataclass(frozen=True)
+class RequiredCellUnknown(Reason):
+    """A required cell is 'unknown' or 'error' (the harness could not judge it) and the baseline says otherwise."""
+
+    gateway: str
+    fasttrack: str
+    verdict: str
+    was: str | None
+    detail: str | None = None
+    effect: ClassVar[Effect] = "unknown"
+
+    def describe(self) -> str:
+        detail = f": {self.detail}" if self.detail else ""
+        return f"required cell is {self.verdict} (baseline: {_state(self.was)}){detail}"
+
+
+@dataclass(frozen=True)
+class ScenarioNotRun(Reason):
+    """A scenario that passed in a required cell in the baseline did not run to a verdict (error, skip, absent)."""
+
+    gateway: str
+    fasttrack: str
+    scenario: str
+    was: str
+    now: str
+    effect: ClassVar[Effect] = "unknown"
+
+    def describe(self) -> str:
+        return f"was {self.was} in the baseline, is {self.now} now"
+
+
+@dataclass(frozen=True)
+class VersionNotObserved(Reason):
+    """No cell of the run heard X-BackendAI-FastTrack-Version from a FastTrack the policy requires."""
+
+    fasttrack: str
+    gateways: tuple[str, ...]
+    effect: ClassVar[Effect] = "unknown"
+
+    def describe(self) -> str:
+        return f"required by {', '.join(self.gateways)} but no cell observed its X-BackendAI-FastTrack-Version"
+
+
+@dataclass(frozen=True)
+class KnownIssue(Reason):
+    """A required cell is not compatible, exactly as the baseline records: accepted."""
+
+    gateway: str
+    fasttrack: str
+    verdict: str
+    detail: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.verdict}, as in the baseline" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class Improvement(Reason):
+    gateway: str
+    fasttrack: str
+    scenario: str | None
+    was: str
+    now: str
+    strict: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"was {self.was} in the baseline, is {self.now} now (update the baseline to lock it in)"
+
+
+@dataclass(frozen=True)
+class NewCell(Reason):
+    gateway: str
+    fasttrack: str
+    verdict: str
+    required: bool
+    strict: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"not in the baseline; {self.verdict}" + (" (required)" if self.required else "")
+
+
+@dataclass(frozen=True)
+class NewScenario(Reason):
+    gateway: str
+    fasttrack: str
+    scenario: str
+    outcome: str
+    strict: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"not in the baseline; {self.outcome}"
+
+
+@dataclass(frozen=True)
+class Removed(Reason):
+    """A cell or scenario of the baseline that the run no longer has (and nothing required depends on it)."""
+
+    gateway: str
+    fasttrack: str
+    scenario: str | None
+    was: str
+    strict: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"in the baseline ({self.was}) but not in the run"
+
+
+@dataclass(frozen=True)
+class Changed(Reason):
+    """A cell or scenario the policy does not require changed (other than improving)."""
+
+    gateway: str
+    fasttrack: str
+    scenario: str | None
+    was: str
+    now: str
+    strict: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"was {self.was} in the baseline, is {self.now} now (not required)"
+
+
+@dataclass(frozen=True)
+class PolicyChanged(Reason):
+    gateway: str
+    fasttrack: str
+    was_required: bool
+    now_required: bool
+    strict: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        state = {True: "required", False: "not required"}
+        return f"{state[self.was_required]} in the baseline, {state[self.now_required]} by the policy now"
+
+
+@dataclass(frozen=True)
+class Flaky(Reason):
+    """A suspected regression whose outcome flipped when re-run (--confirm): not counted as a regression."""
+
+    gateway: str
+    fasttrack: str
+    scenario: str | None
+    outcomes: tuple[str, ...]
+    strict: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return f"flipped between runs: {' → '.join(self.outcomes)}"
+
+
+REASON_TYPES: tuple[type[Reason], ...] = (Regression, RequiredCellFailing, RequiredCellMissing, RequiredCellUnknown,
+                                          ScenarioNotRun, VersionNotObserved, Flaky, Improvement, NewCell, NewScenario,
+                                          Removed, Changed, PolicyChanged, KnownIssue)
+
+
+# --- documents ----------------------------------------------------------------------------------------------------
+
+def check_result(doc: Any, name: str) -> dict[str, Any]:
+    """A result document with the fields the gate reads, or a usage error naming what is wrong."""
+    if not isinstance(doc, dict):
+        raise errors.UsageError(f"{name}: not a harness result document (expected a JSON object)")
+    if doc.get("schema") != RESULT_SCHEMA:
+        raise errors.UsageError(f"{name}: schema is {doc.get('schema')!r}, expected {RESULT_SCHEMA!r}")
+    cells = doc.get("cells")
+    if not isinstance(cells, list):
+        raise errors.UsageError(f"{name}: 'cells' must be a list")
+    for i, c in enumerate(cells):
+        if not isinstance(c, dict) or not all(k in c for k in ("gateway", "fasttrack", "verdict", "scenarios")):
+            raise errors.UsageError(f"{name}: cells[{i}] needs gateway, fasttrack, verdict and scenarios")
+        for j, s in enumerate(c["scenarios"]):
+            if not isinstance(s, dict) or "id" not in s or "outcome" not in s:
+                raise errors.UsageError(f"{name}: cells[{i}].scenarios[{j}] needs id and outcome")
+    return doc
+
+
+def read_json(path: str | Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise errors.UsageError(f"cannot read {path}: {exc}") from None
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    return check_result(read_json(path), str(path))
+
+
+def baseline_from(doc: dict[str, Any]) -> dict[str, Any]:
+    """The compact baseline of a result document: per cell its verdict, required flag and scenario outcomes.
+    Deterministic: cells sorted by (gateway, FastTrack), scenarios by id, no timestamps."""
+    cells = []
+    for c in sorted(doc["cells"], key=lambda c: (c["gateway"], c["fasttrack"])):
+        cells.append({
+            "gateway": c["gateway"],
+            "fasttrack": c["fasttrack"],
+            "verdict": c["verdict"],
+            "required": bool(c.get("required", False)),
+            "scenarios": {s["id"]: s["outcome"] for s in sorted(c["scenarios"], key=lambda s: s["id"])},
+        })
+    return {"schema": BASELINE_SCHEMA, "cells": cells}
+
+
+def check_baseline(doc: Any, name: str) -> dict[str, Any]:
+    """A baseline (or a whole result document, compacted) or a usage error."""
+    if isinstance(doc, dict) and doc.get("schema") == RESULT_SCHEMA:
+        return baseline_from(check_result(doc, name))
+    if not isinstance(doc, dict) or doc.get("schema") != BASELINE_SCHEMA:
+        got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise errors.UsageError(f"{name}: schema is {got!r}, expected {BASELINE_SCHEMA!r} (or {RESULT_SCHEMA!r})")
+    if not isinstance(doc.get("cells"), list):
+        raise errors.UsageError(f"{name}: 'cells' must be a list")
+    for i, c in enumerate(doc["cells"]):
+        ok = (isinstance(c, dict) and all(isinstance(c.get(k), str) for k in ("gateway", "fasttrack", "verdict"))
+              and isinstance(c.get("scenarios"), dict))
+        if not ok:
+            raise errors.UsageError(f"{name}: cells[{i}] needs gateway, fasttrack, verdict and a scenarios mapping")
+    return doc
+
+
+def write_baseline(baseline: dict[str, Any], path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(baseline, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return p
+
+
+# --- the decision -------------------------------------------------------------------------------------------------
+
+Key = tuple[str, str]
+
+
+def required_cells(policy: dict[str, frozenset[str]]) -> set[Key]:
+    return {(g, f) for g, fts in policy.items() for f in fts}
+
+
+def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: dict[str, frozenset[str]]) -> list[Reason]:
+    """Every reason, in run order (then baseline-only cells, then required cells neither has)."""
+    now = {(c["gateway"], c["fasttrack"]): c for c in run["cells"]}
+    was = {(c["gateway"], c["fasttrack"]): c for c in baseline["cells"]}
+    required = required_cells(policy)
+    keys = [*now, *(k for k in was if k not in now), *sorted(k for k in required if k not in now and k not in was)]
+    reasons: list[Reason] = []
+    for key in dict.fromkeys(keys):
+        reasons += judge_cell(key, now.get(key), was.get(key), key in required)
+    reasons += versions_not_observed(run, policy)
+    return reasons
+
+
+def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None, required: bool) -> list[Reason]:
+    g, f = key
+    if now is None:
+        if required:
+            return [RequiredCellMissing(g, f, was["verdict"] if was else None)]
+        return [Removed(g, f, None, was["verdict"])] if was else []
+    v1, why = now["verdict"], now.get("reason")
+    if was is None:
+        out: list[Reason] = [NewCell(g, f, v1, required)]
+        if required and v1 == "incompatible":
+            out.append(RequiredCellFailing(g, f, v1, None, why))
+        elif required and v1 != "compatible":
+            out.append(RequiredCellUnknown(g, f, v1, None, why))
+        return out
+    out = []
+    if bool(was.get("required", False)) != required:
+        out.append(PolicyChanged(g, f, bool(was.get("required", False)), required))
+    scenario_regressions = _judge_scenarios(g, f, was["scenarios"], now["scenarios"], required, out)
+    v0, was_required = was["verdict"], bool(was.get("required", False))
+    if v0 == v1 and required and v1 != "compatible" and not was_required:
+        # Accepted while the policy did not require the cell; requiring it now needs a baseline update.
+        failing = v1 == "incompatible"
+        out.append((RequiredCellFailing if failing else RequiredCellUnknown)(g, f, v1, f"{v0}, not required", why))
+    elif v0 == v1:
+        if required and v1 != "compatible":
+            out.append(KnownIssue(g, f, v1, why))
+    elif v1 == "compatible":
+        out.append(Improvement(g, f, None, v0, v1))
+    elif not required:
+        out.append(Changed(g, f, None, v0, v1))
+    elif v1 == "incompatible" and v0 == "compatible":
+        if not scenario_regressions:  # e.g. a new scenario fails: the cell regressed, no single scenario did
+            out.append(Regression(g, f, None, v0, v1, why))
+    elif v1 == "incompatible":
+        out.append(RequiredCellFailing(g, f, v1, v0, why))
+    else:
+        out.append(RequiredCellUnknown(g, f, v1, v0, why))
+    return out
+
+
+def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[dict[str, Any]], required: bool,
+                     out: list[Reason]) -> int:
+    """Appends the scenario-level reasons of one cell; returns how many are regressions."""
+    outcomes = {s["id"]: s["outcome"] for s in now}
+    reasons = {s["id"]: s.get("reason") for s in now}
+    regressions = 0
+    for sid in dict.fromkeys([*outcomes, *was]):
+        o0, o1 = was.get(sid), outcomes.get(sid)
+        if o0 == o1:
+            continue
+        if o0 is None:
+            out.append(NewScenario(g, f, sid, str(o1)))
+        elif o1 == "pass":
+            out.append(Improvement(g, f, sid, o0, o1))
+        elif o0 == "pass" and o1 == "fail":
+            if required:
+                out.append(Regression(g, f, sid, o0, o1, reasons.get(sid)))
+                regressions += 1
+            else:
+                out.append(Changed(g, f, sid, o0, o1))
+        elif o0 == "pass" and required:
+            out.append(ScenarioNotRun(g, f, sid, o0, _state(o1)))
+        elif o1 is None:
+            out.append(Removed(g, f, sid, o0))
+        else:
+            out.append(Changed(g, f, sid, o0, o1))
+    return regressions
+
+
+def versions_not_observed(run: dict[str, Any], policy: dict[str, frozenset[str]]) -> list[Reason]:
+    """A FastTrack the policy requires, with cells in the run, none of which observed its version header."""
+    out: list[Reason] = []
+    for ft in sorted({f for fts in policy.values() for f in fts}):
+        cells = [c for c in run["cells"] if c["fasttrack"] == ft]
+        if cells and not any(c.get("fasttrack_version") for c in cells):
+            out.append(VersionNotObserved(ft, tuple(sorted(g for g, fts in policy.items() if ft in fts))))
+    return out
+
+
+def decide(reasons: Iterable[Reason], strict: bool = False) -> GateVerdict:
+    rs = list(reasons)
+    if any(r.effect == "not deployable" for r in rs) or (strict and any(r.strict for r in rs)):
+        return "not deployable"
+    if any(r.effect == "unknown" for r in rs):
+        return "unknown"
+    return "deployable"
+
+
+# --- confirmation re-runs -----------------------------------------------------------------------------------------
+
+# (gateway id, FastTrack id, scenario glob) -> the result document of a run of only that.
+Runner = Callable[[str, str, str], dict[str, Any]]
+
+
+def _observe(doc: dict[str, Any], gateway: str, fasttrack: str, scenario: str | None) -> str:
+    cell = next((c for c in doc.get("cells", []) if c["gateway"] == gateway and c["fasttrack"] == fasttrack), None)
+    if cell is None:
+        return "absent"
+    if scenario is None:
+        return str(cell["verdict"])
+    return next((str(s["outcome"]) for s in cell["scenarios"] if s["id"] == scenario), "absent")
+
+
+def scenario_globs(run: dict[str, Any]) -> dict[str, str]:
+    """Scenario id -> the glob ``run --scenario`` selects its file with (the file's stem)."""
+    out = {}
+    for s in run.get("scenarios") or []:
+        if isinstance(s, dict) and s.get("id") and s.get("file"):
+            out[str(s["id"])] = Path(str(s["file"])).stem
+    return out
+
+
+def confirm(reasons: list[Reason], run: dict[str, Any], times: int, runner: Runner) -> list[Reason]:
+    """Re-run every cell with a suspected regression ``times`` times (only that cell; only the scenario when it is
+    the cell's one suspect). A suspect whose outcome (scenario) or verdict (cell) differs in any re-run becomes
+    :class:`Flaky`; the others are kept, marked as reproduced."""
+    suspects = [r for r in reasons if isinstance(r, Regression | RequiredCellFailing)]
+    if times <= 0 or not suspects:
+        return reasons
+    globs = scenario_globs(run)
+    by_cell: dict[Key, list[Regression | RequiredCellFailing]] = {}
+    for r in suspects:
+        by_cell.setdefault((r.gateway, r.fasttrack), []).append(r)
+    reruns: dict[Key, list[dict[str, Any]]] = {}
+    for (g, f), rs in by_cell.items():
+        named = {r.scenario for r in rs if isinstance(r, Regression)}
+        whole = len(named) != 1 or any(isinstance(r, RequiredCellFailing) or r.scenario is None for r in rs)
+        only = next(iter(named)) if not whole else None
+        glob = globs.get(only, only) if only else "*"
+        reruns[(g, f)] = [runner(g, f, glob) for _ in range(times)]
+    out: list[Reason] = []
+    for reason in reasons:
+        if not isinstance(reason, Regression | RequiredCellFailing):
+            out.append(reason)
+            continue
+        scenario = reason.scenario if isinstance(reason, Regression) else None
+        seen = [reason.now if isinstance(reason, Regression) else reason.verdict]
+        seen += [_observe(d, reason.gateway, reason.fasttrack, scenario) for d in reruns[(reason.gateway,
+                                                                                          reason.fasttrack)]]
+        out.append(Flaky(reason.gateway, reason.fasttrack, scenario, tuple(seen)) if len(set(seen)) > 1
+                   else replace(reason, confirmed=times))
+    return out
+
+
+def harness_runner(policy: str | Path, out_root: str | Path | None = None) -> Callable[..., dict[str, Any]]:
+    """Runs ``python -m harness run`` in-process (``--quiet``, output captured) and returns its result document.
+    Called as ``runner(gateway, fasttrack, scenario_glob)``; ``None`` ids mean the whole matrix."""
+
+    def run(gateway: str | None = None, fasttrack: str | None = None, scenario: str = "*") -> dict[str, Any]:
+        from harness import cli  # the CLI imports this module
+
+        with tempfile.TemporaryDirectory(prefix="harness-gate-", dir=out_root) as tmp:
+            argv = ["run", "--out", tmp, "--quiet", "--policy", str(policy), "--scenario", scenario]
+            argv += ["--gateway", gateway] if gateway else []
+            argv += ["--fasttrack", fasttrack] if fasttrack else []
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = cli.main(argv)
+            if code == errors.EXIT_USAGE:
+                raise errors.UsageError(f"harness {' '.join(argv[:1] + argv[4:])} failed: "
+                                        f"{err.getvalue().strip()}")
+            path = Path(tmp) / "matrix.json"
+            if not path.is_file():
+                raise errors.HarnessError(f"harness run wrote no matrix.json (exit {code}): {err.getvalue().strip()}")
+            return read_result(path)
+
+    return run
+
+
+# --- rendering ----------------------------------------------------------------------------------------------------
+
+def _md(text: Any) -> str:
+    s = "" if text is None else " ".join(str(text).split())
+    return s.replace("|", "\\|")
+
+
+def _rows(reasons: Sequence[Reason], md: bool) -> list[list[str]]:
+    esc = _md if md else (lambda t: "" if t is None else str(t))
+    return [[r.kind, esc(r.where), esc(r.describe())] for r in reasons]
+
+
+@dataclass
+class GateResult:
+    verdict: GateVerdict
+    reasons: list[Reason]
+    strict: bool = False
+    updated: bool = False  # --update-baseline: the reasons were accepted into the new baseline
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def groups(self) -> list[tuple[str, list[Reason]]]:
+        blocking = [r for r in self.reasons if r.effect == "not deployable"]
+        unknown = [r for r in self.reasons if r.effect == "unknown"]
+        changes = [r for r in self.reasons if r.effect == "info" and r.strict]
+        known = [r for r in self.reasons if r.effect == "info" and not r.strict]
+        if self.updated:
+            return [("Accepted into the new baseline", blocking + unknown + changes), (KNOWN, known)]
+        title = "Changes (fail the gate with --strict)" if not self.strict else "Changes (fail the gate: --strict)"
+        return [("Not deployable", blocking), ("Unknown", unknown), (title, changes),
+                (KNOWN, known)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "exit_code": self.exit_code, "strict": self.strict, "updated": self.updated,
+                "reasons": [r.to_json() for r in self.reasons]}
+
+
+def render_markdown(result: GateResult, run: dict[str, Any], policy: dict[str, frozenset[str]], baseline_name: str,
+                    policy_name: str) -> str:
+    cells = run["cells"]
+    required = required_cells(policy)
+    req = len(required)
+    compat = sum(1 for c in cells if (c["gateway"], c["fasttrack"]) in required and c["verdict"] == "compatible")
+    head = "baseline updated" if result.updated else result.verdict
+    lines = [
+        f"## {MARK[result.verdict]} harness gate: **{head}**",
+        "",
+        f"{len(cells)} cells in the run, {compat}/{req} required cells compatible; baseline `{baseline_name}`, "
+        f"policy `{policy_name}`{', --strict' if result.strict else ''}.",
+        "",
+    ]
+    for title, rs in result.groups():
+        if not rs:
+            continue
+        table = tabulate(_rows(rs[:MD_ROWS], md=True), headers=["reason", "where", "detail"], tablefmt="github")
+        if len(rs) > MD_ROWS:  # a PR comment holds 65536 characters
+            table += f"\n\n… and {len(rs) - MD_ROWS} more (`harness gate --json` lists them all)"
+        if title == KNOWN:
+            lines += [f"<details><summary>{title} ({len(rs)})</summary>", "", table, "", "</details>", ""]
+        else:
+            lines += [f"### {title} ({len(rs)})", "", table, ""]
+    if not result.reasons:
+        lines += ["The run matches the baseline.", ""]
+    lines.append(f"_{run.get('notice', '')}_")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_text(result: GateResult) -> str:
+    head = "baseline updated" if result.updated else result.verdict
+    lines = [f"gate: {head} (exit {result.exit_code})"]
+    for title, rs in result.groups():
+        if not rs:
+            continue
+        if title == KNOWN:
+            lines.append(f"{len(rs)} required cell(s) not compatible, as in the baseline (accepted)")
+            continue
+        lines += ["", f"{title}:", tabulate(_rows(rs, md=False), headers=["reason", "where", "detail"],
+                                             tablefmt="simple", maxcolwidths=[None, None, 90])]
+    return "\n".join(lines)
+
+
+# --- command ------------------------------------------------------------------------------------------------------
+
+def gate(run: dict[str, Any], baseline: dict[str, Any], policy: dict[str, frozenset[str]], *, strict: bool = False,
+         confirm_times: int = 0, runner: Runner | None = None) -> GateResult:
+    """The gate as a function of documents (and, for ``confirm_times``, a runner that re-runs one cell)."""
+    reasons = evaluate(run, baseline, policy)
+    if confirm_times and any(isinstance(r, Regression | RequiredCellFailing) for r in reasons):
+        if runner is None:
+            raise errors.UsageError("--confirm needs a runner")
+        reasons = confirm(reasons, run, confirm_times, runner)
+    return GateResult(decide(reasons, strict), reasons, strict)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "gate", help="CI gate: compare a run with the support policy and the committed baseline",
+        description="Compare a run with the support policy and the committed baseline, per cell and scenario.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", metavar="FROM.json", help="a run's matrix.json (default: run the matrix now)")
+    p.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="FILE",
+                   help=f"committed baseline (default {DEFAULT_BASELINE}); a matrix.json is accepted too")
+    p.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
+    p.add_argument("--strict", action="store_true",
+                   help="also fail on improvements, new/removed cells and scenarios, flaky results")
+    p.add_argument("--update-baseline", action="store_true", help="rewrite the baseline from the run")
+    p.add_argument("--confirm", type=_count, default=0, metavar="N",
+                   help="re-run each suspected regression N times (only its cell); flips are reported as Flaky")
+    p.add_argument("--summary", metavar="FILE", help="write the Markdown summary here (also appended to "
+                   "$GITHUB_STEP_SUMMARY when set)")
+    p.add_argument("--json", action="store_true", help="print the verdict and reasons as JSON")
+    p.set_defaults(handler=cmd_gate)
+    return p
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return n
+
+
+def load_policy(path: str | Path) -> dict[str, frozenset[str]]:
+    try:
+        return matrix.load_policy(path)
+    except OSError as exc:
+        raise errors.UsageError(f"cannot read policy {path}: {exc}") from None
+
+
+def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
+    policy = load_policy(args.policy)
+    run_all = harness_runner(args.policy)
+    baseline_path = Path(args.baseline)
+    if baseline_path.exists():
+        baseline = check_baseline(read_json(baseline_path), str(baseline_path))
+    elif args.update_baseline:
+        baseline = {"schema": BASELINE_SCHEMA, "cells": []}
+    else:
+        raise errors.UsageError(f"baseline {baseline_path} does not exist (create it with --update-baseline)")
+    if args.run:
+        run = read_result(args.run)
+    else:
+        print("gate: running the matrix", file=sys.stderr)
+        run = run_all()
+    result = gate(run, baseline, policy, strict=args.strict, confirm_times=args.confirm,
+                  runner=runner or run_all)
+    if args.update_baseline:
+        # What the new baseline cannot accept: required cells the run lacks, versions nobody answered.
+        missing: list[Reason] = [r for r in result.reasons if isinstance(r, RequiredCellMissing | VersionNotObserved)]
+        if missing:
+            result = GateResult("unknown", missing, args.strict)
+        else:
+            write_baseline(baseline_from(run), baseline_path)
+            print(f"gate: wrote {baseline_path} ({len(run['cells'])} cells)", file=sys.stderr)
+            result = GateResult("deployable", result.reasons, args.strict, updated=True)
+    summary = render_markdown(result, run, policy, str(baseline_path), str(args.policy))
+    if args.summary:
+        Path(args.summary).write_text(summary, encoding="utf-8")
+    step = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step:
+        with open(step, "a", encoding="utf-8") as fh:
+            fh.write(summary)
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else render_text(result))
+    return result.exit_code
