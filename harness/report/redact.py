@@ -27,16 +27,21 @@ class Redactor:
         # Longest first, so a value containing a shorter secret is replaced whole.
         self.secrets = sorted({s for s in secrets if len(s) >= 6 and not JWT_RE.fullmatch(s)}, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(s) for s in self.secrets)) if self.secrets else None
+        self._memo: dict[str, str] = {}  # reports repeat the same values many times: redact each once
 
     def text(self, s: str) -> str:
         if not self.enabled or not s:
             return s
-        s = JWT_RE.sub(lambda m: f"{m[1]}.{m[2]}.‹signature›", s)
-        s = HMAC_RE.sub(lambda m: f"{m[1]}‹signature›", s)
-        s = BEARER_RE.sub(lambda m: m[1] + (m[2] if m[2].startswith("‹") else tag(m[2])), s)
+        done = self._memo.get(s)
+        if done is not None:
+            return done
+        out = JWT_RE.sub(lambda m: f"{m[1]}.{m[2]}.‹signature›", s)
+        out = HMAC_RE.sub(lambda m: f"{m[1]}‹signature›", out)
+        out = BEARER_RE.sub(lambda m: m[1] + (m[2] if m[2].startswith("‹") else tag(m[2])), out)
         if self._pattern is not None:
-            s = self._pattern.sub(lambda m: tag(m[0]), s)
-        return s
+            out = self._pattern.sub(lambda m: tag(m[0]), out)
+        self._memo[s] = out
+        return out
 
     def document(self, doc: Any) -> Any:
         if not self.enabled:
