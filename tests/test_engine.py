@@ -1,0 +1,208 @@
+"""The engine on bad input: a FastTrack that cannot start, a gateway that is unreachable, a gateway whose FastTrack
+is unreachable. Every cell still reports; broken ones say 'error' with the reason. Loopback only."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from harness import matrix
+from harness.actors import server
+from harness.actors.journal import Attribution, RunJournal
+from harness.actors.manager import MockManager
+from harness.catalog import select
+from harness.engine import runner
+from harness.engine.events import CellFinished, RunFinished, RunStarted, ScenarioFinished
+from harness.engine.matrix_run import Options, run_matrix
+from harness.errors import HarnessError
+from harness.protocol.accounts import Directory
+from harness.protocol.clock import SystemClock
+from harness.protocol.generations import G4
+from harness.results import CellResult
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+POLICY = {"as-is": frozenset({"24.09.0"}), "to-be": frozenset({"25.1.0"})}
+
+
+def selection():
+    return select(["as-is", "to-be"], ["24.09.0", "25.1.0"], "pr3353-*")
+
+
+@pytest.fixture
+def occupied_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        yield s.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cells_by_key(result) -> dict[tuple[str, str], CellResult]:
+    return {(c.gateway, c.fasttrack): c for c in result.cells}
+
+
+async def test_server_start_on_a_busy_port_is_a_harness_error(occupied_port):
+    with pytest.raises(HarnessError, match=rf"mock thing could not listen on 127\.0\.0\.1:{occupied_port}"):
+        await server.start("mock thing", web.Application(), "127.0.0.1", occupied_port)
+
+
+async def test_server_start_and_stop_on_loopback():
+    srv = await server.start("mock manager", MockManager(Directory()).app())
+    try:
+        assert srv.host == "127.0.0.1" and srv.port > 0
+        assert srv.url == f"http://127.0.0.1:{srv.port}" and srv.authority == f"127.0.0.1:{srv.port}"
+    finally:
+        await srv.stop()
+
+
+async def test_healthy_matrix_and_events():
+    sel = selection()
+    events: list = []
+    result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(timeout=10.0),
+                              events.append)
+    cells = cells_by_key(result)
+    assert {k: c.verdict for k, c in cells.items()} == {
+        ("as-is", "24.09.0"): "compatible", ("as-is", "25.1.0"): "incompatible",
+        ("to-be", "24.09.0"): "incompatible", ("to-be", "25.1.0"): "compatible"}
+    assert isinstance(events[0], RunStarted) and events[0].total == 4
+    assert sum(isinstance(e, ScenarioFinished) for e in events) == 4
+    assert sum(isinstance(e, CellFinished) for e in events) == 4
+    assert isinstance(events[-1], RunFinished) and events[-1].result is result
+
+
+async def test_fasttrack_that_cannot_start_makes_its_cells_error_and_others_still_report(monkeypatch, occupied_port):
+    real_start = server.start
+
+    async def start(name, app, host=server.LOOPBACK, port=0):
+        if name.startswith("mock FastTrack 25.1.0"):
+            return await real_start(name, app, "127.0.0.1", occupied_port)
+        return await real_start(name, app, host, port)
+
+    monkeypatch.setattr(server, "start", start)
+    sel = selection()
+    events: list = []
+    result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(timeout=10.0),
+                              events.append)
+    cells = cells_by_key(result)
+    assert len(cells) == 4
+    for gw in ("as-is", "to-be"):
+        broken = cells[(gw, "25.1.0")]
+        assert broken.verdict == "error"
+        assert broken.reason is not None and f"could not listen on 127.0.0.1:{occupied_port}" in broken.reason
+        assert "25.1.0" in broken.reason
+    assert cells[("as-is", "24.09.0")].verdict == "compatible"
+    assert cells[("to-be", "24.09.0")].verdict == "incompatible"
+    assert {(e.cell.gateway, e.cell.fasttrack) for e in events if isinstance(e, CellFinished)} == set(cells)
+    doc = result.to_json()
+    assert [c["verdict"] for c in doc["cells"] if c["fasttrack"] == "25.1.0"] == ["error", "error"]
+
+
+def test_cli_exits_3_when_a_required_cell_is_error(monkeypatch, occupied_port, tmp_path, capsys):
+    from harness.cli import main
+
+    real_start = server.start
+
+    async def start(name, app, host=server.LOOPBACK, port=0):
+        if name.startswith("mock FastTrack 25.1.0"):
+            return await real_start(name, app, "127.0.0.1", occupied_port)
+        return await real_start(name, app, host, port)
+
+    monkeypatch.setattr(server, "start", start)
+    policy = tmp_path / "p.yaml"
+    policy.write_text('required:\n  as-is: ["24.09.0"]\n  to-be: ["25.1.0"]\n')
+    code = main(["run", "--quiet", "--out", str(tmp_path / "out"), "--gateway", "as-is", "--gateway", "to-be",
+                 "--fasttrack", "24.09.0", "--fasttrack", "25.1.0", "--scenario", "pr3353-*", "--policy", str(policy)])
+    assert code == 3
+    assert "could not listen" in capsys.readouterr().out
+
+
+async def test_unreachable_gateway_makes_its_cells_error_and_others_still_report(monkeypatch, closed_port):
+    real_start = server.start
+
+    async def start(name, app, host=server.LOOPBACK, port=0):
+        if name == "reference gateway to-be":
+            # The gateway "started" but listens nowhere: every client connection is refused.
+            dummy = web.AppRunner(web.Application())
+            await dummy.setup()
+            return server.RunningServer(name, dummy, "127.0.0.1", closed_port)
+        return await real_start(name, app, host, port)
+
+    monkeypatch.setattr(server, "start", start)
+    sel = selection()
+    result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(timeout=10.0))
+    cells = cells_by_key(result)
+    for ft in ("24.09.0", "25.1.0"):
+        cell = cells[("to-be", ft)]
+        assert cell.verdict == "error"
+        assert cell.reason is not None
+        assert f"gateway at http://127.0.0.1:{closed_port} unreachable" in cell.reason
+        assert [s.outcome for s in cell.scenarios] == ["error"]
+    assert cells[("as-is", "24.09.0")].verdict == "compatible"
+    assert cells[("as-is", "25.1.0")].verdict == "incompatible"
+
+
+async def test_run_scenario_against_a_closed_port_is_error_not_a_crash(closed_port):
+    sel = selection()
+    scenario = next(s for s in sel.scenarios if s.id == "pr3353-as-is")
+    directory, attribution = Directory("t"), Attribution()
+    ctx = runner.RunContext(directory, attribution, SystemClock(), "unit-secret", 604800, "t", 5.0)
+    cell = runner.Cell(gateway=G4, label="as-is", fasttrack_id="24.09.0", gateway_url=f"http://127.0.0.1:{closed_port}",
+                       fasttrack_authority="127.0.0.1:1")
+    res = await runner.run_scenario(scenario, cell, ctx)
+    assert res.outcome == "error"
+    assert res.error is not None and f"gateway at http://127.0.0.1:{closed_port} unreachable" in res.error
+    # the run cleaned up after itself: its user and its loopback address are released
+    assert directory.secrets() == {}
+    assert not any(attribution.busy(f"127.64.0.{i}") for i in range(1, 4))
+    c = matrix.apply(CellResult("as-is", "24.09.0", True, scenarios=[res]))
+    assert c.verdict == "error" and c.reason == f"pr3353-as-is: {res.error}"
+
+
+@pytest.mark.xfail(reason="bug: when the gateway cannot reach FastTrack (502 bad-gateway, nothing reached "
+                          "FastTrack) the scenario is judged 'fail' and the cell 'incompatible' instead of 'error' "
+                          "(a set-up failure): engine/runner._run_step never marks an unreachable upstream as error",
+                   strict=True)
+async def test_gateway_pointed_at_a_closed_fasttrack_port_is_error(monkeypatch, closed_port):
+    real_start = server.start
+
+    async def start(name, app, host=server.LOOPBACK, port=0):
+        srv = await real_start(name, app, host, port)
+        if name.startswith("mock FastTrack 24.09.0"):
+            # The mock runs, but the gateways are told a port where nothing listens.
+            srv.port = closed_port
+        return srv
+
+    monkeypatch.setattr(server, "start", start)
+    sel = select(["as-is"], ["24.09.0"], "pr3353-*")
+    result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(timeout=10.0))
+    cell = cells_by_key(result)[("as-is", "24.09.0")]
+    assert cell.verdict == "error"
+    assert cell.reason is not None and str(closed_port) in cell.reason
+
+
+# --- attribution of upstream requests to runs -----------------------------------------------------------------------
+
+def test_attribution_allocates_distinct_loopback_addresses_and_finds_runs():
+    att = Attribution()
+    a, b = RunJournal("a"), RunJournal("b")
+    ip_a = att.allocate_ip()
+    att.register(ip_a, a)
+    ip_b = att.allocate_ip()
+    att.register(ip_b, b)
+    assert ip_a != ip_b and ip_a.startswith("127.") and ip_b.startswith("127.")
+    assert att.find(ip_a) is a and att.find(f"{ip_b}, 10.0.0.1") is b
+    assert att.find(None) is None and att.find("10.9.9.9") is None
+    with pytest.raises(ValueError, match="in use by run a"):
+        att.register(ip_a, b)
+    att.release(a)
+    assert att.find(ip_a) is None and att.find(ip_b) is b

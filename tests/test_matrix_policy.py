@@ -1,0 +1,170 @@
+"""harness.matrix: verdict precedence, FastTrack version observation, and the support policy loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import matrix
+from harness.errors import ScenarioError, UsageError
+from harness.protocol import fasttrack_models, generations
+from harness.results import CellResult, ScenarioResult
+
+GOOD = [["24.09.0"]]
+
+
+def sc(id_: str, outcome: str, versions: list[list[str]] | None = None, error: str | None = None) -> ScenarioResult:
+    r = ScenarioResult(id_, id_, f"{id_}.yaml", outcome)  # type: ignore[arg-type]
+    r.versions_seen = GOOD if versions is None else versions
+    r.error = error
+    if outcome == "fail":
+        from harness.scenario.matchers import Failure
+        r.failures = [Failure("step1", "fasttrack_to_gateway", "status", "200", "401 Unauthorized", "x.yaml:3")]
+    return r
+
+
+def cell(*scenarios: ScenarioResult) -> CellResult:
+    return CellResult("as-is", "24.09.0", True, scenarios=list(scenarios))
+
+
+@pytest.mark.parametrize(("outcomes", "versions", "verdict"), [
+    (["pass", "pass"], GOOD, "compatible"),
+    (["pass", "fail"], GOOD, "incompatible"),
+    (["fail", "error"], GOOD, "error"),
+    (["error", "fail", "pass"], GOOD, "error"),
+    (["pass", "pass"], [], "unknown"),
+    (["pass", "fail"], [], "incompatible"),  # incompatible beats unknown
+    (["error"], [["x"], ["y"]], "error"),  # error beats unknown
+    (["pass", "skip"], GOOD, "compatible"),
+    (["skip", "skip"], GOOD, "unknown"),
+    ([], GOOD, "unknown"),
+])
+def test_verdict_precedence(outcomes, versions, verdict):
+    c = cell(*(sc(f"s{i}", o, versions, error="boom" if o == "error" else None) for i, o in enumerate(outcomes)))
+    assert matrix.decide(c)[0] == verdict
+    assert matrix.apply(c).verdict == verdict
+
+
+def test_reasons_name_the_scenario():
+    c = matrix.apply(cell(sc("a", "pass"), sc("b", "error", error="gateway unreachable"), sc("c", "fail")))
+    assert c.reason == "b: gateway unreachable"
+    c = matrix.apply(cell(sc("a", "pass"), sc("c", "fail")))
+    assert c.reason == ("c: step 'step1', fasttrack_to_gateway: status: expected 200, got 401 Unauthorized")
+    c = matrix.apply(cell(sc("a", "pass")))
+    assert (c.verdict, c.reason, c.fasttrack_version) == ("compatible", None, "24.09.0")
+    c = matrix.apply(cell(sc("a", "skip")))
+    assert c.reason == "no applicable scenario ran in this cell"
+
+
+@pytest.mark.parametrize(("seen", "version", "problem"), [
+    ([], None, "no response from FastTrack was observed"),
+    ([["24.09.0"], []], None, "a FastTrack response carried no X-BackendAI-FastTrack-Version"),
+    ([["24.09.0", "24.09.0"]], None, "X-BackendAI-FastTrack-Version sent 2 times"),
+    ([["24.09.0", "25.1.0"]], None, "sent 2 times"),
+    ([["garbled"]], None, "X-BackendAI-FastTrack-Version is not a version: 'garbled'"),
+    ([[""]], None, "is not a version"),
+    ([["24.09.0, 25.1.0"]], None, "is not a version"),
+    ([["v24"]], None, "is not a version"),
+    ([["24.09.0"], ["25.1.0"]], None, "X-BackendAI-FastTrack-Version varied within the cell: ['24.09.0', '25.1.0']"),
+    ([["24.09.0"], ["24.09.0"]], "24.09.0", None),
+    ([[" 25.1.0 "]], "25.1.0", None),
+    ([["25.1"]], "25.1", None),
+    ([["25.1.0rc1"]], "25.1.0rc1", None),
+    ([["25.1.0+local.2"]], "25.1.0+local.2", None),
+])
+def test_observed_version(seen, version, problem):
+    got_version, got_problem = matrix.observed_version(seen)
+    assert got_version == version
+    if problem is None:
+        assert got_problem is None
+    else:
+        assert got_problem is not None and problem in got_problem
+
+
+@pytest.mark.parametrize("seen", [[], [[]], [["a", "b"]], [["garbled"]], [["1.0"], ["2.0"]]])
+def test_version_problem_with_all_passing_is_unknown_with_reason(seen):
+    c = matrix.apply(cell(sc("a", "pass", seen)))
+    assert c.verdict == "unknown"
+    assert c.reason == matrix.observed_version(seen)[1]
+    assert c.fasttrack_version is None
+
+
+def test_versions_are_collected_across_scenarios():
+    c = matrix.apply(cell(sc("a", "pass", [["24.09.0"]]), sc("b", "pass", [["24.09.1"]])))
+    assert c.verdict == "unknown" and "varied" in (c.reason or "")
+
+
+# --- support policy -------------------------------------------------------------------------------------------------
+
+def test_default_policy_requires_each_pr3353_gateway_to_work_with_its_own_fasttrack():
+    policy = matrix.load_policy()
+    assert "24.09.0" in policy["as-is"]
+    assert "25.1.0" in policy["to-be"]
+    gateway_ids = {p.id for p in generations.PROFILES}
+    fasttrack_ids = {m.id for m in fasttrack_models.MODELS}
+    assert set(policy) <= gateway_ids  # keyed by profile id (aliases resolved)
+    assert all(fts <= fasttrack_ids for fts in policy.values())
+
+
+def test_policy_accepts_generation_aliases(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text('required:\n  G4: ["24.09.0", "25.1.0"]\n  to-be: []\n')
+    assert matrix.load_policy(p) == {"as-is": frozenset({"24.09.0", "25.1.0"}), "to-be": frozenset()}
+
+
+def policy_error(tmp_path: Path, text: str) -> tuple[ScenarioError, Path]:
+    p = tmp_path / "policy.yaml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        matrix.load_policy(p)
+    assert isinstance(info.value, UsageError)
+    return info.value, p
+
+
+def test_unknown_gateway_id_points_at_its_line(tmp_path):
+    err, p = policy_error(tmp_path, 'required:\n  as-is: ["24.09.0"]\n  as-was: ["24.09.0"]\n')
+    assert "unknown gateway profile 'as-was'" in err.message
+    assert (err.line, err.column, err.key) == (3, 3, "required.as-was")
+    lines = str(err).splitlines()
+    assert lines[0].startswith(f"{p}:3:3: error: ")
+    assert lines[1] == '   3 |   as-was: ["24.09.0"]'
+    assert lines[2] == " " * len("   3 | ") + "  ^"
+
+
+def test_unknown_fasttrack_id_points_at_the_item(tmp_path):
+    err, p = policy_error(tmp_path, 'required:\n  as-is: ["24.09.0", "24.9"]\n')
+    assert "unknown FastTrack profile '24.9'" in err.message
+    assert all(m.id in err.message for m in fasttrack_models.MODELS)  # the known ids are listed
+    assert (err.line, err.column, err.key) == (2, 22, "required.as-is[1]")
+    assert str(err).startswith(f"{p}:2:22: error: ")
+
+
+def test_unquoted_version_that_yaml_reads_as_a_float_is_reported(tmp_path):
+    err, _ = policy_error(tmp_path, "required:\n  to-be:\n    - 25.1\n")
+    assert "unknown FastTrack profile 25.1" in err.message and err.line == 3
+
+
+@pytest.mark.parametrize(("text", "message", "line"), [
+    ("required:\n  as-is: 24.09.0\n", "expected a list of FastTrack profile ids", 2),
+    ("as-is: [24.09.0]\n", "policy needs a mapping", 1),
+    ("required: [as-is]\n", "policy needs a mapping", 1),
+    ("required:\n  as-is: [24.09.0\n", "malformed YAML", 3),
+    ("", "empty file", 0),
+])
+def test_other_policy_errors(tmp_path, text, message, line):
+    err, _ = policy_error(tmp_path, text)
+    assert message in err.message
+    assert err.line == line
+
+
+@pytest.mark.xfail(reason="bug: a policy naming one gateway twice (id and alias) silently drops the first entry's "
+                          "requirements: load_policy overwrites out[profile.id] (matrix.py:83)", strict=True)
+def test_policy_naming_a_gateway_twice_keeps_or_rejects_both(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text('required:\n  as-is: ["24.09.0"]\n  G4: ["25.1.0"]\n')
+    try:
+        policy = matrix.load_policy(p)
+    except ScenarioError:
+        return
+    assert policy["as-is"] == frozenset({"24.09.0", "25.1.0"})

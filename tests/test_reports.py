@@ -1,0 +1,200 @@
+"""Report writers (matrix.json, matrix.md, junit.xml, terminal) rendered from a synthetic result document."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.engine.events import RunStarted, ScenarioFinished
+from harness.report import json_report, junit, markdown, table, terminal
+from harness.results import CellResult, RunResult, ScenarioResult
+from harness.scenario.matchers import Failure
+
+FAIL = Failure("pipeline login", "gateway_to_fasttrack", "header X-BackendAI-SSO: present", "present", "absent",
+               "s.yaml:12")
+
+
+def scenario(id_: str, outcome: str, error: str | None = None) -> ScenarioResult:
+    r = ScenarioResult(id_, f"title {id_}", f"{id_}.yaml", outcome)  # type: ignore[arg-type]
+    if outcome == "fail":
+        r.failures = [FAIL]
+    r.error = error
+    r.duration_ms = 12.5
+    return r
+
+
+def document() -> dict:
+    cells = [
+        CellResult("as-is", "24.09.0", True, "compatible", "24.09.0", None, [scenario("a", "pass")]),
+        CellResult("as-is", "25.1.0", False, "incompatible", "25.1.0",
+                   "a: step 'pipeline login', gateway_to_fasttrack: header X-BackendAI-SSO: present: expected present, "
+                   "got absent", [scenario("a", "fail")]),
+        CellResult("to-be", "24.09.0", True, "incompatible", "24.09.0", "b: ...", [scenario("b", "fail")]),
+        CellResult("to-be", "25.1.0", True, "error", None, "b: gateway unreachable",
+                   [scenario("b", "error", error="gateway at http://127.0.0.1:9 unreachable"),
+                    scenario("c", "skip")]),
+    ]
+    run = RunResult(cells, gateways=[{"id": "as-is", "generation": "G4", "releases": "24.09"},
+                                     {"id": "to-be", "generation": "G5", "releases": "25.1"}],
+                    fasttracks=[{"id": "24.09.0", "accepts": ["sso"], "modelled_on": "PR #3353 AS-IS"},
+                                {"id": "25.1.0", "accepts": ["bearer"], "modelled_on": "PR #3353 TO-BE"}],
+                    scenarios=[{"id": "a"}, {"id": "b"}, {"id": "c"}], started_at="2026-11-26T08:00:00+00:00")
+    return run.to_json()
+
+
+def test_result_document_shape():
+    doc = document()
+    assert doc["schema"] == "harness/matrix@1"
+    cell = doc["cells"][1]
+    assert set(cell) >= {"gateway", "fasttrack", "fasttrack_version", "verdict", "required", "reason", "counts",
+                         "scenarios"}
+    assert cell["counts"] == {"pass": 0, "fail": 1, "error": 0, "skip": 0}
+    sc = cell["scenarios"][0]
+    assert sc["outcome"] == "fail" and sc["reason"] == FAIL.one_line()
+    assert sc["failures"] == [FAIL.to_json()]
+
+
+def test_json_round_trip(tmp_path):
+    doc = document()
+    path = json_report.write(doc, tmp_path / "m.json")
+    assert json_report.read(path) == doc
+    doc["notice"] = "‹secret:abc› ×"
+    assert "‹secret:abc› ×" in json_report.write(doc, tmp_path / "u.json").read_text(encoding="utf-8")  # not \u-escaped
+    (tmp_path / "bad.json").write_text(json.dumps({"no": "cells"}))
+    with pytest.raises(ValueError, match="not a harness result document"):
+        json_report.read(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(ValueError):
+        json_report.read(tmp_path / "list.json")
+
+
+def test_junit_cases_per_cell_and_scenario():
+    root = ET.fromstring(junit.render(document()).split("\n", 1)[1])
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert list(suites) == ["as-is x 24.09.0", "as-is x 25.1.0", "to-be x 24.09.0", "to-be x 25.1.0"]
+    ok = suites["as-is x 24.09.0"]
+    assert (ok.get("tests"), ok.get("failures"), ok.get("errors"), ok.get("skipped")) == ("1", "0", "0", "0")
+    assert ok.find("testcase").get("time") == "0.013"  # type: ignore[union-attr]
+    # a failure in a cell that is not required is an expected incompatibility: skipped, not failed
+    optional = suites["as-is x 25.1.0"].find("testcase/skipped")
+    assert optional is not None and optional.get("message", "").startswith("expected incompatibility")
+    failure = suites["to-be x 24.09.0"].find("testcase/failure")
+    assert failure is not None
+    msg = failure.get("message", "")
+    for part in ("pipeline login", "gateway_to_fasttrack", "X-BackendAI-SSO", "expected present", "got absent"):
+        assert part in msg
+    assert "s.yaml:12" in (failure.text or "")
+    err_suite = suites["to-be x 25.1.0"]
+    assert (err_suite.get("tests"), err_suite.get("errors"), err_suite.get("skipped")) == ("2", "1", "1")
+    assert err_suite.find("testcase/error").get("message") == "gateway at http://127.0.0.1:9 unreachable"  # type: ignore[union-attr]
+
+
+def test_markdown_table_reasons_and_failures():
+    md = markdown.render(document())
+    assert md.startswith("# Backend.AI gateway × FastTrack compatibility matrix")
+    assert "FastTrack is not public" in md
+    assert "| as-is (G4)" in md and "compatible (required) 1/1" in md
+    assert "❌ incompatible 0/1" in md and "⚠️ error (required) 0/2" in md
+    assert "## Why cells are not compatible" in md
+    assert "- as-is × 25.1.0: incompatible — a: step 'pipeline login'" in md
+    assert "### a in as-is × 25.1.0: fail" in md
+    assert "- step `pipeline login`, hop `gateway_to_fasttrack`, header X-BackendAI-SSO: present: expected present, " \
+           "got absent (s.yaml:12)" in md
+    assert "- error: gateway at http://127.0.0.1:9 unreachable" in md
+
+
+def test_markdown_is_deterministic():
+    assert markdown.render(document()) == markdown.render(json.loads(json.dumps(document())))
+
+
+def test_column_titles_follow_the_observed_version():
+    doc = document()
+    assert table.column_title(doc, "24.09.0") == "FastTrack 24.09.0"
+    assert table.column_title(doc, "25.1.0") == "FastTrack 25.1.0"
+    for c in doc["cells"]:
+        if c["fasttrack"] == "25.1.0":
+            c["fasttrack_version"] = "25.1.3"
+    assert table.column_title(doc, "25.1.0") == "FastTrack 25.1.3 (25.1.0)"
+    for c in doc["cells"]:
+        c["fasttrack_version"] = None
+    assert table.column_title(doc, "24.09.0") == "FastTrack 24.09.0 (version not observed)"
+    doc["cells"][0]["fasttrack_version"], doc["cells"][2]["fasttrack_version"] = "24.09.0", "24.09.1"
+    assert table.column_title(doc, "24.09.0") == "FastTrack 24.09.0 (version not observed)"
+
+
+def test_matrix_rows_and_missing_cells():
+    doc = document()
+    doc["cells"] = doc["cells"][:3]
+    headers, rows = table.matrix_rows(doc, symbols=False)
+    assert headers == ["gateway", "FastTrack 24.09.0", "FastTrack 25.1.0"]
+    assert rows[0] == ["as-is (G4)", "compatible (required) 1/1", "incompatible 0/1"]
+    assert rows[1][2] == "—"
+
+
+def test_reason_lines_skip_compatible_cells():
+    lines = table.reason_lines(document())
+    assert len(lines) == 3 and not any(line.startswith("as-is × 24.09.0") for line in lines)
+
+
+def test_terminal_render():
+    out = terminal.render(document())
+    assert "compatible (required) 1/1" in out and "✅" not in out
+    assert "to-be × 25.1.0: error — b: gateway unreachable" in out
+    assert out.rstrip().endswith("FastTrack is not public: every FastTrack profile here is a model "
+                                 "(see fasttracks[].model).")
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def _finished(outcome: str, done: int, total: int) -> ScenarioFinished:
+    return ScenarioFinished("as-is", "24.09.0", scenario("a", outcome, error="boom" if outcome == "error" else None),
+                            done, total)
+
+
+def test_progress_quiet_writes_nothing():
+    s = _Stream(True)
+    p = terminal.Progress(s, quiet=True)
+    p(RunStarted(2))
+    p(_finished("error", 1, 2))
+    assert s.getvalue() == ""
+
+
+def test_progress_off_a_tty_prints_only_errors():
+    s = _Stream(False)
+    p = terminal.Progress(s)
+    p(RunStarted(3))
+    p(_finished("pass", 1, 3))
+    p(_finished("fail", 2, 3))
+    p(_finished("error", 3, 3))
+    assert s.getvalue() == "running 3 scenario runs\nas-is × 24.09.0: a error: boom\n"
+
+
+def test_progress_on_a_tty_updates_one_line():
+    s = _Stream(True)
+    p = terminal.Progress(s)
+    p(_finished("pass", 1, 2))
+    p(_finished("fail", 2, 2))
+    out = s.getvalue()
+    assert out.count("\r") == 2 and "[2/2] as-is × 24.09.0: a fail" in out and out.endswith("\n")
+
+
+@pytest.mark.xfail(reason="bug (minor): Progress's default stream is bound when terminal.py is imported "
+                          "(def __init__(self, stream=sys.stderr)), so redirecting sys.stderr later (contextlib."
+                          "redirect_stderr, an embedding program) does not capture progress; use stream=None -> "
+                          "sys.stderr at call time", strict=True)
+def test_progress_default_stream_follows_sys_stderr():
+    buf = io.StringIO()
+    with contextlib.redirect_stderr(buf):
+        terminal.Progress()(RunStarted(1))
+    assert buf.getvalue() == "running 1 scenario runs\n"
