@@ -62,7 +62,11 @@ def apply(cell: CellResult) -> CellResult:
 
 def load_policy(path: str | Path = DEFAULT_POLICY) -> dict[str, frozenset[str]]:
     """gateway profile id -> FastTrack profile ids it must support. Unknown ids are a usage error."""
-    src = Source(str(path), Path(path).read_text(encoding="utf-8"))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read support policy: {exc}", str(path)) from None
+    src = Source(str(path), text)
     doc = load(src)
     if not isinstance(doc, LMap) or "required" not in doc or not isinstance(doc["required"], LMap):
         raise src.error("policy needs a mapping 'required: {gateway: [fasttrack, ...]}'", getattr(doc, "mark", (1, 1)))
@@ -80,5 +84,9 @@ def load_policy(path: str | Path = DEFAULT_POLICY) -> dict[str, frozenset[str]]:
             if ft not in ft_ids:
                 raise src.error(f"unknown FastTrack profile {ft!r} (known: {', '.join(sorted(ft_ids))})",
                                 fts.item_marks[i], f"required.{gw}[{i}]")
-        out[gw_names[gw].id] = frozenset(str(f) for f in fts)
+        profile_id = gw_names[gw].id
+        if profile_id in out:  # 'as-is' and 'G4' name one profile: two lists would silently drop one
+            raise src.error(f"{gw!r} names profile {profile_id!r}, which the policy already lists",
+                            req.key_marks[gw], f"required.{gw}")
+        out[profile_id] = frozenset(str(f) for f in fts)
     return out

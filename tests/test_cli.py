@@ -158,9 +158,6 @@ def test_bad_policy_is_a_usage_error_with_line(tmp_path, capsys):
     assert f"{policy}:3:" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(reason="bug: a missing --policy file escapes as FileNotFoundError (traceback) instead of exit 2: "
-                          "matrix.load_policy reads the file unguarded (matrix.py:65) and cli.main catches only "
-                          "HarnessError", strict=True)
 def test_missing_policy_file_is_a_usage_error(tmp_path, capsys):
     assert run(tmp_path, *PINNED, *SHIPPED, "--policy", str(tmp_path / "missing.yaml")) == 2
     assert "missing.yaml" in capsys.readouterr().err
@@ -175,9 +172,6 @@ def test_report_from_unreadable_source_is_a_usage_error(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(reason="bug: 'report' on a JSON object with 'cells' but without 'gateways'/'fasttracks' crashes "
-                          "with KeyError in table.matrix_rows instead of exit 2: json_report.read checks only 'cells' "
-                          "(json_report.py:17) and cmd_report catches only OSError/ValueError", strict=True)
 def test_report_from_a_partial_document_is_a_usage_error(tmp_path, capsys):
     partial = tmp_path / "partial.json"
     partial.write_text('{"cells": []}')

@@ -158,8 +158,6 @@ def test_other_policy_errors(tmp_path, text, message, line):
     assert err.line == line
 
 
-@pytest.mark.xfail(reason="bug: a policy naming one gateway twice (id and alias) silently drops the first entry's "
-                          "requirements: load_policy overwrites out[profile.id] (matrix.py:83)", strict=True)
 def test_policy_naming_a_gateway_twice_keeps_or_rejects_both(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text('required:\n  as-is: ["24.09.0"]\n  G4: ["25.1.0"]\n')

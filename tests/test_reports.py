@@ -189,10 +189,6 @@ def test_progress_on_a_tty_updates_one_line():
     assert out.count("\r") == 2 and "[2/2] as-is × 24.09.0: a fail" in out and out.endswith("\n")
 
 
-@pytest.mark.xfail(reason="bug (minor): Progress's default stream is bound when terminal.py is imported "
-                          "(def __init__(self, stream=sys.stderr)), so redirecting sys.stderr later (contextlib."
-                          "redirect_stderr, an embedding program) does not capture progress; use stream=None -> "
-                          "sys.stderr at call time", strict=True)
 def test_progress_default_stream_follows_sys_stderr():
     buf = io.StringIO()
     with contextlib.redirect_stderr(buf):

@@ -237,10 +237,11 @@ def test_every_shipped_scenario_loads_including_both_pr3353_ones():
         assert sc.steps[0].captures and sc.steps[0].captures[0].secret
 
 
-# --- known crashes: bad input that escapes as something other than ScenarioError ------------------------------------
+# --- former crashes: bad input that once escaped as something other than ScenarioError ---------------
 
 def _crasher(label: str, replacement: str, bug: str):
-    return pytest.param(replacement, id=label, marks=pytest.mark.xfail(reason=f"bug: {bug}", strict=True))
+    """Once a crash (``bug``); now a regression test that it stays a ScenarioError."""
+    return pytest.param(replacement, id=label)
 
 
 @pytest.mark.parametrize("replacement", [
@@ -263,27 +264,19 @@ def test_yaml_level_crashers_are_scenario_errors(tmp_path, replacement):
         assert err.line == 2 and str(err).startswith(f"{p}:2:")
 
 
-@pytest.mark.xfail(reason="bug: a regex with a huge repeat count raises OverflowError, not ScenarioError: "
-                          "loader._check catches only re.error around re.compile (loader.py:333-334)", strict=True)
 def test_regex_overflow_is_a_scenario_error(tmp_path):
     text = BASE.replace("          X-BackendAI-SSO: present", "          X-BackendAI-SSO: {regex: 'a{4294967296}'}")
     err, path = load_error(tmp_path, text)
     assert "invalid regex" in err.message
-    check_rendering(err, path, text, 13, 42, "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO.regex")
+    check_rendering(err, path, text, 12, 36, "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO.regex")
 
 
-@pytest.mark.xfail(reason="bug: a duplicate key names only the leaf key ('method'), not its key path "
-                          "('steps[0].request.method'): yamlnodes._build has no path context (yamlnodes.py:70)",
-                   strict=True)
 def test_nested_duplicate_key_names_its_key_path(tmp_path):
     text = BASE.replace("      method: POST", "      method: POST\n      method: GET")
     err, path = load_error(tmp_path, text)
     check_rendering(err, path, text, 8, 7, "steps[0].request.method")
 
 
-@pytest.mark.xfail(reason="bug: a capture's 'header'/'json' is not type-checked (loader._capture, loader.py:367-377): "
-                          "'header: 5' loads, then the engine crashes with AttributeError in Headers.values at run "
-                          "time (and the CLI exits 1 with a traceback)", strict=True)
 @pytest.mark.parametrize("spec", ["header: 5", "json: [a]"])
 def test_capture_source_must_be_a_string(tmp_path, spec):
     text = BASE.replace("header: X-BackendAI-SSO}", spec + "}")

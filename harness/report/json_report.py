@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+REQUIRED_KEYS = ("cells", "gateways", "fasttracks", "scenarios")
 
 
 def write(doc: dict[str, Any], path: Path) -> Path:
@@ -14,6 +16,9 @@ def write(doc: dict[str, Any], path: Path) -> Path:
 
 def read(path: str | Path) -> dict[str, Any]:
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or "cells" not in doc:
-        raise ValueError(f"{path} is not a harness result document (no 'cells')")
-    return doc
+    missing = [k for k in REQUIRED_KEYS if not isinstance(doc, dict) or k not in doc]
+    if missing:
+        raise ValueError(f"{path} is not a harness result document (missing {', '.join(missing)})")
+    if not all(isinstance(doc[k], list) for k in REQUIRED_KEYS):
+        raise ValueError(f"{path} is not a harness result document ({', '.join(REQUIRED_KEYS)} must be lists)")
+    return cast(dict[str, Any], doc)

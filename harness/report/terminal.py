@@ -24,9 +24,16 @@ def render(doc: dict[str, Any]) -> str:
 class Progress:
     """Live progress on a terminal; on a pipe or CI log, one line per failing scenario and a summary."""
 
-    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
-        self.stream, self.quiet = stream, quiet
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self._stream, self.quiet = stream, quiet
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stderr  # looked up when used, so redirect_stderr works
+
+    @property
+    def tty(self) -> bool:
+        return self.stream.isatty()
 
     def __call__(self, event: Event) -> None:
         if self.quiet:

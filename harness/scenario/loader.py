@@ -138,6 +138,9 @@ def parse_scenario(text: str, file: str) -> Scenario:
                    ("id", "title", "description", "source", "modes", "login", "steps", "tags"),
                    ("id", "title", "modes", "steps"))
     sid = _typed(ctx, top, "id", "", str, "a string")
+    _typed(ctx, top, "title", "", str, "a string")
+    if "tags" in top and not (isinstance(top["tags"], list) and all(isinstance(t, str) for t in top["tags"])):
+        raise ctx.err("tags must be a list of strings", _mark(top, "tags"), "tags")
     if not _ID_RE.match(sid):
         raise ctx.err("id must be lower-case letters, digits, '.', '_' or '-'", _mark(top, "id"), "id")
     modes = _modes(ctx, top, "modes", "")
@@ -331,7 +334,7 @@ def _check(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Check:
             raise ctx.err("regex must be a string", amark, apath)
         try:
             pattern = re.compile(arg)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:
             raise ctx.err(f"invalid regex: {exc}", amark, apath) from None
         return Check("regex", where, pattern=pattern, modes=modes, allow_duplicates=dups)
     if kind == "jwt":
@@ -373,6 +376,9 @@ def _capture(ctx: _Ctx, parent: LMap, name: str, path: str) -> Capture:
         raise ctx.err(f"'from' must be one of {', '.join(HOPS)}", _mark(m, "from"), _join(path, "from"))
     if ("header" in m) == ("json" in m):
         raise ctx.err("a capture takes exactly one of 'header' or 'json'", m.mark, path)
+    for key in ("header", "json"):
+        if key in m and (not isinstance(m[key], str) or not m[key]):
+            raise ctx.err(f"'{key}' must be a non-empty string", _mark(m, key), _join(path, key))
     secret = _typed(ctx, m, "secret", path, bool, "true or false") if "secret" in m else True
     return Capture(name, hop, header=m.get("header"), json=m.get("json"), secret=secret, where=ctx.where(m.mark))
 

@@ -40,42 +40,61 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 
 
 def load(source: Source) -> Any:
-    loader = yaml.SafeLoader(source.text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(source.text)  # the reader rejects control characters right here
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise source.error(f"malformed YAML: {exc.problem or exc.context}", pos) from None
+    except yaml.reader.ReaderError as exc:
+        line = source.text.count("\n", 0, exc.position) + 1
+        column = exc.position - (source.text.rfind("\n", 0, exc.position) + 1) + 1
+        raise source.error(f"malformed YAML: unacceptable character #x{exc.character:04x}"
+                           if isinstance(exc.character, int) else f"malformed YAML: {exc}", (line, column)) from None
     except yaml.YAMLError as exc:
         raise source.error(f"malformed YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise source.error("empty file")
-    return _build(node, source, yaml.SafeLoader(""))
+    return _build(node, source, yaml.SafeLoader(""), "", set())
 
 
-def _build(node: yaml.Node, source: Source, ctor: yaml.SafeLoader) -> Any:
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _build(node: yaml.Node, source: Source, ctor: yaml.SafeLoader, path: str, active: set[int]) -> Any:
+    if id(node) in active:  # an alias that contains itself
+        raise source.error("recursive YAML alias", _pos(node), path)
     if isinstance(node, yaml.MappingNode):
+        active.add(id(node))
         out = LMap()
         out.mark, out.key_marks, out.value_marks = _pos(node), {}, {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise source.error("YAML merge keys (<<) are not supported in scenarios", _pos(key_node))
-            key = _build(key_node, source, ctor)
+                raise source.error("YAML merge keys (<<) are not supported in scenarios", _pos(key_node), path)
+            key = _build(key_node, source, ctor, path, active)
             if not isinstance(key, str):
-                raise source.error(f"keys must be strings, got {key!r}", _pos(key_node))
+                raise source.error(f"keys must be strings, got {key!r}", _pos(key_node), path)
             if key in out:
-                raise source.error(f"duplicate key '{key}'", _pos(key_node), key)
-            out[key] = _build(value_node, source, ctor)
+                raise source.error(f"duplicate key '{key}'", _pos(key_node), _join(path, key))
+            out[key] = _build(value_node, source, ctor, _join(path, key), active)
             out.key_marks[key], out.value_marks[key] = _pos(key_node), _pos(value_node)
+        active.discard(id(node))
         return out
     if isinstance(node, yaml.SequenceNode):
-        seq = LList(_build(item, source, ctor) for item in node.value)
+        active.add(id(node))
+        seq = LList(_build(item, source, ctor, _join(path, i), active) for i, item in enumerate(node.value))
         seq.mark, seq.item_marks = _pos(node), [_pos(item) for item in node.value]
+        active.discard(id(node))
         return seq
     try:
         return ctor.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise source.error(f"bad value: {exc}", _pos(node)) from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        raise source.error(f"bad value: {exc}", _pos(node), path) from None
