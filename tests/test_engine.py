@@ -168,10 +168,6 @@ async def test_run_scenario_against_a_closed_port_is_error_not_a_crash(closed_po
     assert c.verdict == "error" and c.reason == f"pr3353-as-is: {res.error}"
 
 
-@pytest.mark.xfail(reason="bug: when the gateway cannot reach FastTrack (502 bad-gateway, nothing reached "
-                          "FastTrack) the scenario is judged 'fail' and the cell 'incompatible' instead of 'error' "
-                          "(a set-up failure): engine/runner._run_step never marks an unreachable upstream as error",
-                   strict=True)
 async def test_gateway_pointed_at_a_closed_fasttrack_port_is_error(monkeypatch, closed_port):
     real_start = server.start
 

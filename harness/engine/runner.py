@@ -20,7 +20,7 @@ from harness.protocol.generations import GatewayProfile
 from harness.records import HOPS, HopRecord
 from harness.results import ScenarioResult, StepResult
 from harness.scenario.matchers import EvalContext, Failure, applies, evaluate_hop, json_path
-from harness.scenario.model import RequestSpec, Scenario, Step
+from harness.scenario.model import HopExpect, RequestSpec, Scenario, Step
 from harness.scenario.template import UndefinedPlaceholder
 
 
@@ -209,6 +209,13 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
             out.outcome, out.note = "error", ex.error
             return out
     out.hops["gateway_to_client"] = sent.hop4
+    if not upstream_exchanges and _gateway_could_not_reach_fasttrack(sent.hop4) and \
+            step.expect.get("gateway_to_client", _ANY).status != 502:
+        # Nothing arrived upstream and the gateway says its target is inaccessible: a set-up failure, which
+        # must not be mistaken for an incompatibility.
+        out.outcome, out.note = "error", (f"the gateway could not reach FastTrack at {variables.get('fasttrack_host')} "
+                                          "(502 bad-gateway, nothing arrived)")
+        return out
     ectx = _ectx(variables, modes, ctx)
     for hop in HOPS:
         expect = step.expect.get(hop)
@@ -226,6 +233,13 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     if out.failures:
         out.outcome = "fail"
     return out
+
+
+_ANY = HopExpect()
+
+
+def _gateway_could_not_reach_fasttrack(hop4: HopRecord) -> bool:
+    return hop4.status == 502 and b"probs/bad-gateway" in hop4.body
 
 
 def _capture(record: HopRecord | None, header: str | None, path: str | None) -> str | None:
