@@ -20,6 +20,7 @@ class StepResult:
     hops: dict[str, HopRecord] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     note: str | None = None  # e.g. FastTrack's own reason for rejecting the request
+    upstream_count: int = 0  # requests that reached FastTrack during the step
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class ScenarioResult:
     secrets: set[str] = field(default_factory=set)  # values to redact; never serialised
     duration_ms: float = 0.0
     fasttrack_said: str | None = None  # FastTrack's own reason when it rejected the failing step
+    judged: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # observation mode: profile -> step -> fails
 
     @property
     def reason(self) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,11 +49,22 @@ class _Abort(Exception):
     """The run cannot go on (set-up or transport failure): the scenario's outcome is 'error'."""
 
 
+def profile_modes(profile: GatewayProfile) -> frozenset[str]:
+    return frozenset(profile.names()) | frozenset(profile.tags)
+
+
 def run_id(scenario: Scenario, cell: Cell) -> str:
     return f"{scenario.id}.{cell.label}.{cell.fasttrack_id}"
 
 
-async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> ScenarioResult:
+async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
+                       judges: Sequence[GatewayProfile] = ()) -> ScenarioResult:
+    """Run ``scenario`` in ``cell`` and check it with the cell gateway's expectations.
+
+    With ``judges`` (observation mode, for ``identify``) every step runs even after a failure, and the
+    observations are also checked with each judge profile's expectations: ``result.judged[profile id]`` maps
+    each step that applies to that profile to the (hop, check) pairs that failed.
+    """
     started = time.perf_counter()
     rid = run_id(scenario, cell)
     result = ScenarioResult(scenario.id, scenario.title, scenario.file, "pass")
@@ -77,11 +89,25 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> Scena
             if scenario.login:
                 variables["session_id"] = await _login(client, user.username, user.password)
                 result.secrets.add(str(variables["session_id"]))
-            modes = frozenset(cell.gateway.names()) | frozenset(cell.gateway.tags)
+            modes = profile_modes(cell.gateway)
+            judge_modes = {j.id: profile_modes(j) for j in judges}
+            stopped = False
             for step in scenario.steps:
-                if not applies(step.modes, _ectx(variables, modes, ctx)):
+                runs_here = applies(step.modes, _ectx(variables, modes, ctx)) and not stopped
+                judged_by = [j for j, jm in judge_modes.items() if applies(step.modes, _ectx(variables, jm, ctx))]
+                if not runs_here and not judged_by:
                     continue
-                step_result = await _run_step(step, client, journal, variables, modes, ctx, rid)
+                step_result = await _run_step(step, client, journal, variables, ctx, rid)
+                for j in judged_by:
+                    result.judged.setdefault(j, {})[step.name] = sorted(
+                        {f"{f.hop}: {f.check}" for f in _evaluate(step, step_result, variables, judge_modes[j], ctx)}
+                        | ({f"error: {step_result.note}"} if step_result.outcome == "error" else set()))
+                if step_result.outcome == "pass":
+                    step_result.failures = _evaluate(step, step_result, variables, modes, ctx)
+                    step_result.outcome = "fail" if step_result.failures else "pass"
+                _bind_captures(step, step_result, variables)
+                if not runs_here:
+                    continue
                 result.steps.append(step_result)
                 result.versions_seen += [
                     rec.headers.values(VERSION_HEADER)
@@ -95,7 +121,9 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> Scena
                     result.fasttrack_said = step_result.note
                     if step_result.outcome == "error":
                         result.error = f"step '{step.name}': {step_result.note}"
-                    break
+                    stopped = True
+                    if not judges:
+                        break
             for cap_name in {c.name for s in scenario.steps for c in s.captures if c.secret}:
                 if variables.get(cap_name):
                     result.secrets.add(str(variables[cap_name]))
@@ -174,7 +202,8 @@ def _render_json(value: Any, variables: dict[str, object]) -> Any:
 
 
 async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, variables: dict[str, object],
-                    modes: frozenset[str], ctx: RunContext, rid: str) -> StepResult:
+                    ctx: RunContext, rid: str) -> StepResult:
+    """Send the step and record its hops (no expectations checked here)."""
     out = StepResult(step.name, "pass")
     try:
         path, query, headers, body = _build(step.request, variables, rid)
@@ -198,6 +227,7 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         journal.override, journal.clock_offset = None, 0
     upstream_exchanges = journal.exchanges[first:]
     del journal.exchanges[first:]  # released per step: memory stays bounded however long the run
+    out.upstream_count = len(upstream_exchanges)
     out.hops["client_to_gateway"] = sent.hop1
     if upstream_exchanges:
         ex = upstream_exchanges[0]
@@ -216,23 +246,35 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         out.outcome, out.note = "error", (f"the gateway could not reach FastTrack at {variables.get('fasttrack_host')} "
                                           "(502 bad-gateway, nothing arrived)")
         return out
+    return out
+
+
+def _evaluate(step: Step, out: StepResult, variables: dict[str, object], modes: frozenset[str],
+              ctx: RunContext) -> list[Failure]:
+    """The step's expectations, as the profile with ``modes`` has them, against what was recorded."""
+    if out.outcome == "error":
+        return []
+    if out.failures:  # the request could not even be built (unbound placeholder)
+        return list(out.failures)
     ectx = _ectx(variables, modes, ctx)
+    failures: list[Failure] = []
     for hop in HOPS:
         expect = step.expect.get(hop)
-        if expect is None:
-            continue
-        out.failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, len(upstream_exchanges))
+        if expect is not None:
+            failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, out.upstream_count)
+    for cap in step.captures:
+        if _capture(out.hops.get(cap.hop), cap.header, cap.json) is None:
+            what = f"header {cap.header}" if cap.header else f"json {cap.json}"
+            failures.append(Failure(step.name, cap.hop, f"capture {cap.name} from {what}", "present", "absent",
+                                    cap.where))
+    return failures
+
+
+def _bind_captures(step: Step, out: StepResult, variables: dict[str, object]) -> None:
     for cap in step.captures:
         value = _capture(out.hops.get(cap.hop), cap.header, cap.json)
-        if value is None:
-            what = f"header {cap.header}" if cap.header else f"json {cap.json}"
-            out.failures.append(Failure(step.name, cap.hop, f"capture {cap.name} from {what}", "present", "absent",
-                                        cap.where))
-        else:
+        if value is not None:
             variables[cap.name] = value
-    if out.failures:
-        out.outcome = "fail"
-    return out
 
 
 _ANY = HopExpect()
