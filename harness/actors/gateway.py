@@ -35,6 +35,7 @@ class ReferenceGateway:
         self.clock = clock
         self.seed = seed
         self.sessions: dict[str, rules.Session] = {}
+        self.jars: dict[str, dict[str, str]] = {}  # cookie jars of pooled client sessions (cookie_jar: pooled)
         self._logins: dict[str, int] = {}
         self._http: aiohttp.ClientSession | None = None
 
@@ -132,10 +133,12 @@ class ReferenceGateway:
         key = rules.session_key(req)
         session = self.sessions.get(key) if key else None
         plan = rules.plan(self.profile, req, session, now=self.clock.now(),
-                          endpoint_authority=self.fasttrack_url.raw_authority, config=self.config)
+                          endpoint_authority=self.fasttrack_url.raw_authority, config=self.config, jars=self.jars)
         if isinstance(plan, rules.Reply):
             return web.Response(status=plan.status, reason=plan.reason, body=plan.body,
                                 headers=CIMultiDict(plan.headers.pairs))
+        if plan.pool is not None:
+            self.jars.setdefault(plan.pool, {}).update(req.cookies)
         url = URL(str(self.fasttrack_url.with_path("")) + plan.rel_url, encoded=True)
         data: Any = request.content if plan.stream_body else b""
         try:

@@ -1,9 +1,17 @@
 """FastTrack version models and their authentication rules (pure).
 
 FastTrack is not public. Every model here is a MODEL, built from the texts of PR #3353 (AS-IS / TO-BE
-diagrams), PR #1350 ("a token contains aiohttp_session ...") and PR #2051 ("will break compatibility
-between FastTrack older than version 24.03.3"). Reports say so. Each model announces its version in
-``X-BackendAI-FastTrack-Version`` on every response, success or error.
+diagrams), PR #1350 ("a token contains aiohttp_session ..."), PR #2051 ("will break compatibility
+between FastTrack older than version 24.03.3"), issue #3573 (the login needs X-BackendAI-SessionID) and
+the WebUI's dormant legacy pipeline client (``POST /auth-token/``, ``Authorization: Token``;
+protocol-history §7). Reports say so. Each model announces its version in ``X-BackendAI-FastTrack-Version``
+on every response, success or error.
+
+Credentials a model may accept:
+  token   pre-SSO: ``POST /auth-token/`` answers ``{"token": …}``, then ``Authorization: Token <t>``
+  sso     the gateway's X-BackendAI-SSO JWT, bound to the webserver session (by cookie or by header)
+  bearer  keypair-signed ``POST …login/`` with X-BackendAI-SessionID answers ``{"token": …}``, then
+          ``Authorization: Bearer <t>``
 """
 
 from __future__ import annotations
@@ -17,11 +25,14 @@ from typing import Any, Literal
 
 from harness.protocol import signing, sso_jwt
 from harness.protocol.accounts import Directory
-from harness.protocol.headers import Headers, mimetype
+from harness.protocol.headers import Headers, mimetype, parse_cookie_header
 
 VERSION_HEADER = "X-BackendAI-FastTrack-Version"
 AUTH_FAILED_TYPE = "https://fasttrack.harness.invalid/probs/auth-failed"
 _LOGIN_PATH = re.compile(r"^.*login/$")
+_AUTH_TOKEN_PATH = re.compile(r"^.*/auth-token/$")
+SESSION_COOKIE = "AIOHTTP_SESSION"
+Credential = Literal["token", "sso", "bearer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +40,38 @@ class FastTrackModel:
     id: str
     version: str
     title: str
-    accepts: tuple[Literal["sso", "bearer"], ...]
+    accepts: tuple[Credential, ...]
     modelled_on: str
-    # For SSO: where the JWT's aiohttp_session claim must match. "header" = the non-empty
-    # X-BackendAI-SessionID (24.03.3+, after #2051).
-    sso_session_source: Literal["header"] = "header"
+    # For SSO: what the JWT's aiohttp_session claim is bound to. "header" = the non-empty
+    # X-BackendAI-SessionID (24.03.3+, after #2051); "cookie" = the AIOHTTP_SESSION cookie (before #2051).
+    sso_session_source: Literal["header", "cookie"] = "header"
     model: bool = True
+    proposal: bool = False  # not a release: a design proposal
 
     @property
     def disclaimer(self) -> str:
-        return f"FastTrack {self.version} is a model (FastTrack is not public), based on {self.modelled_on}."
+        what = "a design proposal" if self.proposal else "a model"
+        return f"FastTrack {self.version} is {what} (FastTrack is not public), based on {self.modelled_on}."
 
+
+TOKEN_23_03 = FastTrackModel(
+    id="23.03.0",
+    version="23.03.0",
+    title="Pre-SSO FastTrack: own token from POST /auth-token/, then Authorization: Token",
+    accepts=("token",),
+    modelled_on="the WebUI's legacy pipeline client (POST /pipeline/auth-token/, 'Authorization: Token <t>', "
+                "protocol-history §7) and G0/G1 forwarding the client Authorization verbatim",
+)
+
+SSO_23_09 = FastTrackModel(
+    id="23.09.0",
+    version="23.09.0",
+    title="Pre-24.03.3 SSO FastTrack: JWT aiohttp_session bound to the AIOHTTP_SESSION cookie",
+    accepts=("sso",),
+    sso_session_source="cookie",
+    modelled_on="PR #1350 text (the token 'contains aiohttp_session'; G2/G3 put the cookie value there) and "
+                "PR #2051 text ('will break compatibility between FastTrack older than version 24.03.3')",
+)
 
 SSO_24_09 = FastTrackModel(
     id="24.09.0",
@@ -47,6 +79,15 @@ SSO_24_09 = FastTrackModel(
     title="AS-IS FastTrack: X-BackendAI-SSO JWT on every request",
     accepts=("sso",),
     modelled_on="PR #3353 AS-IS diagram, PR #1350 and PR #2051 texts",
+)
+
+DUAL_24_12 = FastTrackModel(
+    id="24.12.0-dual",
+    version="24.12.0-dual",
+    title="PROPOSAL: transitional FastTrack accepting the SSO JWT or a Bearer token",
+    accepts=("sso", "bearer"),
+    modelled_on="the 24.09.0 and 25.1.0 models combined (a design proposal for a safe upgrade, not a release)",
+    proposal=True,
 )
 
 BEARER_25_1 = FastTrackModel(
@@ -57,7 +98,7 @@ BEARER_25_1 = FastTrackModel(
     modelled_on="PR #3353 TO-BE diagram and description",
 )
 
-MODELS: tuple[FastTrackModel, ...] = (SSO_24_09, BEARER_25_1)
+MODELS: tuple[FastTrackModel, ...] = (TOKEN_23_03, SSO_23_09, SSO_24_09, DUAL_24_12, BEARER_25_1)
 
 
 def resolve(name: str) -> FastTrackModel:
@@ -102,22 +143,24 @@ class Decision:
 
 @dataclass
 class TokenStore:
-    """Opaque bearer tokens, deterministic from a seed and a counter per (access key, session)."""
+    """Opaque tokens, deterministic from a seed and a counter per (kind, access key, session)."""
 
     seed: str = "harness"
-    _tokens: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     _counter: dict[str, int] = field(default_factory=dict)
 
-    def issue(self, access_key: str, sid: str) -> str:
-        label = f"{access_key}:{sid}"
+    def issue(self, access_key: str, sid: str, kind: str = "bearer") -> str:
+        label = f"{access_key}:{sid}" if kind == "bearer" else f"{kind}:{access_key}:{sid}"
         n = self._counter.get(label, 0)
         self._counter[label] = n + 1
-        token = "ftk_" + hmac.new(self.seed.encode(), f"{label}:{n}".encode(), hashlib.sha256).hexdigest()[:40]
-        self._tokens[token] = access_key
+        prefix = "ftk_" if kind == "bearer" else f"ft{kind[0]}_"
+        token = prefix + hmac.new(self.seed.encode(), f"{label}:{n}".encode(), hashlib.sha256).hexdigest()[:40]
+        self._tokens[token] = (access_key, kind)
         return token
 
-    def owner(self, token: str) -> str | None:
-        return self._tokens.get(token)
+    def owner(self, token: str, kind: str = "bearer") -> str | None:
+        found = self._tokens.get(token)
+        return found[0] if found is not None and found[1] == kind else None
 
 
 @dataclass
@@ -130,6 +173,10 @@ class Context:
 
 def is_login(req: UpstreamRequest) -> bool:
     return req.method.upper() == "POST" and bool(_LOGIN_PATH.match(req.path))
+
+
+def is_auth_token(req: UpstreamRequest) -> bool:
+    return req.method.upper() == "POST" and bool(_AUTH_TOKEN_PATH.match(req.path))
 
 
 def _json(status: int, model: FastTrackModel, payload: dict[str, Any],
@@ -155,13 +202,22 @@ def _check_sso(model: FastTrackModel, req: UpstreamRequest, ctx: Context) -> tup
     decoded, reason = sso_jwt.verify(token, secret=ctx.jwt_secret, algorithms=["HS256"], now=ctx.now)
     if reason or decoded is None:
         return None, f"X-BackendAI-SSO rejected: {reason}"
-    sid, dup = _single(req, "X-BackendAI-SessionID")
-    if dup:
-        return None, dup
-    if not sid:
-        return None, "X-BackendAI-SessionID missing or empty"
-    if decoded.claims.get("aiohttp_session") != sid:
-        return None, "JWT aiohttp_session does not match X-BackendAI-SessionID"
+    claim = decoded.claims.get("aiohttp_session")
+    if model.sso_session_source == "cookie":
+        cookie = parse_cookie_header(req.headers.values("Cookie")).get(SESSION_COOKIE)
+        if not cookie:
+            return None, (f"JWT aiohttp_session ({claim!r}) is bound to the {SESSION_COOKIE} cookie, "
+                          "but no such cookie was sent")
+        if claim != cookie:
+            return None, f"JWT aiohttp_session ({claim!r}) does not match the {SESSION_COOKIE} cookie"
+    else:
+        sid, dup = _single(req, "X-BackendAI-SessionID")
+        if dup:
+            return None, dup
+        if not sid:
+            return None, "X-BackendAI-SessionID missing or empty"
+        if claim != sid:
+            return None, "JWT aiohttp_session does not match X-BackendAI-SessionID"
     ak = decoded.claims.get("access_key")
     if not isinstance(ak, str) or ctx.directory.by_access_key(ak) is None:
         return None, "JWT access_key is not a known keypair"
@@ -185,7 +241,7 @@ def _check_signed_login(req: UpstreamRequest, ctx: Context) -> tuple[str | None,
         content_type=mimetype(req.headers.get("Content-Type")),
         api_version=req.headers.get("X-BackendAI-Version") or "",
     )
-    reason = signing.verify(auth, inp, ctx.directory.secrets())
+    reason = signing.verify(auth, inp, ctx.directory.secret_for)
     if reason:
         return None, f"keypair signature rejected: {reason}"
     cred = signing.parse_authorization(auth)
@@ -208,26 +264,70 @@ def _check_bearer(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str |
     return owner, None
 
 
+def _check_password(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str | None]:
+    """``POST /auth-token/``: the legacy WebUI sent ``{username, password, access_key, secret_key}``. The
+    model checks ``username`` and ``access_key`` against the directory (scenarios have no password value)."""
+    try:
+        body = json.loads(req.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        return None, "auth-token request body is not a JSON object"
+    user = ctx.directory.by_name(str(body.get("username")))
+    if user is None or body.get("access_key") != user.access_key:
+        return None, "auth-token: unknown username or access_key"
+    return user.access_key, None
+
+
+def _check_token(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str | None]:
+    auth, dup = _single(req, "Authorization")
+    if dup:
+        return None, dup
+    if not auth:
+        return None, "Authorization missing"
+    scheme, _, token = auth.partition(" ")
+    if scheme != "Token" or not token:
+        return None, f"Authorization is not a FastTrack Token (scheme {scheme!r})"
+    owner = ctx.tokens.owner(token.strip(), kind="token")
+    if owner is None:
+        return None, "token was not issued by this FastTrack"
+    return owner, None
+
+
 def decide(model: FastTrackModel, req: UpstreamRequest, ctx: Context, override: Override | None = None) -> Decision:
-    """Authenticate hop 2 and build hop 3."""
+    """Authenticate hop 2 and build hop 3.
+
+    A model accepting several credentials tries each; on a login it answers with every credential whose
+    check passed (the transitional model: X-BackendAI-SSO header *and* ``{"token": …}``).
+    """
     login = is_login(req)
     reasons: list[str] = []
     user: str | None = None
     issued: tuple[tuple[str, str], ...] = ()
     payload: dict[str, Any] = {"fasttrack": model.version, "method": req.method, "path": req.path}
-    if "sso" in model.accepts:
+    if "token" in model.accepts:
+        if is_auth_token(req):
+            user, reason = _check_password(req, ctx)
+            if user is not None:
+                payload["token"] = ctx.tokens.issue(user, "", kind="token")
+        else:
+            user, reason = _check_token(req, ctx)
+        if reason:
+            reasons.append(reason)
+    if user is None and "sso" in model.accepts:
         user, reason = _check_sso(model, req, ctx)
         if user is not None and login:
             # AS-IS: login answers with the token the client must send back (PR #3353 AS-IS diagram).
             issued = (("X-BackendAI-SSO", req.headers.get("X-BackendAI-SSO") or ""),)
         elif reason:
             reasons.append(reason)
-    if user is None and "bearer" in model.accepts:
-        user, reason = (_check_signed_login if login else _check_bearer)(req, ctx)
-        if user is not None and login:
-            payload["token"] = ctx.tokens.issue(user, req.headers.get("X-BackendAI-SessionID") or "")
-        elif reason:
+    if "bearer" in model.accepts and (user is None or login):
+        bearer_user, reason = (_check_signed_login if login else _check_bearer)(req, ctx)
+        if bearer_user is not None and login:
+            payload["token"] = ctx.tokens.issue(bearer_user, req.headers.get("X-BackendAI-SessionID") or "")
+        elif reason and user is None:
             reasons.append(reason)
+        user = user or bearer_user
     if user is None:
         reason = "; ".join(reasons)
         status, headers, body = _json(401, model, {"type": AUTH_FAILED_TYPE, "title": "Unauthorized", "detail": reason})

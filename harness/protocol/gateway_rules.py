@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from harness.protocol import problems, signing, sso_jwt
 from harness.protocol.generations import GatewayProfile, route_matches
@@ -68,6 +68,28 @@ class UpstreamPlan:
     rel_url: str  # path + "?" + query, as sent
     headers: Headers  # without Host and body framing (the HTTP client adds those)
     stream_body: bool
+    # Pooled client sessions (G6b+): the pool whose cookie jar this request used and must update with the
+    # client's cookies afterwards; None when every request has a fresh cookie jar.
+    pool: str | None = None
+
+
+# Jars of pooled client sessions, by pool key: cookie name -> value (update_cookies semantics: the latest wins).
+Jars = Mapping[str, Mapping[str, str]]
+
+
+def pool_key(profile: GatewayProfile, signed: bool, session: Session | None) -> str | None:
+    """#5223 ClientPool: sessions are pooled per (endpoint, domain, access_key); anonymous ones share ""."""
+    if profile.cookie_jar != "pooled":
+        return None
+    return session.access_key if signed and session is not None else ""
+
+
+def upstream_cookies(req: ClientRequest, pool: str | None, jars: Jars | None) -> dict[str, str]:
+    """What the session's cookie jar sends after ``update_cookies(request.cookies)``: with a pooled session,
+    cookies earlier requests (of any client using the same pool) left in the jar are sent too."""
+    if pool is None or jars is None:
+        return dict(req.cookies)
+    return {**jars.get(pool, {}), **req.cookies}
 
 
 def session_key(req: ClientRequest) -> str | None:
@@ -88,17 +110,26 @@ def problem_reply(status: int, reason: str, problem: Mapping[str, object]) -> Re
                  problems.body(problem))
 
 
+# yarl's query-part quoter (what the SDK's URL building uses): unreserved characters, the sub-delimiters
+# !$'()*, and ?/:@ stay as they are, a space becomes "+", everything else (including + & = ;) is escaped.
+# Observed on the wire with 24.9.14: "filter=a/b?c&d=e" arrives upstream as "filter=a/b?c%26d%3De".
+_QUERY_SAFE = "!$'()*,?/:@"
+
+
 def rel_url(req: ClientRequest) -> str:
     path = "/" + req.path
     # The SDK rebuilds the query from the parsed multidict: a space comes back as "+".
-    return f"{path}?{urlencode(req.query)}" if req.query else path
+    query = "&".join(f"{quote_plus(k, safe=_QUERY_SAFE)}={quote_plus(v, safe=_QUERY_SAFE)}" for k, v in req.query)
+    return f"{path}?{query}" if req.query else path
 
 
 def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *, now: datetime,
-         endpoint_authority: str, config: GatewayConfig) -> UpstreamPlan | Reply:
+         endpoint_authority: str, config: GatewayConfig, jars: Jars | None = None) -> UpstreamPlan | Reply:
     """Decide the upstream request (hop 2) for a client request (hop 1), or the gateway's own reply."""
-    needs_session = route_matches(profile.session_required, req.method, req.path)
-    signed = route_matches(profile.signed, req.method, req.path)
+    passthrough = route_matches(profile.bearer_passthrough, req.method, req.path) and is_bearer(
+        req.headers.get("Authorization"))
+    needs_session = not passthrough and route_matches(profile.session_required, req.method, req.path)
+    signed = not passthrough and route_matches(profile.signed, req.method, req.path)
     if (needs_session or signed) and session is None:
         return unauthorized()
 
@@ -149,10 +180,17 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
                                    mimetype(sent_ct) if sent_ct else out[-1][1], api_version)
         out.append(("Authorization", signing.authorization_header(inp, session.access_key, session.secret_key)))
     out += [("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate")]
-    if req.cookies:
-        out.append(("Cookie", "; ".join(f"{k}={v}" for k, v in req.cookies.items())))
+    pool = pool_key(profile, signed, session)
+    cookies = upstream_cookies(req, pool, jars)
+    if cookies:
+        out.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
     stream = req.has_body or profile.bodiless_framing == "chunked-octet-stream"
-    return UpstreamPlan(req.method.upper(), url, Headers.of(out), stream)
+    return UpstreamPlan(req.method.upper(), url, Headers.of(out), stream, pool)
+
+
+def is_bearer(authorization: str | None) -> bool:
+    scheme, _, token = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
 
 
 def _sid_to_forward(profile: GatewayProfile, req: ClientRequest) -> str | None:

@@ -1,8 +1,28 @@
 """Gateway profiles: each release generation of the webserver's ``/pipeline/`` proxy, as data.
 
-Facts come from ``shared/reference/protocol-history.md`` (cited there as ``tag:path:line``) and were checked on
-the wire against real releases (``real-webserver-peers.md``). Adding a generation is adding an entry here; the
-rules that read these fields live in :mod:`harness.protocol.gateway_rules`.
+Facts come from ``shared/reference/protocol-history.md`` (§1-§6, cited there as ``tag:path:line``) and were
+checked on the wire against real releases (``real-webserver-peers.md``: 23.9.10 = G3, 24.9.14 = G4,
+25.1.1 = G5, 25.19.2 = G6d-like). Adding a generation is adding an entry here; the rules that read these
+fields live in :mod:`harness.protocol.gateway_rules`.
+
+Tags are scenario modes. Each profile names its credential era (``anon``: FastTrack's own token, the
+gateway adds no credential; ``sso``: the gateway mints ``X-BackendAI-SSO``; ``bearer``: the client's
+``Authorization: Bearer`` reaches FastTrack). Facet tags are derived from the fields (:func:`facets`), so a
+scenario can say *why* an expectation differs instead of listing generations:
+
+  gate-all | gate-none | gate-login            which requests need a webserver session (else 401)
+  sign-all | sign-none | sign-login            which requests are keypair-signed (client Authorization replaced)
+  login-exact | login-suffix                   the login route: ``login/`` only, or any ``…login/``
+  sid-never | sid-cookie-fallback | sid-or-empty | sid-login   how X-BackendAI-SessionID travels upstream
+  jwt | no-jwt, jwt-1h | jwt-max-age, claim-cookie | claim-header   the minted JWT
+  errors-problem-json | errors-verbatim        how an upstream 4xx/5xx reaches the client
+  bodiless-chunked | bodiless-empty            framing of a bodiless request upstream
+  hop-filter | hop-relay                       hop-by-hop response headers dropped, or relayed
+  cookies-per-request | cookies-pooled         a fresh cookie jar per request, or pooled jars that keep
+                                               earlier clients' cookies (25.12.0+)
+  bearer-overwritten | bearer-forwarded        a client Authorization: Bearer on a non-login route is
+                                               replaced by the keypair signature (G2-G4), or reaches FastTrack
+  bearer-passthrough, proposal                 the transitional design proposal
 """
 
 from __future__ import annotations
@@ -12,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 # Which pipeline requests a rule applies to. "login-exact" is G5's ``POST /pipeline/{path:login/$}``;
-# "login-suffix" is G6's ``POST /pipeline/{path:.*login/$}``.
-RouteSet = Literal["all", "none", "login-exact", "login-suffix"]
+# "login-suffix" is G6's ``POST /pipeline/{path:.*login/$}``; "except-login-suffix" is everything else.
+RouteSet = Literal["all", "none", "login-exact", "login-suffix", "except-login-suffix"]
 
 _LOGIN_EXACT = re.compile(r"^login/$")
 _LOGIN_SUFFIX = re.compile(r"^.*login/$")
@@ -25,6 +45,8 @@ def route_matches(route: RouteSet, method: str, path: str) -> bool:
         return True
     if route == "none":
         return False
+    if route == "except-login-suffix":
+        return not route_matches("login-suffix", method, path)
     if method.upper() != "POST":
         return False
     pattern = _LOGIN_EXACT if route == "login-exact" else _LOGIN_SUFFIX
@@ -66,15 +88,141 @@ class GatewayProfile:
     bodiless_framing: Literal["chunked-octet-stream", "empty-text-plain"] = "chunked-octet-stream"
     upstream_errors: Literal["problem-json", "verbatim"] = "problem-json"
     filter_hop_by_hop: bool = False
+    # Requests in this set that carry a client ``Authorization: Bearer …`` are forwarded as G5+ forwards its
+    # anonymous routes: no session check, no signature, no JWT, no session id (the transitional proposal).
+    bearer_passthrough: RouteSet = "none"
+    # "pooled" (#5223, 25.12.0+): one aiohttp session per (endpoint, domain, access_key) serves many requests, and
+    # its cookie jar keeps every client cookie it was given: anonymous requests of one client carry cookies that
+    # other clients sent before (observed with 25.19.2: another user's AIOHTTP_SESSION reached FastTrack).
+    cookie_jar: Literal["per-request", "pooled"] = "per-request"
+    # G1b+ route ``GET /pipeline/{path:stream/.*$}`` to the WebSocket handler (not exercised: no WS scenarios).
+    stream_route: bool = False
     aliases: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     proposal: bool = False  # not a release: a design proposal, labelled as such in reports
     notes: str = ""
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = field(default=())  # era tags given here; facet tags are appended from the fields
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(dict.fromkeys((*self.tags, *facets(self)))))
 
     def names(self) -> tuple[str, ...]:
         return (self.id, self.generation, *self.aliases)
 
+
+def facets(p: GatewayProfile) -> tuple[str, ...]:
+    """Behaviour tags derived from a profile's fields (see the module docstring)."""
+    out = [
+        {"all": "gate-all", "none": "gate-none"}.get(p.session_required, "gate-login"),
+        {"all": "sign-all", "none": "sign-none"}.get(p.signed, "sign-login"),
+    ]
+    if p.signed in ("login-exact", "login-suffix"):
+        out.append(p.signed)
+    out.append({"none": "sid-never", "header-or-cookie": "sid-cookie-fallback", "header-or-empty": "sid-or-empty",
+                "client-header": "sid-login"}[p.sid])
+    if p.jwt is None:
+        out.append("no-jwt")
+    else:
+        out += ["jwt", "jwt-1h" if p.jwt.lifetime == "1h" else "jwt-max-age",
+                "claim-cookie" if p.jwt.claim_session == "cookie" else "claim-header"]
+    out.append("errors-problem-json" if p.upstream_errors == "problem-json" else "errors-verbatim")
+    out.append("bodiless-chunked" if p.bodiless_framing == "chunked-octet-stream" else "bodiless-empty")
+    out.append("hop-filter" if p.filter_hop_by_hop else "hop-relay")
+    out.append("cookies-pooled" if p.cookie_jar == "pooled" else "cookies-per-request")
+    # What happens to a client ``Authorization: Bearer`` on a non-login route.
+    overwritten = p.signed == "all" and p.bearer_passthrough == "none"
+    out.append("bearer-overwritten" if overwritten else "bearer-forwarded")
+    if p.bearer_passthrough != "none":
+        out.append("bearer-passthrough")
+    if p.proposal:
+        out.append("proposal")
+    return tuple(out)
+
+
+G0 = GatewayProfile(
+    id="G0",
+    generation="G0",
+    title="G0: webserver login required, then forwarded anonymously (#503)",
+    releases="22.06.0b2-b4, 22.09.0b1-22.09.23, 23.03.0a1-23.03.2",
+    webserver_version="23.03.2",
+    api_version="v6.20230315",
+    session_required="all",
+    signed="none",
+    sid="none",
+    jwt=None,
+    sources=("22.06.0b2:src/ai/backend/web/server.py:601-605", "22.06.0b2:src/ai/backend/web/proxy.py:144-152",
+             "23.03.2:src/ai/backend/web/proxy.py:158-161"),
+    notes="Modelled at its 23.03 state: X-Forwarded-Host/Proto exist only since 22.09.13/23.03.0a1 and the "
+          "X-BackendAI-SessionID header is accepted only since 22.09.5 (cookie only before).",
+    tags=("anon",),
+)
+
+G1A = GatewayProfile(
+    id="G1a",
+    generation="G1a",
+    title="G1a: no webserver-login check, forwarded anonymously (#1275)",
+    releases="23.03.3",
+    webserver_version="23.03.3",
+    api_version="v6.20230315",
+    session_required="none",
+    signed="none",
+    sid="none",
+    jwt=None,
+    sources=("23.03.3:src/ai/backend/web/proxy.py:158-167",),
+    tags=("anon",),
+)
+
+G1B = GatewayProfile(
+    id="G1b",
+    generation="G1b",
+    title="G1b: as G1a, plus the anonymous WebSocket route stream/ (#1294)",
+    releases="23.03.4-23.03.9",
+    webserver_version="23.03.4",
+    api_version="v6.20230315",
+    session_required="none",
+    signed="none",
+    sid="none",
+    jwt=None,
+    stream_route=True,
+    aliases=("G1",),
+    sources=("23.03.3:src/ai/backend/web/proxy.py:158-167", "23.03.4:src/ai/backend/web/server.py:660",
+             "23.03.4:src/ai/backend/web/proxy.py:357-364"),
+    notes="Same HTTP contract as G1a; differs only by the WebSocket route (not exercised yet).",
+    tags=("anon",),
+)
+
+G2 = GatewayProfile(
+    id="G2",
+    generation="G2",
+    title="G2: every request signed + X-BackendAI-SSO JWT (exp 1 h, claim from the cookie) (#1350)",
+    releases="23.03.10-23.03.12 (backport a24cd2c103), 23.09.0a1-a4",
+    webserver_version="23.03.10",
+    api_version="v7.20230615",
+    session_required="all",
+    signed="all",
+    sid="header-or-cookie",
+    jwt=JwtRule(lifetime="1h", claim_session="cookie"),
+    stream_route=True,
+    sources=("23.03.10:src/ai/backend/web/proxy.py:163", "23.03.10:src/ai/backend/web/proxy.py:206-224"),
+    tags=("sso",),
+)
+
+G3 = GatewayProfile(
+    id="G3",
+    generation="G3",
+    title="G3: as G2, JWT exp = session max_age (#1556)",
+    releases="23.09.0b1-23.09.11, 24.03.0dev0-24.03.2",
+    webserver_version="23.09.10",
+    api_version="v7.20230615",
+    session_required="all",
+    signed="all",
+    sid="header-or-cookie",
+    jwt=JwtRule(lifetime="session-max-age", claim_session="cookie"),
+    stream_route=True,
+    sources=("23.09.0b1:src/ai/backend/web/proxy.py:209-226", "24.03.3:src/ai/backend/web/config.py:130"),
+    notes="Observed on the wire with 23.9.10: claim null for header-only clients.",
+    tags=("sso",),
+)
 
 G4 = GatewayProfile(
     id="as-is",
@@ -87,9 +235,30 @@ G4 = GatewayProfile(
     signed="all",
     sid="header-or-empty",
     jwt=JwtRule(lifetime="session-max-age", claim_session="header-or-empty"),
+    stream_route=True,
     aliases=("G4",),
     sources=("24.03.3:src/ai/backend/web/proxy.py:209-224", "24.09.0:src/ai/backend/web/proxy.py:211-226"),
     tags=("sso",),
+)
+
+TRANSITIONAL = GatewayProfile(
+    id="transitional",
+    generation="G4.5",
+    title="PROPOSAL: G4, but a client Authorization: Bearer on a non-login route is forwarded as G5 does",
+    releases="none (design proposal, not a release)",
+    webserver_version="24.12.1",
+    api_version="v8.20240915",
+    session_required="all",
+    signed="all",
+    sid="header-or-empty",
+    jwt=JwtRule(lifetime="session-max-age", claim_session="header-or-empty"),
+    bearer_passthrough="except-login-suffix",
+    stream_route=True,
+    proposal=True,
+    sources=("PR #3353 AS-IS and TO-BE diagrams (both client styles through one gateway)",),
+    notes="Lets AS-IS clients (session + X-BackendAI-SSO) and TO-BE clients (Authorization: Bearer) share one "
+          "gateway while FastTrack accepts both (the transitional FastTrack model): clients migrate one by one.",
+    tags=("sso", "bearer"),
 )
 
 G5 = GatewayProfile(
@@ -103,12 +272,92 @@ G5 = GatewayProfile(
     signed="login-exact",
     sid="client-header",
     jwt=None,
+    stream_route=True,
     aliases=("G5",),
     sources=("25.1.0:src/ai/backend/web/server.py:657-666,703-709", "25.1.0:src/ai/backend/web/proxy.py:203-208"),
     tags=("bearer",),
 )
 
-PROFILES: tuple[GatewayProfile, ...] = (G4, G5)
+G6 = GatewayProfile(
+    id="G6",
+    generation="G6",
+    title="G6: as G5, login route is any path ending in login/ (#3574)",
+    releases="25.2.0-25.11.4 (G6a)",
+    webserver_version="25.11.4",
+    api_version="v8.20240915",
+    session_required="login-suffix",
+    signed="login-suffix",
+    sid="client-header",
+    jwt=None,
+    stream_route=True,
+    aliases=("G6a",),
+    sources=("25.2.0:src/ai/backend/web/server.py:709",),
+    tags=("bearer",),
+)
+
+G6B = GatewayProfile(
+    id="G6b",
+    generation="G6b",
+    title="G6b-like: as G6, pooled client sessions whose cookie jars keep earlier clients' cookies (#5223)",
+    releases="25.12.0-25.13.2",
+    webserver_version="25.13.2",
+    api_version="v9.20250722",
+    session_required="login-suffix",
+    signed="login-suffix",
+    sid="client-header",
+    jwt=None,
+    cookie_jar="pooled",
+    stream_route=True,
+    sources=("25.12.0:src/ai/backend/web/auth.py:52,80-95", "25.1.0:src/ai/backend/web/proxy.py:184",
+             "real-webserver-peers: 25.19.2 ft_api_noauth / ft_api_bogus_sid carried a Cookie the client never sent"),
+    notes="From 25.13.0 invalid X-BackendAI-* request headers are rejected with 400 (#5449); not modelled. The "
+          "cookie leak is inferred from aiohttp CookieJar semantics and observed with 25.19.2.",
+    tags=("bearer",),
+)
+
+G6C = GatewayProfile(
+    id="G6c",
+    generation="G6c",
+    title="G6c-like: hop-by-hop response filter, bodiless requests as Content-Length 0 + text/plain (#5709)",
+    releases="25.13.3-25.13.4",
+    webserver_version="25.13.4",
+    api_version="v9.20250722",
+    session_required="login-suffix",
+    signed="login-suffix",
+    sid="client-header",
+    jwt=None,
+    bodiless_framing="empty-text-plain",
+    filter_hop_by_hop=True,
+    cookie_jar="pooled",
+    stream_route=True,
+    sources=("25.13.3:src/ai/backend/web/proxy.py:36,239", "25.13.3:src/ai/backend/web/server.py:682-683"),
+    tags=("bearer",),
+)
+
+G6D = GatewayProfile(
+    id="G6d",
+    generation="G6d",
+    title="G6d-like: as G6c, upstream 4xx/5xx relayed verbatim instead of problem+json (#5774)",
+    releases="25.14.0-25.15.12; same HTTP contract in G6e (25.16.0rc1-26.4.4rc3) and G6f (26.4.4rc4-26.8.1, main)",
+    webserver_version="25.19.2",
+    api_version="v9.20250722",
+    session_required="login-suffix",
+    signed="login-suffix",
+    sid="client-header",
+    jwt=None,
+    bodiless_framing="empty-text-plain",
+    upstream_errors="verbatim",
+    filter_hop_by_hop=True,
+    cookie_jar="pooled",
+    stream_route=True,
+    aliases=("G6e", "G6f"),
+    sources=("25.14.0:src/ai/backend/client/request.py:612", "25.14.0:src/ai/backend/web/proxy.py:219",
+             "26.8.1:src/ai/backend/web/proxy.py:365-392"),
+    notes="Observed on the wire with 25.19.2 (G6e). G6e/G6f differ only for WebSocket upgrades.",
+    tags=("bearer",),
+)
+
+PROFILES: tuple[GatewayProfile, ...] = (G0, G1A, G1B, G2, G3, G4, TRANSITIONAL, G5, G6, G6B, G6C, G6D)
 
 
 def by_name() -> dict[str, GatewayProfile]:
