@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import diffing, errors, gate, identify, matrix, peers, serve
+from harness import diffing, errors, findings, gate, identify, matrix, peers, serve
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
 from harness.engine import services
 from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
@@ -163,6 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
+    """Exit codes as ``run``; also 1 when the release differs from its reference profile in a way that no
+    documented finding (harness/data/peer-findings.yaml) explains."""
     rel = peers.release(args.version)
     python, seconds = peers.install(rel, fresh=args.fresh)
     print(f"backend.ai-webserver {rel.version}: {python} " + (f"(installed in {seconds:.0f} s)" if seconds
@@ -171,15 +174,35 @@ def cmd_peer(args: argparse.Namespace) -> int:
         return errors.EXIT_OK
     sel = select(None, args.fasttrack, args.scenario, args.scenarios_dir)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, manager_contract=rel.manager)
-    return execute(args, sel, [peers.PeerLauncher(rel, python)], mock_columns(sel.fasttracks), opts)
+    launcher = peers.PeerLauncher(rel, python)
+    columns = mock_columns(sel.fasttracks)
+    undocumented = 0
+
+    def compare_with_reference(doc: dict[str, Any]) -> None:
+        nonlocal undocumented
+        reference = asyncio.run(run_matrix([launcher.profile], columns, sel.scenarios,
+                                           matrix.load_policy(args.policy), Options(seed=args.seed)))
+        diffs = findings.annotate(doc, version=rel.version, profile=launcher.profile.id, peer_row=launcher.label,
+                                  reference_doc=reference.to_json(), findings=findings.load_findings())
+        undocumented = sum(1 for d in diffs if d.finding is None)
+        for d in diffs:
+            where = d.peer_failure or d.reference_failure or {}
+            print(f"difference {d.fasttrack}/{d.scenario}: release {d.peer_outcome}, reference {d.reference_outcome}"
+                  f" at {where.get('hop')} {where.get('check')} -> {d.finding or 'UNDOCUMENTED'}", file=sys.stderr)
+
+    code = execute(args, sel, [launcher], columns, opts, compare_with_reference)
+    return code if code or not undocumented else errors.EXIT_INCOMPATIBLE
 
 
 def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], columns: list[FastTrackTarget],
-            opts: Options) -> int:
+            opts: Options, annotate: Callable[[dict[str, Any]], None] | None = None) -> int:
     policy = matrix.load_policy(args.policy)
     result = asyncio.run(run_matrix(gateways, columns, sel.scenarios, policy, opts,
                                     terminal.Progress(quiet=args.quiet), shard=args.shard))
-    doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(result.to_json())
+    doc = result.to_json()
+    if annotate is not None:
+        annotate(doc)
+    doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(doc)
     paths = write_reports(doc, Path(args.out))
     print(terminal.render(doc))
     print(f"\n{len(result.cells)} cells, {sum(len(c.scenarios) for c in result.cells)} scenario runs in "

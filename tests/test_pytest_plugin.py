@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -49,12 +50,28 @@ def test_required_crossed_cell_fails_with_step_hop_and_header(project: pytest.Py
     assert "Traceback" not in out
 
 
+def _baseline(project: pytest.Pytester, outcome: str) -> str:
+    doc = {"schema": "harness/baseline@1", "cells": [
+        {"gateway": "as-is", "fasttrack": "24.09.0", "verdict": "incompatible", "required": False,
+         "scenarios": {"pr3353-as-is": outcome}}]}
+    (project.path / "baseline.json").write_text(json.dumps(doc))
+    return "baseline.json"
+
+
 def test_unexpected_pass_is_surfaced(project: pytest.Pytester) -> None:
-    # A policy that does not require the own-era cell turns its pass into a strict XPASS failure.
+    # A cell the policy does not require, whose reviewed baseline records a failure, now passes: strict XPASS.
     (project.path / "policy.yaml").write_text('required:\n  to-be: ["25.1.0"]\n')
-    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-24.09.0]")
+    result = project.runpytest("--harness-policy", "policy.yaml", "--harness-baseline", _baseline(project, "fail"),
+                               "scenarios", "-k", "as-is-24.09.0]")
     result.assert_outcomes(failed=1)
     assert "XPASS(strict)" in result.stdout.str()
+
+
+def test_a_recorded_pass_outside_the_policy_must_keep_passing(project: pytest.Pytester) -> None:
+    (project.path / "policy.yaml").write_text('required:\n  to-be: ["25.1.0"]\n')
+    result = project.runpytest("--harness-policy", "policy.yaml", "--harness-baseline", _baseline(project, "pass"),
+                               "scenarios", "-k", "as-is-24.09.0]")
+    result.assert_outcomes(passed=1)
 
 
 def test_broken_scenario_is_a_collection_error_with_file_and_line(project: pytest.Pytester) -> None:

@@ -77,6 +77,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
         async with ScenarioClient(cell.gateway_url, ip, timeout=ctx.timeout) as client:
             variables: dict[str, object] = {
                 "username": user.username,
+                "password": user.password,
                 "access_key": user.access_key,
                 "jwt_secret": ctx.jwt_secret,
                 "session_max_age": ctx.session_max_age,

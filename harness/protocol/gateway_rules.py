@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 from harness.protocol import problems, signing, sso_jwt
 from harness.protocol.generations import GatewayProfile, route_matches
@@ -116,8 +116,13 @@ def problem_reply(status: int, reason: str, problem: Mapping[str, object]) -> Re
 _QUERY_SAFE = "!$'()*,?/:@"
 
 
+# yarl keeps these literal in a path segment (RFC 3986 pchar plus "/"); everything else is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
 def rel_url(req: ClientRequest) -> str:
-    path = "/" + req.path
+    # The {path} capture is percent-decoded; the SDK's yarl URL encodes it again on the way up.
+    path = "/" + quote(req.path, safe=_PATH_SAFE)
     # The SDK rebuilds the query from the parsed multidict: a space comes back as "+".
     query = "&".join(f"{quote_plus(k, safe=_QUERY_SAFE)}={quote_plus(v, safe=_QUERY_SAFE)}" for k, v in req.query)
     return f"{path}?{query}" if req.query else path
@@ -153,10 +158,14 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
         out.append(("Content-Type", sent_ct))
     if (cl := client.get("Content-Length")) is not None:
         out.append(("Content-Length", cl))
+    auth_slot: int | None = None
     for name in HEADERS_TO_FORWARD:
         value = client.get(name)
-        if value is not None and not (signed and name == "Authorization"):
-            out.append((name, value))
+        if value is None:
+            continue
+        if signed and name == "Authorization":
+            auth_slot = len(out)  # the SDK signs later, overwriting the copied value in its place
+        out.append((name, value))
 
     if signed:
         assert session is not None
@@ -178,7 +187,11 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
         assert session is not None
         inp = signing.SigningInput(req.method, url, date, endpoint_authority,
                                    mimetype(sent_ct) if sent_ct else out[-1][1], api_version)
-        out.append(("Authorization", signing.authorization_header(inp, session.access_key, session.secret_key)))
+        signature = ("Authorization", signing.authorization_header(inp, session.access_key, session.secret_key))
+        if auth_slot is None:
+            out.append(signature)
+        else:
+            out[auth_slot] = signature
     out += [("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate")]
     pool = pool_key(profile, signed, session)
     cookies = upstream_cookies(req, pool, jars)

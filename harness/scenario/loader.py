@@ -29,7 +29,7 @@ from harness.scenario.yamlnodes import LList, LMap, Source, load
 
 # Values every run provides (see harness.engine.runner.run_variables).
 BUILTINS = frozenset({
-    "username", "access_key", "session_id", "jwt_secret", "session_max_age", "gateway_host", "client_ip",
+    "username", "password", "access_key", "session_id", "jwt_secret", "session_max_age", "gateway_host", "client_ip",
     "fasttrack_host", "run_id",
 })
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

@@ -1,0 +1,132 @@
+"""Real release versus its reference profile: every difference is either a documented finding or is reported
+as undocumented (never silence).
+
+Findings are data (``harness/data/peer-findings.yaml``), written by people from evidence; this module only
+matches differences to them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.scenario.yamlnodes import LList, LMap, Source, load
+
+DEFAULT_FINDINGS = Path(__file__).parent / "data" / "peer-findings.yaml"
+_KEYS = ("id", "title", "releases", "scenario", "step", "hop", "check", "explanation", "evidence", "severity")
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    title: str
+    releases: tuple[str, ...]  # version globs
+    scenario: str
+    hop: str
+    check: str  # prefix of the failing check
+    explanation: str
+    step: str | None = None
+    evidence: str = ""
+    severity: str = "info"
+
+    def matches(self, version: str, diff: Difference) -> bool:
+        failure = diff.peer_failure or diff.reference_failure
+        if not any(fnmatch.fnmatch(version, r) for r in self.releases) or diff.scenario != self.scenario:
+            return False
+        if failure is None:
+            return False
+        return (failure["hop"] == self.hop and failure["check"].startswith(self.check)
+                and (self.step is None or failure["step"] == self.step))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "severity": self.severity, "scenario": self.scenario,
+                "hop": self.hop, "check": self.check, "explanation": self.explanation, "evidence": self.evidence}
+
+
+@dataclass
+class Difference:
+    fasttrack: str
+    scenario: str
+    peer_outcome: str
+    reference_outcome: str
+    peer_failure: dict[str, str] | None
+    reference_failure: dict[str, str] | None
+    finding: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fasttrack": self.fasttrack, "scenario": self.scenario, "peer_outcome": self.peer_outcome,
+                "reference_outcome": self.reference_outcome, "peer_failure": self.peer_failure,
+                "reference_failure": self.reference_failure, "finding": self.finding}
+
+
+def load_findings(path: str | Path = DEFAULT_FINDINGS) -> list[Finding]:
+    src = Source(str(path), Path(path).read_text(encoding="utf-8"))
+    doc = load(src)
+    if not isinstance(doc, LMap) or not isinstance(doc.get("findings"), LList):
+        raise src.error("expected 'findings:' with a list", getattr(doc, "mark", (1, 1)))
+    out = []
+    for i, item in enumerate(doc["findings"]):
+        mark = doc["findings"].item_marks[i]
+        if not isinstance(item, LMap):
+            raise src.error("a finding is a mapping", mark, f"findings[{i}]")
+        for key in item:
+            if key not in _KEYS:
+                raise src.error(f"unknown key '{key}' (allowed: {', '.join(_KEYS)})", item.key_marks[key],
+                                f"findings[{i}].{key}")
+        missing = [k for k in ("id", "title", "releases", "scenario", "hop", "check", "explanation") if k not in item]
+        if missing:
+            raise src.error(f"finding lacks {', '.join(missing)}", mark, f"findings[{i}]")
+        out.append(Finding(
+            id=str(item["id"]), title=str(item["title"]), releases=tuple(str(r) for r in item["releases"]),
+            scenario=str(item["scenario"]), hop=str(item["hop"]), check=str(item["check"]),
+            explanation=str(item["explanation"]).strip(), step=item.get("step"),
+            evidence=str(item.get("evidence", "")).strip(), severity=str(item.get("severity", "info"))))
+    return out
+
+
+def _first_failure(scenario: dict[str, Any]) -> dict[str, str] | None:
+    failures = scenario.get("failures") or []
+    if failures:
+        f = failures[0]
+        return {"step": f["step"], "hop": f["hop"], "check": f["check"]}
+    if scenario.get("error"):
+        return {"step": "", "hop": "error", "check": str(scenario["error"])}
+    return None
+
+
+def compare(peer_doc: dict[str, Any], peer_row: str, reference_doc: dict[str, Any], reference_row: str,
+            version: str, findings: list[Finding]) -> list[Difference]:
+    """Scenario by scenario and column by column: outcome or first failing (step, hop, check) differs."""
+    def row(doc: dict[str, Any], label: str) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(c["fasttrack"], s["id"]): s for c in doc["cells"] if c["gateway"] == label for s in c["scenarios"]}
+
+    peer, ref = row(peer_doc, peer_row), row(reference_doc, reference_row)
+    diffs = []
+    for key in sorted(set(peer) | set(ref)):
+        p, r = peer.get(key), ref.get(key)
+        p_out, r_out = (p or {}).get("outcome", "absent"), (r or {}).get("outcome", "absent")
+        p_fail, r_fail = (_first_failure(p) if p else None), (_first_failure(r) if r else None)
+        if p_out == r_out and p_fail == r_fail:
+            continue
+        diff = Difference(key[0], key[1], p_out, r_out, p_fail, r_fail)
+        diff.finding = next((f.id for f in findings if f.matches(version, diff)), None)
+        diffs.append(diff)
+    return diffs
+
+
+def annotate(peer_doc: dict[str, Any], *, version: str, profile: str, peer_row: str,
+             reference_doc: dict[str, Any], findings: list[Finding]) -> list[Difference]:
+    """Attach the comparison to the peer's result document (reports render ``doc['peer']``)."""
+    diffs = compare(peer_doc, peer_row, reference_doc, profile, version, findings)
+    used = {d.finding for d in diffs if d.finding}
+    peer_doc["peer"] = {
+        "release": version,
+        "row": peer_row,
+        "reference_profile": profile,
+        "differences": [d.to_json() for d in diffs],
+        "undocumented": sum(1 for d in diffs if d.finding is None),
+        "findings": [f.to_json() for f in findings if f.id in used],
+    }
+    return diffs
