@@ -15,7 +15,8 @@ from typing import Any
 from harness.scenario.yamlnodes import LList, LMap, Source, load
 
 DEFAULT_FINDINGS = Path(__file__).parent / "data" / "peer-findings.yaml"
-_KEYS = ("id", "title", "releases", "scenario", "step", "hop", "check", "explanation", "evidence", "severity")
+_KEYS = ("id", "kind", "title", "releases", "scenario", "step", "hop", "check", "explanation", "evidence",
+         "severity")
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,16 @@ class Finding:
     step: str | None = None
     evidence: str = ""
     severity: str = "info"
+    # "difference": explains where a release differs from its reference profile; "weakness": a behaviour the
+    # release shares with its profile (so no difference shows) that users must know, e.g. a security property.
+    kind: str = "difference"
+
+    def applies_to(self, version: str) -> bool:
+        return any(fnmatch.fnmatch(version, r) for r in self.releases)
 
     def matches(self, version: str, diff: Difference) -> bool:
         failure = diff.peer_failure or diff.reference_failure
-        if not any(fnmatch.fnmatch(version, r) for r in self.releases) or diff.scenario != self.scenario:
+        if self.kind != "difference" or not self.applies_to(version) or diff.scenario != self.scenario:
             return False
         if failure is None:
             return False
@@ -41,7 +48,8 @@ class Finding:
                 and (self.step is None or failure["step"] == self.step))
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "severity": self.severity, "scenario": self.scenario,
+        return {"id": self.id, "kind": self.kind, "title": self.title, "severity": self.severity,
+                "scenario": self.scenario,
                 "hop": self.hop, "check": self.check, "explanation": self.explanation, "evidence": self.evidence}
 
 
@@ -82,7 +90,10 @@ def load_findings(path: str | Path = DEFAULT_FINDINGS) -> list[Finding]:
             id=str(item["id"]), title=str(item["title"]), releases=tuple(str(r) for r in item["releases"]),
             scenario=str(item["scenario"]), hop=str(item["hop"]), check=str(item["check"]),
             explanation=str(item["explanation"]).strip(), step=item.get("step"),
-            evidence=str(item.get("evidence", "")).strip(), severity=str(item.get("severity", "info"))))
+            evidence=str(item.get("evidence", "")).strip(), severity=str(item.get("severity", "info")),
+            kind=str(item.get("kind", "difference"))))
+        if out[-1].kind not in ("difference", "weakness"):
+            raise src.error("kind must be 'difference' or 'weakness'", item.value_marks["kind"], f"findings[{i}].kind")
     return out
 
 
@@ -127,6 +138,7 @@ def annotate(peer_doc: dict[str, Any], *, version: str, profile: str, peer_row: 
         "reference_profile": profile,
         "differences": [d.to_json() for d in diffs],
         "undocumented": sum(1 for d in diffs if d.finding is None),
-        "findings": [f.to_json() for f in findings if f.id in used],
+        "findings": [f.to_json() for f in findings
+                     if f.id in used or (f.kind == "weakness" and f.applies_to(version))],
     }
     return diffs

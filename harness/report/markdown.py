@@ -27,6 +27,7 @@ def render(doc: dict[str, Any]) -> str:
     reasons = reason_lines(doc)
     if reasons:
         parts += ["## Why cells are not compatible", ""] + [f"- {r}" for r in reasons] + [""]
+    parts += peer_section(doc)
     parts += ["## Profiles", "", "| gateway | generation | releases |", "|---|---|---|"]
     parts += [f"| {g['id']} | {g['generation']} | {g['releases']} |" for g in doc["gateways"]]
     parts += ["", "| FastTrack | accepts | modelled on |", "|---|---|---|"]
@@ -46,6 +47,29 @@ def render(doc: dict[str, Any]) -> str:
             parts += ["Observed sequence (what crossed each hop; ❌ marks the failing hops):", "", "```mermaid",
                       diagrams.mermaid(s).rstrip("\n"), "```", ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def peer_section(doc: dict[str, Any]) -> list[str]:
+    """A real release against the reference profile of its generation (``peer run``)."""
+    peer = doc.get("peer")
+    if not peer:
+        return []
+    diffs = peer["differences"]
+    lines = [f"## backend.ai-webserver {peer['release']} versus reference profile `{peer['reference_profile']}`", ""]
+    if not diffs:
+        lines += ["The real release behaved exactly as its reference profile on every scenario and FastTrack "
+                  "column (same outcome, same first failing step, hop and check).", ""]
+    else:
+        rows = [[d["fasttrack"], d["scenario"], d["peer_outcome"], d["reference_outcome"],
+                 (d["peer_failure"] or d["reference_failure"] or {}).get("hop", ""),
+                 (d["peer_failure"] or d["reference_failure"] or {}).get("check", ""),
+                 d["finding"] or "**UNDOCUMENTED**"] for d in diffs]
+        lines += [tabulate(rows, headers=["FastTrack", "scenario", "release", "reference", "hop", "check",
+                                          "finding"], tablefmt="github"), ""]
+    for f in peer["findings"]:
+        lines += [f"- **{f['id']}** ({f['kind']}, {f['severity']}): {f['title']}. {f['explanation']} "
+                  f"Hop `{f['hop']}`, scenario `{f['scenario']}`. Evidence: {f['evidence']}"]
+    return [*lines, ""] if peer["findings"] else lines
 
 
 def write(doc: dict[str, Any], path: Path) -> Path:
