@@ -198,7 +198,8 @@ def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], colum
             opts: Options, annotate: Callable[[dict[str, Any]], None] | None = None) -> int:
     policy = matrix.load_policy(args.policy)
     result = asyncio.run(run_matrix(gateways, columns, sel.scenarios, policy, opts,
-                                    terminal.Progress(quiet=args.quiet), shard=args.shard))
+                                    terminal.Progress(quiet=args.quiet), shard=args.shard,
+                                    keep_empty=args.scenario == "*"))
     doc = result.to_json()
     if annotate is not None:
         annotate(doc)

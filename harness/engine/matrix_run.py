@@ -101,8 +101,10 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
                      policy: dict[str, frozenset[str]], options: Options | None = None,
                      listener: Listener | None = None,
                      only: set[tuple[str, str, str]] | None = None,
-                     shard: tuple[int, int] | None = None) -> RunResult:
-    """``only`` limits the run to (scenario id, gateway label, FastTrack id) triples (pytest's selection)."""
+                     shard: tuple[int, int] | None = None, keep_empty: bool = True) -> RunResult:
+    """``only`` limits the run to (scenario id, gateway label, FastTrack id) triples (pytest's selection).
+    ``keep_empty=False`` leaves out cells where no selected scenario applies (a filtered run), instead of
+    reporting them 'unknown' (which, in a full run, points at a gap in the suite or the policy)."""
     opts = options or Options()
     emit = listener or (lambda event: None)
     launchers: list[GatewayLauncher] = [ReferenceLauncher(g) if isinstance(g, GatewayProfile) else g for g in gateways]
@@ -118,6 +120,9 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
              for g, f in planned}
     wanted = {key: [sc for sc in scenarios if applicable(sc, g.profile) and (only is None or (sc.id, *key) in only)]
               for g, f in planned for key in [(g.label, f.id)]}
+    if not keep_empty:
+        planned = [(g, f) for g, f in planned if wanted[(g.label, f.id)]]
+        cells = {key: cell for key, cell in cells.items() if wanted[key]}
     total = sum(len(v) for v in wanted.values())
     emit(RunStarted(total))
     limit = asyncio.Semaphore(max(1, opts.concurrency))
@@ -146,7 +151,8 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
         emit(CellFinished(cell))
     result = RunResult(
         cells=list(cells.values()),
-        gateways=[describe_gateway(g) for g in launchers],
+        gateways=[describe_gateway(g) for g in launchers
+                  if keep_empty or any(c.gateway == g.label for c in cells.values())],
         fasttracks=[f.describe or describe_real_fasttrack(f.id, f.url or "") for f in columns],
         scenarios=[{"id": s.id, "title": s.title, "file": s.file, "modes": list(s.modes), "source": s.source}
                    for s in scenarios],
