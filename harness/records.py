@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +61,10 @@ class Exchange:
     response: HopRecord | None = None
     note: str | None = None  # e.g. the FastTrack's authentication verdict
     error: str | None = None  # set by a tap when the real FastTrack could not be reached
+    # WebSocket: messages FastTrack received (kind, text or hex) and the close code it saw from the gateway.
+    ws_received: list[tuple[str, str]] = field(default_factory=list)
+    ws_close_code: int | None = None
+    finished: asyncio.Event | None = None  # a stream's exchange is complete only when this is set
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ class StepResult:
     failures: list[Failure] = field(default_factory=list)
     note: str | None = None  # e.g. FastTrack's own reason for rejecting the request
     upstream_count: int = 0  # requests that reached FastTrack during the step
+    ws: dict[str, Any] | None = None  # WebSocket steps: messages each side received, close codes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -29,6 +30,7 @@ class StepResult:
             "note": self.note,
             "failures": [f.to_json() for f in self.failures],
             "hops": {name: rec.to_json() for name, rec in self.hops.items()},
+            **({"websocket": self.ws} if self.ws is not None else {}),
         }
 
 

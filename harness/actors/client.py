@@ -21,22 +21,22 @@ class Sent:
     hop4: HopRecord
 
 
-async def _on_headers_sent(session: aiohttp.ClientSession, ctx: types.SimpleNamespace,
-                           params: aiohttp.TraceRequestHeadersSentParams) -> None:
-    if ctx.trace_request_ctx is not None:
-        ctx.trace_request_ctx["headers"] = Headers.of(params.headers.items())
-
-
 class ScenarioClient:
     def __init__(self, base_url: str, source_ip: str, *, timeout: float = 30.0) -> None:
         self.base_url = URL(base_url)
         self.source_ip = source_ip
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self.last_sent: Headers | None = None  # the headers of the latest request, as aiohttp wrote them
+
+    async def _on_headers_sent(self, session: aiohttp.ClientSession, ctx: types.SimpleNamespace,
+                               params: aiohttp.TraceRequestHeadersSentParams) -> None:
+        # A run's client sends one request at a time, so "the latest" is the one being recorded.
+        self.last_sent = Headers.of(params.headers.items())
 
     async def __aenter__(self) -> ScenarioClient:
         trace = aiohttp.TraceConfig()
-        trace.on_request_headers_sent.append(_on_headers_sent)
+        trace.on_request_headers_sent.append(self._on_headers_sent)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(local_addr=(self.source_ip, 0)),
             cookie_jar=aiohttp.DummyCookieJar(),  # the scenario says which cookies go where
@@ -55,19 +55,19 @@ class ScenarioClient:
                    body: bytes | None = None, body_stream_size: int | None = None) -> Sent:
         assert self._session is not None
         target = URL(str(self.base_url) + path + (f"?{query}" if query else ""), encoded=True)
-        trace_ctx: dict[str, Headers] = {}
+        self.last_sent = None
         data: bytes | AsyncIterator[bytes] | None = body
         sent_body = body or b""
         if body_stream_size is not None:
             data = _pattern_stream(body_stream_size)
             sent_body = _pattern_bytes(min(body_stream_size, 64 * 1024))
         async with self._session.request(method, target, headers=_multi(headers), data=data,
-                                         allow_redirects=False, trace_request_ctx=trace_ctx) as resp:
+                                         allow_redirects=False) as resp:
             received = await resp.read()
             hop4 = HopRecord.response("gateway_to_client", resp.status, resp.reason or "",
                                       Headers.from_raw(resp.raw_headers), received)
         hop1 = HopRecord.request("client_to_gateway", method, target.raw_path, target.raw_query_string,
-                                 trace_ctx.get("headers", Headers.of(headers)), sent_body)
+                                 self.last_sent or Headers.of(headers), sent_body)
         if body_stream_size is not None:
             hop1.body_size = body_stream_size
         return Sent(hop1, hop4)
@@ -92,3 +92,62 @@ async def _pattern_stream(n: int, chunk: int = 64 * 1024) -> AsyncIterator[bytes
         part = block[: min(chunk, n - sent)]
         sent += len(part)
         yield part
+
+
+@dataclass
+class WsSession:
+    hop1: HopRecord
+    hop4: HopRecord  # the handshake answer (101, or whatever refused the upgrade)
+    received: list[tuple[str, str]]  # (kind, text or hex) the client got back
+    close_code: int | None  # the code of a close the other side started
+
+
+async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: list[tuple[str, str]],
+                       send: list[tuple[str, str]], close_from_fasttrack: bool, timeout: float,
+                       ) -> tuple[HopRecord, list[tuple[str, str]], int | None]:
+    received: list[tuple[str, str]] = []
+    close_code: int | None = None
+    async with session.ws_connect(target, headers=_multi(headers), autoping=True, receive_timeout=timeout) as ws:
+        handshake = ws._response  # aiohttp keeps the 101 response; its headers are hop 4 of the handshake
+        hop4 = HopRecord.response("gateway_to_client", handshake.status, handshake.reason or "",
+                                  Headers.from_raw(handshake.raw_headers), b"")
+        for kind, value in send:
+            if kind == "text":
+                await ws.send_str(value)
+            else:
+                await ws.send_bytes(bytes.fromhex(value))
+            msg = await ws.receive()  # the echo: each message is answered before the next is sent
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                received.append(("text", msg.data))
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                received.append(("binary", msg.data.hex()))
+            else:
+                break
+        if close_from_fasttrack:
+            await ws.send_str(CLOSE_REQUEST)
+            msg = await ws.receive()
+            close_code = ws.close_code if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) else None
+        else:
+            await ws.close()
+    return hop4, received, close_code
+
+
+CLOSE_REQUEST = "harness:close"  # asks the mock FastTrack to close the stream itself (code 4000)
+
+
+async def websocket(client: ScenarioClient, path: str, query: str, headers: list[tuple[str, str]],
+                    send: list[tuple[str, str]], close_from_fasttrack: bool) -> WsSession:
+    """Open ``path`` as a WebSocket through the gateway, exchange ``send`` and close."""
+    assert client._session is not None
+    target = URL(str(client.base_url) + path + (f"?{query}" if query else ""), encoded=True)
+    client.last_sent = None
+    try:
+        hop4, received, code = await _ws_exchange(client._session, target, headers, send, close_from_fasttrack,
+                                                  client.timeout)
+    except aiohttp.WSServerHandshakeError as exc:  # the gateway did not upgrade: its answer is hop 4
+        hop4 = HopRecord.response("gateway_to_client", exc.status, exc.message or "",
+                                  Headers.of((exc.headers or {}).items()), b"")
+        received, code = [], None
+    hop1 = HopRecord.request("client_to_gateway", "GET", target.raw_path, target.raw_query_string,
+                             client.last_sent or Headers.of(headers), b"")
+    return WsSession(hop1, hop4, received, code)

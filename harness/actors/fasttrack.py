@@ -6,13 +6,23 @@ headers) into the journal of the run the request belongs to.
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+
+from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
-from harness.actors.journal import Attribution
+from harness.actors.client import CLOSE_REQUEST
+from harness.actors.journal import Attribution, RunJournal
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
-from harness.protocol.fasttrack_models import Context, FastTrackModel, TokenStore, UpstreamRequest, decide
+from harness.protocol.fasttrack_models import (
+    VERSION_HEADER,
+    Context,
+    FastTrackModel,
+    TokenStore,
+    UpstreamRequest,
+    decide,
+)
 from harness.protocol.headers import Headers
 from harness.records import Exchange, HopRecord
 
@@ -38,6 +48,8 @@ class MockFastTrack:
         up = UpstreamRequest(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string, headers, body)
         hop2 = HopRecord.request("gateway_to_fasttrack", up.method, up.path, up.query_string, headers, body)
         journal = self.attribution.find(headers.get("X-Forwarded-For"))
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self.stream(request, hop2, journal)
         ahead = journal.clock_offset if journal else 0  # a step may run FastTrack's clock ahead (JWT expiry)
         ctx = Context(self.directory, self.tokens, self.jwt_secret, int(self.clock.now().timestamp()) + ahead)
         decision = decide(self.model, up, ctx, journal.override if journal else None)
@@ -51,3 +63,35 @@ class MockFastTrack:
         else:
             self.attribution.unattributed.append(exchange)
         return resp
+
+    async def stream(self, request: web.Request, hop2: HopRecord, journal: RunJournal | None) -> web.StreamResponse:
+        """A pipeline stream. Model: FastTrack does not authenticate streams (no generation forwards a credential
+        on the stream route); it echoes each message and closes with 4000 when asked to."""
+        ws = web.WebSocketResponse(autoping=True)
+        ws.headers[VERSION_HEADER] = self.model.version  # the handshake answer announces the version too
+        await ws.prepare(request)
+        hop3 = HopRecord.response("fasttrack_to_gateway", ws.status, ws.reason, Headers.of(ws.headers.items()), b"")
+        exchange = Exchange(hop2, hop3, "stream accepted (the model does not authenticate streams)",
+                            finished=asyncio.Event())
+        (journal.exchanges if journal is not None else self.attribution.unattributed).append(exchange)
+        try:
+            await self._echo(ws, exchange)
+        finally:
+            assert exchange.finished is not None
+            exchange.finished.set()
+        return ws
+
+    @staticmethod
+    async def _echo(ws: web.WebSocketResponse, exchange: Exchange) -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                exchange.ws_received.append(("text", msg.data))
+                if msg.data == CLOSE_REQUEST:
+                    await ws.close(code=4000, message=b"closed by FastTrack")
+                    break
+                await ws.send_str(f"echo:{msg.data}")
+            elif msg.type == WSMsgType.BINARY:
+                exchange.ws_received.append(("binary", msg.data.hex()))
+                await ws.send_bytes(msg.data)
+        if ws.close_code is not None and ws.close_code != 4000:
+            exchange.ws_close_code = ws.close_code  # the close the gateway relayed from the client

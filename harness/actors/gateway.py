@@ -5,6 +5,7 @@ All decisions come from :mod:`harness.protocol.gateway_rules`; this module only 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -25,10 +26,31 @@ PIPELINE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 CHUNK = 8192
 
 
+class Mutation:
+    """A deliberate deviation from the profile, for mutation testing of the scenarios (:mod:`harness.mutants`).
+
+    Every hook is a no-op here: a gateway without a mutation is the reference."""
+
+    def profile(self, profile: GatewayProfile) -> GatewayProfile:
+        """The profile the gateway really runs (expectations still come from the launcher's profile)."""
+        return profile
+
+    def plan(self, req: rules.ClientRequest, session: rules.Session | None, plan: rules.UpstreamPlan | rules.Reply,
+             config: rules.GatewayConfig) -> rules.UpstreamPlan | rules.Reply:
+        """Hop 2 as sent upstream, or the gateway's own reply."""
+        return plan
+
+    def relay(self, relay: rules.Relay) -> rules.Relay:
+        """Hop 4: how the upstream response reaches the client."""
+        return relay
+
+
 class ReferenceGateway:
     def __init__(self, profile: GatewayProfile, *, fasttrack_url: str, manager_url: str,
-                 config: rules.GatewayConfig, clock: Clock, seed: str = "harness") -> None:
-        self.profile = profile
+                 config: rules.GatewayConfig, clock: Clock, seed: str = "harness",
+                 mutation: Mutation | None = None) -> None:
+        self.mutation = mutation or Mutation()
+        self.profile = self.mutation.profile(profile)
         self.fasttrack_url = URL(fasttrack_url)
         self.manager_url = URL(manager_url)
         self.config = config
@@ -42,6 +64,8 @@ class ReferenceGateway:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 30)
         app.router.add_post("/server/login", self.login)
+        if self.profile.stream_route:  # registered before the generic GET, as in the webserver (G1b+)
+            app.router.add_get("/pipeline/{path:stream/.*}", self.stream)
         for method in PIPELINE_METHODS:
             app.router.add_route(method, "/pipeline/{path:.*}", self.pipeline)
         app.on_startup.append(self._open)
@@ -128,12 +152,28 @@ class ReferenceGateway:
             has_body=request.body_exists,
         )
 
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """``GET /pipeline/stream/...``: an anonymous WebSocket to FastTrack, frames relayed both ways, close
+        relayed; a refused upstream handshake becomes 502 (protocol-history §5)."""
+        plan = rules.plan_stream(self.profile, self.client_request(request), now=self.clock.now(), config=self.config)
+        url = URL(str(self.fasttrack_url.with_scheme("ws").with_path("")) + plan.rel_url, encoded=True)
+        try:
+            upstream = await self.http.ws_connect(url, headers=CIMultiDict(plan.headers.pairs), autoping=True)
+        except (aiohttp.ClientError, TimeoutError):
+            return self._problem(502, "Bad Gateway", problems.BAD_GATEWAY)
+        down = web.WebSocketResponse(autoping=True)
+        await down.prepare(request)
+        async with upstream:
+            await asyncio.gather(_pump(down, upstream), _pump(upstream, down))
+        return down
+
     async def pipeline(self, request: web.Request) -> web.StreamResponse:
         req = self.client_request(request)
         key = rules.session_key(req)
         session = self.sessions.get(key) if key else None
         plan = rules.plan(self.profile, req, session, now=self.clock.now(),
                           endpoint_authority=self.fasttrack_url.raw_authority, config=self.config, jars=self.jars)
+        plan = self.mutation.plan(req, session, plan, self.config)
         if isinstance(plan, rules.Reply):
             return web.Response(status=plan.status, reason=plan.reason, body=plan.body,
                                 headers=CIMultiDict(plan.headers.pairs))
@@ -146,7 +186,8 @@ class ReferenceGateway:
                                          allow_redirects=False) as up:
                 up_headers = Headers.from_raw(up.raw_headers)
                 error_body = await up.read() if rules.needs_error_body(self.profile, up.status) else b""
-                out = rules.relay(self.profile, up.status, up.reason or "", up_headers, error_body)
+                out = self.mutation.relay(rules.relay(self.profile, up.status, up.reason or "", up_headers,
+                                                      error_body))
                 if out.body is not None:
                     return web.Response(status=out.status, reason=out.reason, body=out.body,
                                         headers=CIMultiDict(out.headers.pairs))
@@ -164,3 +205,15 @@ class ReferenceGateway:
 
 def login_body(username: str, password: str) -> bytes:
     return json.dumps({"username": username, "password": password}).encode()
+
+
+async def _pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+                dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
+    """Relay text and binary frames one way; when ``src`` closes, close ``dst`` with the same code."""
+    async for msg in src:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await dst.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await dst.send_bytes(msg.data)
+    if not dst.closed:
+        await dst.close(code=src.close_code or 1000)

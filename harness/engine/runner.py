@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.actors.client import ScenarioClient
+from harness.actors.client import ScenarioClient, Sent, WsSession, websocket
 from harness.actors.journal import Attribution, RunJournal
 from harness.protocol.accounts import Directory, derive
 from harness.protocol.clock import Clock
@@ -219,17 +220,34 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         upstream.body.encode() if upstream.body is not None else None)
     journal.clock_offset = step.request.fasttrack_clock_offset
     first = len(journal.exchanges)
+    ws_spec = step.request.websocket
     try:
-        sent = await client.send(step.request.method, path, query, headers, body, step.request.body_bytes)
+        if ws_spec is not None:
+            sent: Sent | WsSession = await websocket(client, path, query, headers,
+                                                     [m.render(variables) for m in ws_spec.send],
+                                                     ws_spec.close == "fasttrack")
+        else:
+            sent = await client.send(step.request.method, path, query, headers, body, step.request.body_bytes)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         out.outcome, out.note = "error", f"client→gateway transport failed: {_describe(exc)}"
         return out
     finally:
         journal.override, journal.clock_offset = None, 0
+    for ex in journal.exchanges[first:]:
+        if ex.finished is not None:  # a stream: wait until FastTrack has seen the relayed close
+            try:
+                await asyncio.wait_for(ex.finished.wait(), ctx.timeout)
+            except TimeoutError:
+                out.outcome, out.note = "error", f"FastTrack's side of the stream did not end within {ctx.timeout:g} s"
+                return out
     upstream_exchanges = journal.exchanges[first:]
     del journal.exchanges[first:]  # released per step: memory stays bounded however long the run
     out.upstream_count = len(upstream_exchanges)
     out.hops["client_to_gateway"] = sent.hop1
+    if isinstance(sent, WsSession):
+        up = upstream_exchanges[0] if upstream_exchanges else None
+        out.ws = {"client_received": sent.received, "fasttrack_received": up.ws_received if up else [],
+                  "client_close_code": sent.close_code, "fasttrack_close_code": up.ws_close_code if up else None}
     if upstream_exchanges:
         ex = upstream_exchanges[0]
         out.hops["gateway_to_fasttrack"] = ex.request
@@ -263,11 +281,41 @@ def _evaluate(step: Step, out: StepResult, variables: dict[str, object], modes: 
         expect = step.expect.get(hop)
         if expect is not None:
             failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, out.upstream_count)
+    if step.websocket is not None:
+        failures += _evaluate_ws(step, out, variables)
     for cap in step.captures:
         if _capture(out.hops.get(cap.hop), cap.header, cap.json) is None:
             what = f"header {cap.header}" if cap.header else f"json {cap.json}"
             failures.append(Failure(step.name, cap.hop, f"capture {cap.name} from {what}", "present", "absent",
                                     cap.where))
+    return failures
+
+
+def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object]) -> list[Failure]:
+    """Messages each side received and the close code the far side saw, exactly as the scenario lists them."""
+    expect = step.websocket
+    assert expect is not None
+    seen = out.ws or {}
+    failures = []
+    for key, hop, want in (("client_received", "gateway_to_client", expect.client_received),
+                           ("fasttrack_received", "gateway_to_fasttrack", expect.fasttrack_received)):
+        if want is None:
+            continue
+        try:
+            wanted = [m.render(variables) for m in want]
+        except UndefinedPlaceholder as exc:
+            wanted = [("unbound", str(exc.args[0]))]
+        got = [tuple(m) for m in seen.get(key, [])]
+        if got != wanted:
+            failures.append(Failure(step.name, hop, f"websocket {key.replace('_', ' ')}", repr(wanted), repr(got),
+                                    expect.where))
+    if expect.close_code is not None:
+        closer_is_client = step.request.websocket is not None and step.request.websocket.close == "client"
+        key, hop = (("fasttrack_close_code", "gateway_to_fasttrack") if closer_is_client
+                    else ("client_close_code", "gateway_to_client"))
+        if seen.get(key) != expect.close_code:
+            failures.append(Failure(step.name, hop, "websocket close code", str(expect.close_code),
+                                    str(seen.get(key)), expect.where))
     return failures
 
 

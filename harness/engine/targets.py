@@ -12,7 +12,7 @@ from typing import Protocol
 
 from harness.actors import server
 from harness.actors.fasttrack import MockFastTrack
-from harness.actors.gateway import ReferenceGateway
+from harness.actors.gateway import Mutation, ReferenceGateway
 from harness.actors.journal import Attribution
 from harness.actors.tap import RecordingTap
 from harness.engine import services
@@ -62,16 +62,19 @@ class GatewayLauncher(Protocol):
 class ReferenceLauncher:
     profile: GatewayProfile
     shared: bool = False
+    # A deviant reference gateway (harness.mutants): judged by ``profile``'s scenarios and policy, shown as ``name``.
+    mutation: Mutation | None = None
+    name: str | None = None
 
     @property
     def label(self) -> str:
-        return self.profile.id
+        return self.name or self.profile.id
 
     @contextlib.asynccontextmanager
     async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
         gateway = ReferenceGateway(self.profile, fasttrack_url=fasttrack_url, manager_url=manager_url,
-                                   config=env.config, clock=env.clock, seed=env.seed)
-        srv = await server.start(f"reference gateway {self.profile.id}", gateway.app())
+                                   config=env.config, clock=env.clock, seed=env.seed, mutation=self.mutation)
+        srv = await server.start(f"reference gateway {self.label}", gateway.app())
         try:
             yield srv.url
         finally:

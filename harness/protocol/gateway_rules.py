@@ -254,3 +254,28 @@ def relay(profile: GatewayProfile, status: int, reason: str, headers: Headers, b
 
 def needs_error_body(profile: GatewayProfile, status: int) -> bool:
     return status // 100 not in (2, 3) and profile.upstream_errors == "problem-json"
+
+
+# --- WebSocket: GET /pipeline/{path:stream/.*$} (G1b and later, protocol-history §5) ------------------------------
+
+def is_stream_route(profile: GatewayProfile, method: str, path: str) -> bool:
+    return profile.stream_route and method.upper() == "GET" and path.startswith("stream/")
+
+
+def plan_stream(profile: GatewayProfile, req: ClientRequest, *, now: datetime, config: GatewayConfig) -> UpstreamPlan:
+    """The upgrade request the webserver opens to FastTrack: anonymous in every generation, so no cookies,
+    Authorization, X-BackendAI-SessionID or X-BackendAI-SSO; the SDK headers and X-Forwarded-* only."""
+    client = req.headers
+    xfwd = {
+        "X-Forwarded-Host": client.get("X-Forwarded-Host") or req.host,
+        "X-Forwarded-Proto": client.get("X-Forwarded-Proto") or req.scheme,
+        "X-Forwarded-For": client.get("X-Forwarded-For") or req.peer_ip,
+    }
+    out = [(name, xfwd[name]) for name in profile.forwarded_proxy_headers]
+    out += [
+        ("User-Agent", f"Backend.AI Web Server {profile.webserver_version}"),
+        ("X-BackendAI-Domain", config.domain),
+        ("X-BackendAI-Version", client.get("X-BackendAI-Version") or profile.api_version),
+        ("Date", now.astimezone(UTC).isoformat()),
+    ]
+    return UpstreamPlan("GET", rel_url(req), Headers.of(out), stream_body=False)

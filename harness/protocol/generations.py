@@ -95,7 +95,7 @@ class GatewayProfile:
     # its cookie jar keeps every client cookie it was given: anonymous requests of one client carry cookies that
     # other clients sent before (observed with 25.19.2: another user's AIOHTTP_SESSION reached FastTrack).
     cookie_jar: Literal["per-request", "pooled"] = "per-request"
-    # G1b+ route ``GET /pipeline/{path:stream/.*$}`` to the WebSocket handler (not exercised: no WS scenarios).
+    # G1b+ route ``GET /pipeline/{path:stream/.*$}`` to the WebSocket handler (scenarios/websocket-stream.yaml).
     stream_route: bool = False
     aliases: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
@@ -129,6 +129,7 @@ def facets(p: GatewayProfile) -> tuple[str, ...]:
     out.append("bodiless-chunked" if p.bodiless_framing == "chunked-octet-stream" else "bodiless-empty")
     out.append("hop-filter" if p.filter_hop_by_hop else "hop-relay")
     out.append("cookies-pooled" if p.cookie_jar == "pooled" else "cookies-per-request")
+    out.append("stream-route" if p.stream_route else "no-stream-route")
     # What happens to a client ``Authorization: Bearer`` on a non-login route.
     overwritten = p.signed == "all" and p.bearer_passthrough == "none"
     out.append("bearer-overwritten" if overwritten else "bearer-forwarded")

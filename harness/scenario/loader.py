@@ -23,6 +23,9 @@ from harness.scenario.model import (
     SessionCarrier,
     Step,
     Upstream,
+    WebSocketExpect,
+    WebSocketSpec,
+    WsMessage,
 )
 from harness.scenario.template import Template
 from harness.scenario.yamlnodes import LList, LMap, Source, load
@@ -172,11 +175,17 @@ def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
     name = _typed(ctx, m, "name", path, str, "a string")
     request = _request(ctx, m["request"], _join(path, "request"), _mark(m, "request"))
     expect: dict[str, HopExpect] = {}
+    ws_expect = None
     if "expect" in m:
-        e = _mapping(ctx, m["expect"], _join(path, "expect"), _mark(m, "expect"), HOPS)
+        e = _mapping(ctx, m["expect"], _join(path, "expect"), _mark(m, "expect"), (*HOPS, "websocket"))
         for hop in HOPS:
             if hop in e:
                 expect[hop] = _hop(ctx, e, hop, _join(_join(path, "expect"), hop))
+        if "websocket" in e:
+            if request.websocket is None:
+                raise ctx.err("expect.websocket needs request.websocket", e.key_marks["websocket"],
+                              _join(path, "expect.websocket"))
+            ws_expect = _ws_expect(ctx, e["websocket"], _join(path, "expect.websocket"), _mark(e, "websocket"))
     captures: list[Capture] = []
     if "capture" in m:
         cm = _mapping(ctx, m["capture"], _join(path, "capture"), _mark(m, "capture"), m["capture"].keys()
@@ -186,7 +195,7 @@ def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
     modes = _modes(ctx, m, "modes", path) if "modes" in m else None
     # Captures become placeholders only after their step: a step cannot use its own capture.
     ctx.defined.update(c.name for c in captures)
-    return Step(name, request, expect, tuple(captures), modes, ctx.where(mark))
+    return Step(name, request, expect, tuple(captures), modes, ctx.where(mark), ws_expect)
 
 
 def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> tuple[tuple[str, Template], ...]:
@@ -211,7 +220,7 @@ def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> tuple[tuple
 def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSpec:
     m = _mapping(ctx, raw, path, mark,
                  ("method", "path", "session", "query", "headers", "json", "text", "body_bytes", "upstream",
-                  "fasttrack_clock_offset"),
+                  "fasttrack_clock_offset", "websocket"),
                  ("method", "path"))
     method = _typed(ctx, m, "method", path, str, "a string").upper()
     if method not in _METHODS:
@@ -241,7 +250,50 @@ def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSp
         upstream=upstream,
         fasttrack_clock_offset=(_typed(ctx, m, "fasttrack_clock_offset", path, int, "whole seconds")
                                 if "fasttrack_clock_offset" in m else 0),
+        websocket=_ws_spec(ctx, m, path, method) if "websocket" in m else None,
     )
+
+
+def _ws_messages(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> tuple[WsMessage, ...]:
+    if not isinstance(raw, LList):
+        raise ctx.err("expected a list of {text: ...} or {binary: HEX}", mark, path)
+    out = []
+    for i, item in enumerate(raw):
+        ipath, imark = _join(path, i), _mark(raw, i)
+        im = _mapping(ctx, item, ipath, imark, ("text", "binary"))
+        if len(im) != 1:
+            raise ctx.err("a message is {text: ...} or {binary: HEX}", imark, ipath)
+        kind = "text" if "text" in im else "binary"
+        value = _template(ctx, im[kind], _mark(im, kind), _join(ipath, kind))
+        if kind == "binary" and not value.names:
+            try:
+                bytes.fromhex(value.raw)
+            except ValueError:
+                raise ctx.err("binary must be hex digits", _mark(im, kind), _join(ipath, kind)) from None
+        out.append(WsMessage("text" if kind == "text" else "binary", value))
+    return tuple(out)
+
+
+def _ws_spec(ctx: _Ctx, m: LMap, path: str, method: str) -> WebSocketSpec:
+    wpath, wmark = _join(path, "websocket"), _mark(m, "websocket")
+    if method != "GET":
+        raise ctx.err("a WebSocket step is a GET", _mark(m, "method"), _join(path, "method"))
+    w = _mapping(ctx, m["websocket"], wpath, wmark, ("send", "close"))
+    close = w.get("close", "client")
+    if close not in ("client", "fasttrack"):
+        raise ctx.err("close must be 'client' or 'fasttrack'", _mark(w, "close"), _join(wpath, "close"))
+    send = _ws_messages(ctx, w["send"], _join(wpath, "send"), _mark(w, "send")) if "send" in w else ()
+    return WebSocketSpec(send, "client" if close == "client" else "fasttrack")
+
+
+def _ws_expect(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> WebSocketExpect:
+    w = _mapping(ctx, raw, path, mark, ("client_received", "fasttrack_received", "close_code"))
+
+    def msgs(key: str) -> tuple[WsMessage, ...] | None:
+        return _ws_messages(ctx, w[key], _join(path, key), _mark(w, key)) if key in w else None
+
+    code = _typed(ctx, w, "close_code", path, int, "a close code") if "close_code" in w else None
+    return WebSocketExpect(msgs("client_received"), msgs("fasttrack_received"), code, ctx.where(mark))
 
 
 def _plain(value: Any) -> Any:

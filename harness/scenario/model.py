@@ -82,6 +82,32 @@ class Upstream:
 
 
 @dataclass(frozen=True, slots=True)
+class WsMessage:
+    kind: Literal["text", "binary"]
+    value: Template  # text, or the bytes as hex for binary
+
+    def render(self, values: dict[str, object]) -> tuple[str, str]:
+        return self.kind, self.value.render(values)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketSpec:
+    """Open the step's path as a WebSocket, send these messages one by one (each answered by the mock
+    FastTrack's echo), then close from the client, or ask FastTrack to close (it closes with code 4000)."""
+
+    send: tuple[WsMessage, ...] = ()
+    close: Literal["client", "fasttrack"] = "client"
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketExpect:
+    client_received: tuple[WsMessage, ...] | None = None
+    fasttrack_received: tuple[WsMessage, ...] | None = None
+    close_code: int | None = None  # as seen by the side that did not close
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RequestSpec:
     method: str
     path: Template
@@ -94,6 +120,7 @@ class RequestSpec:
     upstream: Upstream | None = None
     # Seconds FastTrack's clock runs ahead of the gateway's during this step (JWT expiry without sleeping).
     fasttrack_clock_offset: int = 0
+    websocket: WebSocketSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +131,7 @@ class Step:
     captures: tuple[Capture, ...] = ()
     modes: frozenset[str] | None = None
     where: str = ""
+    websocket: WebSocketExpect | None = None
 
 
 @dataclass(frozen=True, slots=True)
