@@ -107,7 +107,8 @@ async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: lis
                        ) -> tuple[HopRecord, list[tuple[str, str]], int | None]:
     received: list[tuple[str, str]] = []
     close_code: int | None = None
-    async with session.ws_connect(target, headers=_multi(headers), autoping=True, receive_timeout=timeout) as ws:
+    async with session.ws_connect(target, headers=_multi(headers), autoping=True,
+                                  timeout=aiohttp.ClientWSTimeout(ws_receive=timeout)) as ws:
         handshake = ws._response  # aiohttp keeps the 101 response; its headers are hop 4 of the handshake
         hop4 = HopRecord.response("gateway_to_client", handshake.status, handshake.reason or "",
                                   Headers.from_raw(handshake.raw_headers), b"")
