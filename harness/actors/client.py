@@ -99,14 +99,11 @@ class WsSession:
     hop1: HopRecord
     hop4: HopRecord  # the handshake answer (101, or whatever refused the upgrade)
     received: list[tuple[str, str]]  # (kind, text or hex) the client got back
-    close_code: int | None  # the code of a close the other side started
 
 
 async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: list[tuple[str, str]],
-                       send: list[tuple[str, str]], close_from_fasttrack: bool, timeout: float,
-                       ) -> tuple[HopRecord, list[tuple[str, str]], int | None]:
+                       send: list[tuple[str, str]], timeout: float) -> tuple[HopRecord, list[tuple[str, str]]]:
     received: list[tuple[str, str]] = []
-    close_code: int | None = None
     async with session.ws_connect(target, headers=_multi(headers), autoping=True,
                                   timeout=aiohttp.ClientWSTimeout(ws_receive=timeout)) as ws:
         handshake = ws._response  # aiohttp keeps the 101 response; its headers are hop 4 of the handshake
@@ -124,31 +121,23 @@ async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: lis
                 received.append(("binary", msg.data.hex()))
             else:
                 break
-        if close_from_fasttrack:
-            await ws.send_str(CLOSE_REQUEST)
-            msg = await ws.receive()
-            close_code = ws.close_code if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) else None
-        else:
-            await ws.close()
-    return hop4, received, close_code
-
-
-CLOSE_REQUEST = "harness:close"  # asks the mock FastTrack to close the stream itself (code 4000)
+        await ws.close()
+    return hop4, received
 
 
 async def websocket(client: ScenarioClient, path: str, query: str, headers: list[tuple[str, str]],
-                    send: list[tuple[str, str]], close_from_fasttrack: bool) -> WsSession:
-    """Open ``path`` as a WebSocket through the gateway, exchange ``send`` and close."""
+                    send: list[tuple[str, str]]) -> WsSession:
+    """Open ``path`` as a WebSocket through the gateway, exchange ``send`` (each answered before the next),
+    then close from the client."""
     assert client._session is not None
     target = URL(str(client.base_url) + path + (f"?{query}" if query else ""), encoded=True)
     client.last_sent = None
     try:
-        hop4, received, code = await _ws_exchange(client._session, target, headers, send, close_from_fasttrack,
-                                                  client.timeout)
+        hop4, received = await _ws_exchange(client._session, target, headers, send, client.timeout)
     except aiohttp.WSServerHandshakeError as exc:  # the gateway did not upgrade: its answer is hop 4
         hop4 = HopRecord.response("gateway_to_client", exc.status, exc.message or "",
                                   Headers.of((exc.headers or {}).items()), b"")
-        received, code = [], None
+        received = []
     hop1 = HopRecord.request("client_to_gateway", "GET", target.raw_path, target.raw_query_string,
                              client.last_sent or Headers.of(headers), b"")
-    return WsSession(hop1, hop4, received, code)
+    return WsSession(hop1, hop4, received)

@@ -11,7 +11,6 @@ import asyncio
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
-from harness.actors.client import CLOSE_REQUEST
 from harness.actors.journal import Attribution, RunJournal
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
@@ -66,7 +65,7 @@ class MockFastTrack:
 
     async def stream(self, request: web.Request, hop2: HopRecord, journal: RunJournal | None) -> web.StreamResponse:
         """A pipeline stream. Model: FastTrack does not authenticate streams (no generation forwards a credential
-        on the stream route); it echoes each message and closes with 4000 when asked to."""
+        on the stream route); it echoes each message."""
         ws = web.WebSocketResponse(autoping=True)
         ws.headers[VERSION_HEADER] = self.model.version  # the handshake answer announces the version too
         await ws.prepare(request)
@@ -86,12 +85,8 @@ class MockFastTrack:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 exchange.ws_received.append(("text", msg.data))
-                if msg.data == CLOSE_REQUEST:
-                    await ws.close(code=4000, message=b"closed by FastTrack")
-                    break
                 await ws.send_str(f"echo:{msg.data}")
             elif msg.type == WSMsgType.BINARY:
                 exchange.ws_received.append(("binary", msg.data.hex()))
                 await ws.send_bytes(msg.data)
-        if ws.close_code is not None and ws.close_code != 4000:
-            exchange.ws_close_code = ws.close_code  # the close the gateway relayed from the client
+        exchange.ws_close_code = ws.close_code  # the close the gateway relayed from the client

@@ -164,7 +164,9 @@ class ReferenceGateway:
         down = web.WebSocketResponse(autoping=True)
         await down.prepare(request)
         async with upstream:
-            await asyncio.gather(_pump(down, upstream), _pump(upstream, down))
+            upward = asyncio.create_task(_pump(down, upstream, close_dst=True))
+            await _pump(upstream, down, close_dst=False)
+            await upward  # ends when the client closes
         return down
 
     async def pipeline(self, request: web.Request) -> web.StreamResponse:
@@ -208,12 +210,14 @@ def login_body(username: str, password: str) -> bytes:
 
 
 async def _pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
-                dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
-    """Relay text and binary frames one way; when ``src`` closes, close ``dst`` with the same code."""
+                dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse, *, close_dst: bool) -> None:
+    """Relay text and binary frames one way. When ``src`` ends, the webserver's WebSocketProxy closes the
+    upstream connection in both directions but never the client's: a close FastTrack starts is not relayed
+    (the client's stream stays open until the client closes it; seen with every real release)."""
     async for msg in src:
         if msg.type == aiohttp.WSMsgType.TEXT:
             await dst.send_str(msg.data)
         elif msg.type == aiohttp.WSMsgType.BINARY:
             await dst.send_bytes(msg.data)
-    if not dst.closed:
+    if close_dst and not dst.closed:
         await dst.close(code=src.close_code or 1000)

@@ -224,8 +224,7 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     try:
         if ws_spec is not None:
             sent: Sent | WsSession = await websocket(client, path, query, headers,
-                                                     [m.render(variables) for m in ws_spec.send],
-                                                     ws_spec.close == "fasttrack")
+                                                     [m.render(variables) for m in ws_spec.send])
         else:
             sent = await client.send(step.request.method, path, query, headers, body, step.request.body_bytes)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -247,7 +246,7 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     if isinstance(sent, WsSession):
         up = upstream_exchanges[0] if upstream_exchanges else None
         out.ws = {"client_received": sent.received, "fasttrack_received": up.ws_received if up else [],
-                  "client_close_code": sent.close_code, "fasttrack_close_code": up.ws_close_code if up else None}
+                  "fasttrack_close_code": up.ws_close_code if up else None}
     if upstream_exchanges:
         ex = upstream_exchanges[0]
         out.hops["gateway_to_fasttrack"] = ex.request
@@ -309,13 +308,9 @@ def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object]) -> l
         if got != wanted:
             failures.append(Failure(step.name, hop, f"websocket {key.replace('_', ' ')}", repr(wanted), repr(got),
                                     expect.where))
-    if expect.close_code is not None:
-        closer_is_client = step.request.websocket is not None and step.request.websocket.close == "client"
-        key, hop = (("fasttrack_close_code", "gateway_to_fasttrack") if closer_is_client
-                    else ("client_close_code", "gateway_to_client"))
-        if seen.get(key) != expect.close_code:
-            failures.append(Failure(step.name, hop, "websocket close code", str(expect.close_code),
-                                    str(seen.get(key)), expect.where))
+    if expect.close_code is not None and seen.get("fasttrack_close_code") != expect.close_code:
+        failures.append(Failure(step.name, "gateway_to_fasttrack", "websocket close code", str(expect.close_code),
+                                str(seen.get("fasttrack_close_code")), expect.where))
     return failures
 
 

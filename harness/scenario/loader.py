@@ -131,6 +131,10 @@ def load_scenario(path: str | Path, display_name: str | None = None) -> Scenario
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read scenario: {exc}", name) from None
+    from harness.scenario import mermaid  # imports this module
+
+    if p.suffix in mermaid.SUFFIXES:  # an executable sequence diagram
+        return mermaid.parse_diagram_scenario(text, name)
     return parse_scenario(text, name)
 
 
@@ -278,12 +282,9 @@ def _ws_spec(ctx: _Ctx, m: LMap, path: str, method: str) -> WebSocketSpec:
     wpath, wmark = _join(path, "websocket"), _mark(m, "websocket")
     if method != "GET":
         raise ctx.err("a WebSocket step is a GET", _mark(m, "method"), _join(path, "method"))
-    w = _mapping(ctx, m["websocket"], wpath, wmark, ("send", "close"))
-    close = w.get("close", "client")
-    if close not in ("client", "fasttrack"):
-        raise ctx.err("close must be 'client' or 'fasttrack'", _mark(w, "close"), _join(wpath, "close"))
+    w = _mapping(ctx, m["websocket"], wpath, wmark, ("send",))
     send = _ws_messages(ctx, w["send"], _join(wpath, "send"), _mark(w, "send")) if "send" in w else ()
-    return WebSocketSpec(send, "client" if close == "client" else "fasttrack")
+    return WebSocketSpec(send)
 
 
 def _ws_expect(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> WebSocketExpect:
@@ -437,8 +438,10 @@ def _capture(ctx: _Ctx, parent: LMap, name: str, path: str) -> Capture:
 
 def discover(directory: str | Path, pattern: str = "*") -> list[Path]:
     """Scenario files under ``directory`` whose id-ish stem matches the glob ``pattern``."""
+    from harness.scenario.mermaid import SUFFIXES
+
     root = Path(directory)
-    files = sorted(p for p in root.glob("*.yaml") if p.is_file())
+    files = sorted(p for suffix in (".yaml", *SUFFIXES) for p in root.glob(f"*{suffix}") if p.is_file())
     return [p for p in files if fnmatch.fnmatch(p.stem, pattern) or fnmatch.fnmatch(p.name, pattern)]
 
 

@@ -93,17 +93,16 @@ class WsMessage:
 @dataclass(frozen=True, slots=True)
 class WebSocketSpec:
     """Open the step's path as a WebSocket, send these messages one by one (each answered by the mock
-    FastTrack's echo), then close from the client, or ask FastTrack to close (it closes with code 4000)."""
+    FastTrack's echo), then close from the client."""
 
     send: tuple[WsMessage, ...] = ()
-    close: Literal["client", "fasttrack"] = "client"
 
 
 @dataclass(frozen=True, slots=True)
 class WebSocketExpect:
     client_received: tuple[WsMessage, ...] | None = None
     fasttrack_received: tuple[WsMessage, ...] | None = None
-    close_code: int | None = None  # as seen by the side that did not close
+    close_code: int | None = None  # the client's close, as FastTrack saw it relayed
     where: str = ""
 
 
