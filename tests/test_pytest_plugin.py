@@ -89,3 +89,20 @@ def test_yaml_outside_a_scenarios_directory_is_not_collected(project: pytest.Pyt
     (project.path / "other" / "config.yaml").write_text("not: a scenario\n")
     result = project.runpytest("--collect-only", "-q", "--harness-policy", "policy.yaml", "other")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def _outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """nodeid -> outcome from pytest's -rA summary lines."""
+    out = {}
+    for line in result.outlines:
+        parts = line.split(" ", 2)
+        if len(parts) >= 2 and parts[0] in ("PASSED", "FAILED", "XFAIL", "XPASS", "ERROR", "SKIPPED"):
+            out[parts[1]] = parts[0]
+    return out
+
+
+def test_xdist_gives_the_same_results_as_a_serial_run(project: pytest.Pytester) -> None:
+    args = ("--harness-policy", "policy.yaml", "scenarios", "-p", "no:randomly", "-rA", "-q")
+    serial = _outcomes(project.runpytest_subprocess(*args))
+    parallel = _outcomes(project.runpytest_subprocess(*args, "-n", "2"))
+    assert serial and serial == parallel
