@@ -353,10 +353,18 @@ def _secret_values(record: HopRecord) -> set[str]:
     with, even when no step captured it): redacted from every report unless --show-secrets."""
     out: set[str] = set()
     for name, value in record.headers:
-        if name.lower() in _SECRET_HEADERS and value:
+        lower = name.lower()
+        if lower not in _SECRET_HEADERS or not value:
+            continue
+        if lower in ("cookie", "set-cookie"):
+            out.update(v for part in value.split(";") if (v := part.partition("=")[2].strip()))
+        elif lower == "authorization":
+            # A keypair signature is hidden by pattern (its access key is a secret of the run already); of
+            # "Scheme credential" the credential is the secret.
+            if not value.startswith("BackendAI "):
+                out.add(value.partition(" ")[2].strip() or value)
+        else:
             out.add(value)
-            if name.lower() in ("cookie", "set-cookie"):
-                out.update(v for part in value.split(";") if (v := part.partition("=")[2].strip()))
     try:
         doc = json.loads(record.body) if record.body[:1] in (b"{", b"[") else None
     except ValueError:

@@ -21,12 +21,22 @@ def tag(value: str) -> str:
     return f"‹secret:{hashlib.sha256(value.encode()).hexdigest()[:6]}›"
 
 
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{6,}")
+
+
 class Redactor:
+    """Replaces known secret values wherever they stand as a whole token (keys, ids and opaque tokens are
+    delimited by ``=``, ``:``, ``;``, quotes or spaces wherever they appear), plus the pattern rules above.
+
+    Token-shaped secrets are found by one scan and a set lookup, so the cost does not grow with the number of
+    secrets (a full matrix collects thousands); the few others are matched by an alternation."""
+
     def __init__(self, secrets: Iterable[str], enabled: bool = True) -> None:
         self.enabled = enabled
-        # Longest first, so a value containing a shorter secret is replaced whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= 6 and not JWT_RE.fullmatch(s)}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(s) for s in self.secrets)) if self.secrets else None
+        kept = {s for s in secrets if len(s) >= 6 and not JWT_RE.fullmatch(s)}
+        self._tokens = {s for s in kept if _TOKEN_RE.fullmatch(s)}
+        others = sorted(kept - self._tokens, key=len, reverse=True)  # longest first: a containing value wins
+        self._pattern = re.compile("|".join(re.escape(s) for s in others)) if others else None
         self._memo: dict[str, str] = {}  # reports repeat the same values many times: redact each once
 
     def text(self, s: str) -> str:
@@ -40,6 +50,8 @@ class Redactor:
         out = BEARER_RE.sub(lambda m: m[1] + (m[2] if m[2].startswith("‹") else tag(m[2])), out)
         if self._pattern is not None:
             out = self._pattern.sub(lambda m: tag(m[0]), out)
+        if self._tokens:
+            out = _TOKEN_RE.sub(lambda m: tag(m[0]) if m[0] in self._tokens else m[0], out)
         self._memo[s] = out
         return out
 
