@@ -47,7 +47,6 @@ class ScenarioResult:
     secrets: set[str] = field(default_factory=set)  # values to redact; never serialised
     duration_ms: float = 0.0
     fasttrack_said: str | None = None  # FastTrack's own reason when it rejected the failing step
-    judged: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # observation mode: profile -> step -> fails
 
     @property
     def reason(self) -> str | None:

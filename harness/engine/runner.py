@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,14 +57,9 @@ def run_id(scenario: Scenario, cell: Cell) -> str:
     return f"{scenario.id}.{cell.label}.{cell.fasttrack_id}"
 
 
-async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
-                       judges: Sequence[GatewayProfile] = ()) -> ScenarioResult:
-    """Run ``scenario`` in ``cell`` and check it with the cell gateway's expectations.
-
-    With ``judges`` (observation mode, for ``identify``) every step runs even after a failure, and the
-    observations are also checked with each judge profile's expectations: ``result.judged[profile id]`` maps
-    each step that applies to that profile to the (hop, check) pairs that failed.
-    """
+async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> ScenarioResult:
+    """Run ``scenario`` in ``cell``: log a fresh user in, then each step that applies to the cell's gateway,
+    checked with that gateway's expectations; the first failing step ends the run."""
     started = time.perf_counter()
     rid = run_id(scenario, cell)
     result = ScenarioResult(scenario.id, scenario.title, scenario.file, "pass")
@@ -92,24 +86,14 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                 variables["session_id"] = await _login(client, user.username, user.password)
                 result.secrets.add(str(variables["session_id"]))
             modes = profile_modes(cell.gateway)
-            judge_modes = {j.id: profile_modes(j) for j in judges}
-            stopped = False
             for step in scenario.steps:
-                runs_here = applies(step.modes, _ectx(variables, modes, ctx)) and not stopped
-                judged_by = [j for j, jm in judge_modes.items() if applies(step.modes, _ectx(variables, jm, ctx))]
-                if not runs_here and not judged_by:
+                if not applies(step.modes, _ectx(variables, modes, ctx)):
                     continue
                 step_result = await _run_step(step, client, journal, variables, ctx, rid)
-                for j in judged_by:
-                    result.judged.setdefault(j, {})[step.name] = sorted(
-                        {f"{f.hop}: {f.check}" for f in _evaluate(step, step_result, variables, judge_modes[j], ctx)}
-                        | ({f"error: {step_result.note}"} if step_result.outcome == "error" else set()))
                 if step_result.outcome == "pass":
                     step_result.failures = _evaluate(step, step_result, variables, modes, ctx)
                     step_result.outcome = "fail" if step_result.failures else "pass"
                 _bind_captures(step, step_result, variables)
-                if not runs_here:
-                    continue
                 result.steps.append(step_result)
                 result.versions_seen += [
                     rec.headers.values(VERSION_HEADER)
@@ -123,9 +107,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                     result.fasttrack_said = step_result.note
                     if step_result.outcome == "error":
                         result.error = f"step '{step.name}': {step_result.note}"
-                    stopped = True
-                    if not judges:
-                        break
+                    break
             for cap_name in {c.name for s in scenario.steps for c in s.captures if c.secret}:
                 if variables.get(cap_name):
                     result.secrets.add(str(variables[cap_name]))
