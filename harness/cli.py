@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import diffing, errors, findings, gate, identify, matrix, peers, serve
+from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve
+from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
 from harness.engine import services
 from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_parser(sub)
     diffing.add_parser(sub)
     identify.add_parser(sub)
+    mutate.add_parser(sub)
     return p
 
 
@@ -78,6 +81,10 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
     run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--repeat", type=_positive, default=1, metavar="N",
+                     help="run the matrix N times in this process; a cell whose verdict or observed version, or a "
+                          "scenario whose outcome or first failure, varies is listed (terminal, matrix.json "
+                          "'repeat') and makes the exit code at least 1; reports show the first run")
 
 
 def add_target_options(p: argparse.ArgumentParser) -> None:
@@ -94,6 +101,10 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
                      help="fixed address for the mock manager (for --gateway-url)")
     ext.add_argument("--fasttrack-url", metavar="URL", help="a real FastTrack, reached through a recording tap")
     ext.add_argument("--fasttrack-name", default="external", help="matrix column id of the real FastTrack")
+    ext.add_argument("--fault", action="append", metavar="NAME[@MODEL]",
+                     help="instead of the FastTrack models, fault columns (repeatable): the model MODEL (default "
+                          "25.1.0) with one injected fault, required wherever MODEL is; faults: "
+                          + ", ".join(faults.FAULTS))
     ext.add_argument("--ready-timeout", type=float, default=60.0, help="seconds for --gateway-cmd to listen")
     ext.add_argument("--manager-session-token", action="store_true",
                      help="mock manager answers with session_token (webserver 26.4+)")
@@ -115,7 +126,17 @@ def build_targets(args: argparse.Namespace, sel: Selection) -> tuple[list[Any], 
                 raise errors.UsageError("--gateway-url needs --fasttrack-listen and --manager-listen, the addresses "
                                         "its configuration points at")
             gateways = [UrlLauncher(args.gateway_url, profile, args.gateway_name)]
-    if args.fasttrack_url:
+    if getattr(args, "fault", None):
+        if args.fasttrack_url:
+            raise errors.UsageError("give --fault or --fasttrack-url, not both")
+        specs = list(dict.fromkeys(faults.parse(f) for f in args.fault))
+        if args.fasttrack_listen and any(f.name == "refused" for f in specs):
+            raise errors.UsageError("--fault refused listens nowhere: it cannot use --fasttrack-listen")
+        # Held longer than the harness timeout, so the timeout is what ends a step that meets a hang.
+        columns = [FastTrackTarget(f.column_id, model=f.model, listen=args.fasttrack_listen,
+                                   describe=faults.describe(f), fault=f.name, fault_stall=2 * args.timeout)
+                   for f in specs]
+    elif args.fasttrack_url:
         columns = [FastTrackTarget(args.fasttrack_name, url=args.fasttrack_url, listen=args.fasttrack_listen,
                                    describe=describe_real_fasttrack(args.fasttrack_name, args.fasttrack_url))]
     else:
@@ -128,6 +149,16 @@ def resolve_profile(name: str) -> GatewayProfile:
         return generations.resolve(name)
     except KeyError as exc:
         raise errors.UsageError(str(exc.args[0])) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a whole number >= 1")
+    return value
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -196,11 +227,16 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
 def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], columns: list[FastTrackTarget],
             opts: Options, annotate: Callable[[dict[str, Any]], None] | None = None) -> int:
-    policy = matrix.load_policy(args.policy)
-    result = asyncio.run(run_matrix(gateways, columns, sel.scenarios, policy, opts,
-                                    terminal.Progress(quiet=args.quiet), shard=args.shard,
-                                    keep_empty=args.scenario == "*"))
+    policy = faults.require_like_wrapped(matrix.load_policy(args.policy),
+                                         [(c.id, c.model.id) for c in columns if c.fault and c.model])
+    runs = [asyncio.run(run_matrix(gateways, columns, sel.scenarios, policy, opts,
+                                   terminal.Progress(quiet=args.quiet or k > 0), shard=args.shard,
+                                   keep_empty=args.scenario == "*"))
+            for k in range(max(1, getattr(args, "repeat", 1)))]
+    result = runs[0]
     doc = result.to_json()
+    if len(runs) > 1:
+        doc["repeat"] = repeat.summary([doc, *(r.to_json() for r in runs[1:])])
     if annotate is not None:
         annotate(doc)
     doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(doc)
@@ -208,6 +244,10 @@ def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], colum
     print(terminal.render(doc))
     print(f"\n{len(result.cells)} cells, {sum(len(c.scenarios) for c in result.cells)} scenario runs in "
           f"{result.duration_s:.2f} s; reports: {', '.join(str(p) for p in paths)}")
+    if "repeat" in doc:
+        print(repeat.render(doc["repeat"]))
+        if doc["repeat"]["flaky"]:
+            return max(exit_code(doc), errors.EXIT_INCOMPATIBLE)
     return exit_code(doc)
 
 
@@ -222,6 +262,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The harness's own servers meet deliberately malformed requests (oversized or duplicated headers): what
+    # they answer is recorded on the hops; aiohttp's tracebacks for them are noise on the terminal.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:2] == ["report", "merge"]:  # 'report FROM.json' keeps working; 'report merge A B ...' joins shards
         try:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harness.actors import server
+from harness.actors import faults, server
 from harness.actors.fasttrack import MockFastTrack
 from harness.actors.gateway import Mutation, ReferenceGateway
 from harness.actors.journal import Attribution
@@ -143,10 +143,20 @@ class FastTrackTarget:
     url: str | None = None
     listen: tuple[str, int] | None = None  # fixed address for gateways configured outside the harness
     describe: dict[str, object] = field(default_factory=dict)
+    # A fault column (harness.actors.faults): ``model`` with one injected fault; ``fault_stall`` bounds a hang.
+    fault: str | None = None
+    fault_stall: float = 10.0
 
     @contextlib.asynccontextmanager
     async def running(self, env: Shared) -> AsyncIterator[server.RunningServer]:
         host, port = self.listen or (server.LOOPBACK, 0)
+        if self.fault is not None:
+            assert self.model is not None, "a fault column wraps a FastTrack model"
+            async with faults.running(self.fault, self.model, directory=env.directory, attribution=env.attribution,
+                                      clock=env.clock, jwt_secret=env.config.jwt_secret, seed=env.seed, host=host,
+                                      port=port, stall=self.fault_stall) as faulty:
+                yield faulty
+            return
         if self.model is not None:
             mock = MockFastTrack(self.model, directory=env.directory, attribution=env.attribution, clock=env.clock,
                                  jwt_secret=env.config.jwt_secret, seed=env.seed)
