@@ -32,6 +32,7 @@ AUTH_FAILED_TYPE = "https://fasttrack.harness.invalid/probs/auth-failed"
 _LOGIN_PATH = re.compile(r"^.*login/$")
 _AUTH_TOKEN_PATH = re.compile(r"^.*/auth-token/$")
 SESSION_COOKIE = "AIOHTTP_SESSION"
+_NUMERIC_DATES = ("iat", "nbf")  # exp is checked by sso_jwt.verify
 Credential = Literal["token", "sso", "bearer"]
 
 
@@ -202,6 +203,15 @@ def _check_sso(model: FastTrackModel, req: UpstreamRequest, ctx: Context) -> tup
     decoded, reason = sso_jwt.verify(token, secret=ctx.jwt_secret, algorithms=["HS256"], now=ctx.now)
     if reason or decoded is None:
         return None, f"X-BackendAI-SSO rejected: {reason}"
+    for name in _NUMERIC_DATES:
+        # Gateways mint integer iat/exp and no nbf (sso_jwt.mint). A time claim that is present but not a
+        # NumericDate (RFC 7519: a JSON number) would otherwise be skipped by the time checks; PyJWT refuses it.
+        value = decoded.claims.get(name)
+        if name in decoded.claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return None, f"X-BackendAI-SSO rejected: claim {name} is not a NumericDate ({value!r})"
+    nbf = decoded.claims.get("nbf")
+    if isinstance(nbf, float) and ctx.now < nbf:  # sso_jwt.verify compares integer nbf only
+        return None, f"X-BackendAI-SSO rejected: JWT not yet valid (nbf {nbf}, now {ctx.now})"
     claim = decoded.claims.get("aiohttp_session")
     if model.sso_session_source == "cookie":
         cookie = parse_cookie_header(req.headers.values("Cookie")).get(SESSION_COOKIE)
