@@ -1,8 +1,9 @@
 """Policy: the verdict of a cell from its scenario outcomes and the FastTrack version it observed.
 
-Precedence: ``error`` (harness or set-up failure: nothing can be concluded) > ``incompatible`` (a scenario
-failed) > ``unknown`` (all passed, but FastTrack did not say which version it is, or said it ambiguously)
-> ``compatible``. A cell with no applicable scenario is ``unknown``.
+Precedence: ``error`` (harness or set-up failure, or a broken target: nothing can be concluded) >
+``incompatible`` (a scenario failed) > ``unknown`` (FastTrack did not say which version it is, or said it
+ambiguously, and nothing but the version header failed) > ``compatible``. A cell with no applicable scenario is
+``unknown``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from harness.errors import ScenarioError
 from harness.protocol import fasttrack_models, generations
+from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.results import CellResult, Verdict
 from harness.scenario.yamlnodes import LList, LMap, Source, load
 
@@ -48,6 +50,9 @@ def decide(cell: CellResult) -> tuple[Verdict, str | None]:
     if errors:
         return "error", f"{errors[0].id}: {errors[0].reason}"
     failed = [s for s in ran if s.outcome == "fail"]
+    if failed and problem and all(f.check.startswith(f"header {VERSION_HEADER}") for s in failed for f in s.failures):
+        # Everything else held: FastTrack only failed to say which version it is.
+        return "unknown", problem
     if failed:
         return "incompatible", f"{failed[0].id}: {failed[0].reason}"
     if problem:

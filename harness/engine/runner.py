@@ -238,6 +238,11 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         if ex.error:
             out.outcome, out.note = "error", ex.error
             return out
+        fault = _target_fault(ex.response) if step.request.upstream is None else None
+        if fault:  # FastTrack itself is broken: nothing can be concluded about compatibility
+            out.hops["gateway_to_client"] = sent.hop4
+            out.outcome, out.note = "error", fault
+            return out
     out.hops["gateway_to_client"] = sent.hop4
     if not upstream_exchanges and _gateway_could_not_reach_fasttrack(sent.hop4) and \
             step.expect.get("gateway_to_client", _ANY).status != 502:
@@ -304,6 +309,21 @@ def _bind_captures(step: Step, out: StepResult, variables: dict[str, object]) ->
 
 
 _ANY = HopExpect()
+
+
+def _target_fault(response: HopRecord | None) -> str | None:
+    """A FastTrack answer no scenario asked for that says FastTrack is broken: a 5xx, or a JSON body that does
+    not parse (only when it was kept whole)."""
+    if response is None or response.status is None:
+        return None
+    if response.status >= 500:
+        return f"FastTrack answered {response.status} {response.reason or ''}".rstrip() + " (a fault of the target)"
+    if "json" in (response.headers.get("Content-Type") or "") and response.body_size == len(response.body):
+        try:
+            json.loads(response.body)
+        except ValueError:
+            return "FastTrack sent malformed JSON: a JSON Content-Type on a body that does not parse (a fault of the target)"
+    return None
 
 
 def _gateway_could_not_reach_fasttrack(hop4: HopRecord) -> bool:
