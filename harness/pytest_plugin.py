@@ -1,11 +1,11 @@
 """pytest plugin: scenario files become one item per (scenario, gateway, FastTrack) cell.
 
-``pytest`` at the repository root collects ``scenarios/*.yaml`` (only YAML files in a directory named
-``scenarios``, so unrelated YAML is never picked up). Items of required cells must pass; items of other cells
-follow the reviewed baseline (``reports/baseline.json``): a recorded failure is ``xfail(strict=True)``, so a crossed
-cell that unexpectedly passes is surfaced, and a recorded pass must keep passing. The selected items are
-run together, concurrently, the first time one of them runs; a failure shows step, hop, header, expected and
-actual instead of a traceback.
+``pytest`` at the repository root collects ``scenarios/*.yaml`` and the executable diagrams ``scenarios/*.mmd``
+(only in a directory named ``scenarios``, so unrelated YAML is never picked up). Items of required cells must pass;
+items of other cells follow the reviewed baseline (``reports/baseline.json``): a recorded failure is
+``xfail(strict=True)``, so a crossed cell that unexpectedly passes is surfaced, and a recorded pass must keep
+passing. The selected items are run together, concurrently, the first time one of them runs; a failure shows step,
+hop, header, expected and actual instead of a traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from harness.protocol import fasttrack_models, generations
 from harness.report.redact import Redactor
 from harness.results import CellResult, RunResult, ScenarioResult
 from harness.scenario.loader import load_scenario
+from harness.scenario.mermaid import SUFFIXES as DIAGRAM_SUFFIXES
 from harness.scenario.model import Scenario
 
 _RESULTS = pytest.StashKey[dict[tuple[str, str, str], tuple[CellResult, ScenarioResult]]]()
@@ -54,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
-    if file_path.suffix == ".yaml" and file_path.parent.name == "scenarios":
+    if file_path.suffix in (".yaml", *DIAGRAM_SUFFIXES) and file_path.parent.name == "scenarios":
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

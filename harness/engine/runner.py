@@ -322,7 +322,8 @@ def _target_fault(response: HopRecord | None) -> str | None:
         try:
             json.loads(response.body)
         except ValueError:
-            return "FastTrack sent malformed JSON: a JSON Content-Type on a body that does not parse (a fault of the target)"
+            return ("FastTrack sent malformed JSON: a JSON Content-Type on a body that does not parse "
+                    "(a fault of the target)")
     return None
 
 
