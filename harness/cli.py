@@ -75,7 +75,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
     run.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
     run.add_argument("--out", default="reports", metavar="DIR", help="report directory (default reports/)")
-    run.add_argument("--concurrency", type=int, default=32, help="scenario runs in flight at once")
+    run.add_argument("--concurrency", type=int, default=Options.concurrency, help="scenario runs in flight at once")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
     run.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
     run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")

@@ -148,7 +148,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
     p.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE")
     p.add_argument("--json", metavar="FILE", help="also write the ranking as JSON ('-' for stdout only)")
-    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--concurrency", type=int, default=Options.concurrency)
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--ready-timeout", type=float, default=60.0)
     p.add_argument("--seed", default="harness")

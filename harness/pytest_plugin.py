@@ -51,7 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-baseline", default=str(DEFAULT_BASELINE),
                     help="baseline whose recorded failures are the expected failures of cells not required")
     group.addoption("--harness-show-secrets", action="store_true", help="do not redact secrets in failures")
-    group.addoption("--harness-concurrency", type=int, default=32, help="scenario runs in flight at once")
+    group.addoption("--harness-concurrency", type=int, default=Options.concurrency,
+                    help="scenario runs in flight at once")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
