@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -262,9 +261,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The harness's own servers meet deliberately malformed requests (oversized or duplicated headers): what
-    # they answer is recorded on the hops; aiohttp's tracebacks for them are noise on the terminal.
-    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:2] == ["report", "merge"]:  # 'report FROM.json' keeps working; 'report merge A B ...' joins shards
         try:

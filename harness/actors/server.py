@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -9,6 +10,12 @@ from aiohttp import web
 from harness.errors import HarnessError
 
 LOOPBACK = "127.0.0.1"
+# The actors meet deliberately malformed requests (oversized or duplicated headers, security scenarios): what
+# they answered is recorded on the hops, so aiohttp's per-request tracebacks go to a logger that stays quiet
+# unless someone turns it on (logging.getLogger("harness.actors.server").setLevel(logging.DEBUG)).
+REQUEST_ERRORS = logging.getLogger("harness.actors.server")
+REQUEST_ERRORS.setLevel(logging.CRITICAL)
+REQUEST_ERRORS.propagate = False
 
 
 @dataclass
@@ -31,7 +38,7 @@ class RunningServer:
 
 
 async def start(name: str, app: web.Application, host: str = LOOPBACK, port: int = 0) -> RunningServer:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=REQUEST_ERRORS)
     try:
         await runner.setup()
     except OSError as exc:
