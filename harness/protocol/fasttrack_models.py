@@ -259,24 +259,32 @@ def _check_signed_login(req: UpstreamRequest, ctx: Context) -> tuple[str | None,
     return cred.access_key, None
 
 
-def _check_bearer(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str | None]:
+def _check_issued(req: UpstreamRequest, ctx: Context, kind: str) -> tuple[str | None, str | None]:
+    """``Authorization: <Scheme> <token>`` with a token this FastTrack issued: ``Bearer`` (25.1 era, scheme
+    case-insensitive) or the pre-SSO ``Token`` (exact scheme, as the legacy WebUI sent it)."""
     auth, dup = _single(req, "Authorization")
     if dup:
         return None, dup
     if not auth:
         return None, "Authorization missing"
     scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None, f"Authorization is not a Bearer token (scheme {scheme!r})"
-    owner = ctx.tokens.owner(token.strip())
+    bearer = kind == "bearer"
+    if (scheme.lower() != "bearer" if bearer else scheme != "Token") or not token:
+        wanted = "Bearer token" if bearer else "FastTrack Token"
+        return None, f"Authorization is not a {wanted} (scheme {scheme!r})"
+    owner = ctx.tokens.owner(token.strip(), kind=kind)
     if owner is None:
-        return None, "bearer token was not issued by this FastTrack"
+        return None, f"{'bearer ' if bearer else ''}token was not issued by this FastTrack"
     return owner, None
 
 
+def _check_bearer(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str | None]:
+    return _check_issued(req, ctx, "bearer")
+
+
 def _check_password(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str | None]:
-    """``POST /auth-token/``: the legacy WebUI sent ``{username, password, access_key, secret_key}``. The
-    model checks ``username`` and ``access_key`` against the directory (scenarios have no password value)."""
+    """``POST /auth-token/``: the legacy WebUI sent ``{username, password, access_key, secret_key}``; the model
+    checks username, password and access key against the manager's directory."""
     try:
         body = json.loads(req.body.decode("utf-8") or "null")
     except (UnicodeDecodeError, ValueError):
@@ -284,24 +292,13 @@ def _check_password(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str
     if not isinstance(body, dict):
         return None, "auth-token request body is not a JSON object"
     user = ctx.directory.by_name(str(body.get("username")))
-    if user is None or body.get("access_key") != user.access_key:
-        return None, "auth-token: unknown username or access_key"
+    if user is None or body.get("access_key") != user.access_key or body.get("password") != user.password:
+        return None, "auth-token: unknown username, wrong password or access_key"
     return user.access_key, None
 
 
 def _check_token(req: UpstreamRequest, ctx: Context) -> tuple[str | None, str | None]:
-    auth, dup = _single(req, "Authorization")
-    if dup:
-        return None, dup
-    if not auth:
-        return None, "Authorization missing"
-    scheme, _, token = auth.partition(" ")
-    if scheme != "Token" or not token:
-        return None, f"Authorization is not a FastTrack Token (scheme {scheme!r})"
-    owner = ctx.tokens.owner(token.strip(), kind="token")
-    if owner is None:
-        return None, "token was not issued by this FastTrack"
-    return owner, None
+    return _check_issued(req, ctx, "token")
 
 
 def decide(model: FastTrackModel, req: UpstreamRequest, ctx: Context, override: Override | None = None) -> Decision:
