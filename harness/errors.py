@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 EXIT_OK = 0  # every required cell is compatible
 EXIT_INCOMPATIBLE = 1  # a required cell is incompatible or unknown
 EXIT_USAGE = 2  # bad command line, scenario file or profile
@@ -16,13 +14,6 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError):
     exit_code = EXIT_USAGE
-
-
-@dataclass
-class SourceLocation:
-    file: str
-    line: int  # 1-based
-    column: int  # 1-based
 
 
 class ScenarioError(UsageError):

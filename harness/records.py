@@ -10,7 +10,6 @@ from harness.protocol.headers import Headers
 
 Hop = Literal["client_to_gateway", "gateway_to_fasttrack", "fasttrack_to_gateway", "gateway_to_client"]
 HOPS: tuple[Hop, ...] = ("client_to_gateway", "gateway_to_fasttrack", "fasttrack_to_gateway", "gateway_to_client")
-REQUEST_HOPS = ("client_to_gateway", "gateway_to_fasttrack")
 HOP_TITLES = {
     "client_to_gateway": "Client → Gateway",
     "gateway_to_fasttrack": "Gateway → FastTrack",
@@ -66,13 +65,3 @@ class Exchange:
     ws_received: list[tuple[str, str]] = field(default_factory=list)
     ws_close_code: int | None = None
     finished: asyncio.Event | None = None  # a stream's exchange is complete only when this is set
-
-
-@dataclass(slots=True)
-class StepObservation:
-    """All four hops of one step, whichever were observed."""
-
-    hops: dict[str, HopRecord] = field(default_factory=dict)
-    upstream_count: int = 0  # how many requests reached FastTrack during the step
-    error: str | None = None  # transport error on hop 1/4 (e.g. gateway unreachable)
-    fasttrack_note: str | None = None

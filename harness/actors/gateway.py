@@ -6,7 +6,6 @@ All decisions come from :mod:`harness.protocol.gateway_rules`; this module only 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -203,10 +202,6 @@ class ReferenceGateway:
             return self._problem(502, "Bad Gateway", problems.BAD_GATEWAY)
         except Exception:  # the webserver maps anything else inside the proxy to 500 problem+json
             return self._problem(500, "Internal Server Error", problems.INTERNAL_ERROR)
-
-
-def login_body(username: str, password: str) -> bytes:
-    return json.dumps({"username": username, "password": password}).encode()
 
 
 async def _pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
