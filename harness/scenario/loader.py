@@ -445,11 +445,20 @@ def discover(directory: str | Path, pattern: str = "*") -> list[Path]:
     return [p for p in files if fnmatch.fnmatch(p.stem, pattern) or fnmatch.fnmatch(p.name, pattern)]
 
 
+def display_path(path: Path) -> str:
+    """How messages and reports name a scenario file: relative to the working directory when it lies below it
+    (reports committed from the repository root stay free of machine paths)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def load_all(paths: Iterable[Path]) -> list[Scenario]:
     scenarios: list[Scenario] = []
     seen: dict[str, str] = {}
     for p in paths:
-        sc = load_scenario(p)
+        sc = load_scenario(p, display_path(p))
         if sc.id in seen:
             raise ScenarioError(f"duplicate scenario id {sc.id!r} (also in {seen[sc.id]})", str(p), 1, 1, "id")
         seen[sc.id] = str(p)
