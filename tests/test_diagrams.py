@@ -251,3 +251,16 @@ def test_shortening_only_removes_characters(value: str) -> None:
 def test_shortening_keeps_redaction_tags_whole(tag: str, padding: str) -> None:
     out = diagrams.short(f"{padding}{tag}{padding}")
     assert tag in out
+
+
+def test_expected_diagram_has_every_arrow_the_scenario_checks():
+    from harness.catalog import select
+    from harness.scenario.outline import outline
+
+    (scenario,) = select(["as-is"], ["24.09.0"], "pr3353-as-is").scenarios
+    text = diagrams.expected_mermaid({"expected": outline(scenario)})
+    arrows = [line for line in text.splitlines() if "->>" in line]
+    assert len(arrows) == 8  # the AS-IS diagram: two requests, four hops each
+    assert "C->>G: POST /pipeline/login/" in text and "F-->>G: 200" in text
+    assert "header X-BackendAI-SSO#58; jwt" in text
+    assert text == diagrams.expected_mermaid({"expected": outline(scenario)})  # deterministic

@@ -28,6 +28,7 @@ from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
 from harness.results import CellResult, RunResult, ScenarioResult
 from harness.scenario.model import Scenario
+from harness.scenario.outline import outline
 
 DEFAULT_JWT_SECRET = "harness-shared-pipeline-jwt-secret-for-tests"
 
@@ -155,8 +156,8 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
         gateways=[describe_gateway(g) for g in launchers
                   if keep_empty or any(c.gateway == g.label for c in cells.values())],
         fasttracks=[f.describe or describe_real_fasttrack(f.id, f.url or "") for f in columns],
-        scenarios=[{"id": s.id, "title": s.title, "file": s.file, "modes": list(s.modes), "source": s.source}
-                   for s in scenarios],
+        scenarios=[{"id": s.id, "title": s.title, "file": s.file, "modes": list(s.modes), "source": s.source,
+                    "expected": outline(s)} for s in scenarios],
         started_at=started_wall.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - started,
         exchanges=count_exchanges(list(cells.values())),

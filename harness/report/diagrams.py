@@ -275,6 +275,36 @@ def mermaid(scenario: dict[str, Any], title: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def expected_mermaid(entry: dict[str, Any]) -> str:
+    """The sequence a scenario requires (from ``doc['scenarios'][i]['expected']``): one arrow per hop it
+    checks, labelled with the request line or status and the checks on that hop."""
+    c, g, f = ALIASES[CLIENT], ALIASES[GATEWAY], ALIASES[FASTTRACK]
+    out = ["sequenceDiagram", *(f"    participant {ALIASES[p]} as {p}" for p in PARTICIPANTS)]
+    ends = {"client_to_gateway": (c, "->>", g), "gateway_to_fasttrack": (g, "->>", f),
+            "fasttrack_to_gateway": (f, "-->>", g), "gateway_to_client": (g, "-->>", c)}
+    for i, step in enumerate(entry.get("expected") or []):
+        only = f" (only {', '.join(step['modes'])})" if step.get("modes") else ""
+        title = f"step {i + 1}: {step['name']}{only}"
+        out.append(f"    Note over {c},{f}: {mermaid_text(title)}")
+        request, hops = step["request"], step["hops"]
+        for hop, (src, arrow, dst) in ends.items():
+            want = hops.get(hop)
+            if want is not None and not want.get("reached", True):
+                out.append(f"    Note over {g},{f}: {mermaid_text('nothing reaches FastTrack')}")
+                continue
+            if want is None and hop != "client_to_gateway":
+                continue
+            want = want or {}
+            if arrow == "->>":
+                path = want.get("path", request["path"] if hop == "client_to_gateway" else "…")
+                first = f"{want.get('method', request['method'])} {path}"
+            else:
+                first = str(want.get("status", "…"))
+            label = "<br/>".join([mermaid_text(first), *(mermaid_text(x) for x in want.get("checks", []))])
+            out.append(f"    {src}{arrow}{dst}: {label}")
+    return "\n".join(out) + "\n"
+
+
 # --- SVG --------------------------------------------------------------------------------------------------------
 
 SVG_WIDTH = 1040

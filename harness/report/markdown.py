@@ -33,6 +33,7 @@ def render(doc: dict[str, Any]) -> str:
     parts += ["", "| FastTrack | accepts | modelled on |", "|---|---|---|"]
     parts += [f"| {f['id']} | {', '.join(f['accepts'])} | model: {f['modelled_on']} |" for f in doc["fasttracks"]]
     failing = [(c, s) for c in doc["cells"] for s in c["scenarios"] if s["outcome"] in ("fail", "error")]
+    scenario_entries = {e["id"]: e for e in doc.get("scenarios", [])}
     if failing:
         parts += ["", "## Failing scenarios", ""]
         for c, s in failing:
@@ -44,6 +45,10 @@ def render(doc: dict[str, Any]) -> str:
                 parts.append(f"- step `{f['step']}`, hop `{f['hop']}`, {f['check']}: expected {f['expected']}, "
                              f"got {f['actual']} ({f['where']})")
             parts.append("")
+            entry = scenario_entries.get(s["id"])
+            if entry and entry.get("expected"):
+                parts += ["Expected sequence (what the scenario requires on each hop):", "", "```mermaid",
+                          diagrams.expected_mermaid(entry).rstrip("\n"), "```", ""]
             parts += ["Observed sequence (what crossed each hop; ❌ marks the failing hops):", "", "```mermaid",
                       diagrams.mermaid(s).rstrip("\n"), "```", ""]
     return "\n".join(parts).rstrip() + "\n"
