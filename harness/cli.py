@@ -1,6 +1,6 @@
-"""Command line: ``python -m harness run|report``.
+"""Backend.AI gateway x FastTrack compatibility harness: run the matrix, judge real builds, gate releases.
 
-Exit codes:
+Exit codes of run (the other commands document theirs in their --help):
   0  every required cell is compatible
   1  a required cell is incompatible or unknown
   2  usage error: bad option, scenario file, profile or policy (file:line:column in the message)
