@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 # Which pipeline requests a rule applies to. "login-exact" is G5's ``POST /pipeline/{path:login/$}``;
 # "login-suffix" is G6's ``POST /pipeline/{path:.*login/$}``; "except-login-suffix" is everything else.
@@ -70,6 +70,9 @@ class JwtRule:
 #   client-header     G5+: the client's header if present (login route only)
 #   none              G0/G1: never
 SidRule = Literal["none", "header-or-cookie", "header-or-empty", "client-header"]
+Framing = Literal["chunked-octet-stream", "empty-text-plain"]  # bodiless requests upstream
+ErrorRelay = Literal["problem-json", "verbatim"]  # upstream 4xx/5xx towards the client
+CookieJar = Literal["per-request", "pooled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +88,8 @@ class GatewayProfile:
     sid: SidRule
     jwt: JwtRule | None  # minted on signed routes unless the client sent X-BackendAI-SSO
     forwarded_proxy_headers: tuple[str, ...] = ("X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-For")
-    bodiless_framing: Literal["chunked-octet-stream", "empty-text-plain"] = "chunked-octet-stream"
-    upstream_errors: Literal["problem-json", "verbatim"] = "problem-json"
+    bodiless_framing: Framing = "chunked-octet-stream"
+    upstream_errors: ErrorRelay = "problem-json"
     filter_hop_by_hop: bool = False
     # Requests in this set that carry a client ``Authorization: Bearer …`` are forwarded as G5+ forwards its
     # anonymous routes: no session check, no signature, no JWT, no session id (the transitional proposal).
@@ -94,7 +97,7 @@ class GatewayProfile:
     # "pooled" (#5223, 25.12.0+): one aiohttp session per (endpoint, domain, access_key) serves many requests, and
     # its cookie jar keeps every client cookie it was given: anonymous requests of one client carry cookies that
     # other clients sent before (observed with 25.19.2: another user's AIOHTTP_SESSION reached FastTrack).
-    cookie_jar: Literal["per-request", "pooled"] = "per-request"
+    cookie_jar: CookieJar = "per-request"
     # G1b+ route ``GET /pipeline/{path:stream/.*$}`` to the WebSocket handler (scenarios/websocket-stream.yaml).
     stream_route: bool = False
     aliases: tuple[str, ...] = ()
@@ -104,6 +107,14 @@ class GatewayProfile:
     tags: tuple[str, ...] = field(default=())  # era tags given here; facet tags are appended from the fields
 
     def __post_init__(self) -> None:
+        # Profiles are data typed with Literals; check them at import too, so a typo in a new entry fails loudly
+        # with the profile and the field named, not as a silent "never matches".
+        for name, kind in (("session_required", RouteSet), ("signed", RouteSet), ("bearer_passthrough", RouteSet),
+                           ("sid", SidRule), ("bodiless_framing", Framing), ("upstream_errors", ErrorRelay),
+                           ("cookie_jar", CookieJar)):
+            value, allowed = getattr(self, name), get_args(kind)
+            if value not in allowed:
+                raise ValueError(f"gateway profile {self.id!r}: {name}={value!r} is not one of {allowed}")
         object.__setattr__(self, "tags", tuple(dict.fromkeys((*self.tags, *facets(self)))))
 
     def names(self) -> tuple[str, ...]:
@@ -361,10 +372,14 @@ G6D = GatewayProfile(
 PROFILES: tuple[GatewayProfile, ...] = (G0, G1A, G1B, G2, G3, G4, TRANSITIONAL, G5, G6, G6B, G6C, G6D)
 
 
-def by_name() -> dict[str, GatewayProfile]:
+def by_name(profiles: tuple[GatewayProfile, ...] | None = None) -> dict[str, GatewayProfile]:
+    """Every id, generation and alias -> its profile; two profiles claiming one name is an error."""
     table: dict[str, GatewayProfile] = {}
-    for profile in PROFILES:
+    for profile in PROFILES if profiles is None else profiles:
         for name in profile.names():
+            other = table.get(name)
+            if other is not None and other is not profile:
+                raise ValueError(f"gateway profiles {other.id!r} and {profile.id!r} both claim the name {name!r}")
             table[name] = profile
     return table
 
