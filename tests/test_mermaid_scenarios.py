@@ -20,7 +20,7 @@ from harness.catalog import DEFAULT_SCENARIOS, select
 from harness.engine.matrix_run import Options, run_matrix
 from harness.errors import ScenarioError
 from harness.records import HOPS
-from harness.scenario.loader import discover, load_all, load_scenario
+from harness.scenario.loader import discover, display_path, load_all, load_scenario
 from harness.scenario.mermaid import parse_diagram_scenario
 
 pytest_plugins = ["pytester"]
@@ -138,14 +138,16 @@ def test_diagrams_pass_in_their_own_cells_and_fail_at_the_right_arrow_in_the_cro
     f = as_is.failures[0]
     assert (as_is.id, f.step, f.hop, f.check) == (
         "diagram-pr3353-as-is", "pipeline login", "fasttrack_to_gateway", "header X-BackendAI-SSO: present")
-    assert f.where == f"{AS_IS}:{_line_of(AS_IS, 'Backend.AI FastTrack-->>-Backend.AI Gateway: 200 OK (')}"
+    arrow = _line_of(AS_IS, "Backend.AI FastTrack-->>-Backend.AI Gateway: 200 OK (")
+    assert f.where == f"{display_path(AS_IS)}:{arrow}"
 
     to_be = got[("to-be", "24.09.0")][1]
     f = to_be.failures[0]
     assert (to_be.id, f.step, f.hop, f.check, f.expected) == (
         "diagram-pr3353-to-be", "pipeline login", "fasttrack_to_gateway", "status", "200")
     assert f.actual.startswith("401")
-    assert f.where == f"{TO_BE}:{_line_of(TO_BE, 'Backend.AI FastTrack-->>-Backend.AI Gateway: 200 OK {')}"
+    arrow = _line_of(TO_BE, "Backend.AI FastTrack-->>-Backend.AI Gateway: 200 OK {")
+    assert f.where == f"{display_path(TO_BE)}:{arrow}"
 
 
 def _line_of(path: Path, needle: str) -> int:
