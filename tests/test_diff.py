@@ -20,10 +20,6 @@ FAILURE = {"step": "pipeline login", "hop": "gateway_to_fasttrack", "check": "he
 
 
 
-@pytest.fixture(autouse=True)
-def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The gate appends to $GITHUB_STEP_SUMMARY; tests running in GitHub Actions must not."""
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 def cell(g: str, f: str, verdict: str = "compatible", required: bool = False, version: str | None = "auto",
          **scenarios: str) -> dict[str, Any]:

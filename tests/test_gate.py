@@ -38,10 +38,6 @@ POLICY_YAML = 'required:\n  as-is: ["24.09.0"]\n  to-be: ["25.1.0"]\n'
 
 
 
-@pytest.fixture(autouse=True)
-def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The gate appends to $GITHUB_STEP_SUMMARY; tests running in GitHub Actions must not."""
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 def cell(g: str, f: str, verdict: str = "compatible", required: bool = False, version: str | None = "auto",
          **scenarios: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ and are skipped with the reason otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import html as htmllib
 import json
@@ -20,11 +19,8 @@ from typing import Any
 
 import pytest
 
-from harness import cli, matrix
-from harness.catalog import select
-from harness.engine.matrix_run import run_matrix
+from harness import cli
 from harness.report import html, json_report
-from harness.report.redact import Redactor
 from harness.report.table import column_title
 
 EXTERNAL = re.compile(r"(?i)\b(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}")
@@ -34,11 +30,8 @@ RESOURCE_ATTRS = {"src", "href", "srcset", "action", "formaction", "poster", "da
 
 
 @pytest.fixture(scope="module")
-def doc() -> dict[str, Any]:
-    sel = select(None, None)
-    run = asyncio.run(run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy()))
-    out: dict[str, Any] = Redactor(run.secrets()).document(run.to_json())
-    return out
+def doc(full_run_doc: dict[str, Any]) -> dict[str, Any]:
+    return full_run_doc
 
 
 @pytest.fixture(scope="module")
