@@ -22,14 +22,13 @@ class Headers:
     def of(cls, items: Iterable[HeaderPair] | dict[str, str] | None = None) -> Headers:
         if items is None:
             return cls(())
-        if isinstance(items, dict):
-            return cls(tuple((str(k), str(v)) for k, v in items.items()))
-        return cls(tuple((str(k), str(v)) for k, v in items))
+        pairs = items.items() if isinstance(items, dict) else items
+        return cls(tuple(_shared(str(k), str(v)) for k, v in pairs))
 
     @classmethod
     def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
         """From aiohttp's ``raw_headers`` (latin-1 as on the wire, per RFC 9110 obs-text)."""
-        return cls(tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw))
+        return cls(tuple(_shared(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw))
 
     def values(self, name: str) -> list[str]:
         key = name.lower()
@@ -61,6 +60,24 @@ class Headers:
 
     def as_lists(self) -> list[list[str]]:
         return [[k, v] for k, v in self.pairs]
+
+
+# Most header lines repeat across runs (Accept, Content-Type, User-Agent, Host, ...): recorded hops share one
+# tuple per distinct short line instead of holding a copy each, which is most of a long run's memory.
+_SHARED: dict[HeaderPair, HeaderPair] = {}
+_SHARED_MAX = 65536
+
+
+def _shared(name: str, value: str) -> HeaderPair:
+    pair = (name, value)
+    if len(value) > 64:
+        return pair
+    found = _SHARED.get(pair)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[pair] = pair
+    return pair
 
 
 def parse_cookie_header(values: Iterable[str]) -> dict[str, str]:
