@@ -39,10 +39,15 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# libyaml's parser when PyYAML has it (10x faster to compose); the pure-Python one otherwise. Both give nodes
+# with marks; constructing scalars stays with the Python SafeLoader, whose behaviour the loader relies on.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load(source: Source) -> Any:
     loader: yaml.SafeLoader | None = None
     try:
-        loader = yaml.SafeLoader(source.text)  # the reader rejects control characters right here
+        loader = _LOADER(source.text)  # the reader rejects control characters right here
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
