@@ -66,8 +66,18 @@ def rss_child(runs: int, concurrency: int) -> None:
     copies = max(1, round(runs / (base * per_copy)))
     with tempfile.TemporaryDirectory() as tmp:
         m = asyncio.run(measure(copy_scenarios(copies, Path(tmp)), concurrency))
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     print(json.dumps({"scenario_runs": m["scenario_runs"], "peak_rss_mib": peak_mib, "wall_s": m["wall_s"]}))
+
+
+def peak_rss_mib() -> float:
+    """This process's own high-water RSS. Not ru_maxrss: Linux carries the parent's peak across fork and exec
+    into it, so a child started after the big scaling runs would report their memory."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def shards(concurrency: int) -> dict[str, float]:
