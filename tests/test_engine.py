@@ -80,7 +80,9 @@ async def test_healthy_matrix_and_events():
     assert isinstance(events[-1], RunFinished) and events[-1].result is result
 
 
-async def test_fasttrack_that_cannot_start_makes_its_cells_error_and_others_still_report(monkeypatch, occupied_port):
+@pytest.fixture
+def fasttrack_25_1_on_a_taken_port(monkeypatch, occupied_port):
+    """The mock FastTrack 25.1.0 is told to listen on a port that is already taken; the others start normally."""
     real_start = server.start
 
     async def start(name, app, host=server.LOOPBACK, port=0):
@@ -89,6 +91,12 @@ async def test_fasttrack_that_cannot_start_makes_its_cells_error_and_others_stil
         return await real_start(name, app, host, port)
 
     monkeypatch.setattr(server, "start", start)
+    return occupied_port
+
+
+async def test_fasttrack_that_cannot_start_makes_its_cells_error_and_others_still_report(
+        fasttrack_25_1_on_a_taken_port):
+    occupied_port = fasttrack_25_1_on_a_taken_port
     sel = selection()
     events: list = []
     result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(timeout=10.0),
@@ -107,17 +115,9 @@ async def test_fasttrack_that_cannot_start_makes_its_cells_error_and_others_stil
     assert [c["verdict"] for c in doc["cells"] if c["fasttrack"] == "25.1.0"] == ["error", "error"]
 
 
-def test_cli_exits_3_when_a_required_cell_is_error(monkeypatch, occupied_port, tmp_path, capsys):
+def test_cli_exits_3_when_a_required_cell_is_error(fasttrack_25_1_on_a_taken_port, tmp_path, capsys):
     from harness.cli import main
 
-    real_start = server.start
-
-    async def start(name, app, host=server.LOOPBACK, port=0):
-        if name.startswith("mock FastTrack 25.1.0"):
-            return await real_start(name, app, "127.0.0.1", occupied_port)
-        return await real_start(name, app, host, port)
-
-    monkeypatch.setattr(server, "start", start)
     policy = tmp_path / "p.yaml"
     policy.write_text('required:\n  as-is: ["24.09.0"]\n  to-be: ["25.1.0"]\n')
     code = main(["run", "--quiet", "--out", str(tmp_path / "out"), "--gateway", "as-is", "--gateway", "to-be",
