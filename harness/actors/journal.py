@@ -32,16 +32,21 @@ class Attribution:
     def __init__(self) -> None:
         self._by_key: dict[str, RunJournal] = {}
         self.unattributed: deque[Exchange] = deque(maxlen=64)
+        self._reserved: set[str] = set()
         self._next = 0
 
     def allocate_ip(self) -> str:
-        """A loopback source address not used by another live run."""
+        """A loopback source address no other client holds, reserved until :meth:`free_ip`."""
         for _ in range(_SPAN):
             ip = str(ipaddress.IPv4Address(_BASE + self._next % _SPAN))
             self._next += 1
-            if ip not in self._by_key:
+            if ip not in self._by_key and ip not in self._reserved:
+                self._reserved.add(ip)
                 return ip
         raise RuntimeError("no free loopback address")
+
+    def free_ip(self, ip: str) -> None:
+        self._reserved.discard(ip)
 
     def register(self, key: str, journal: RunJournal) -> None:
         owner = self._by_key.get(key)
@@ -60,4 +65,4 @@ class Attribution:
         return self._by_key.get(forwarded_for.split(",")[0].strip())
 
     def busy(self, key: str) -> bool:
-        return key in self._by_key
+        return key in self._by_key or key in self._reserved

@@ -17,7 +17,7 @@ from harness.actors import server
 from harness.actors.journal import Attribution
 from harness.actors.manager import MockManager
 from harness.engine.events import CellFinished, Listener, RunFinished, RunStarted, ScenarioFinished
-from harness.engine.runner import Cell, RunContext, run_scenario
+from harness.engine.runner import Cell, RunContext, lane_client, run_scenario
 from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher, Shared
 from harness.errors import HarnessError
 from harness.protocol.accounts import Directory
@@ -130,19 +130,21 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     limit = asyncio.Semaphore(max(1, opts.concurrency))
     done = 0
 
-    async def one(cell: CellResult, sc: Scenario, where: Cell) -> None:
+    async def lane(cell: CellResult, runs: list[Scenario], where: Cell) -> None:
+        """Runs one after another through one client: they reuse its connection to the gateway."""
         nonlocal done
-        async with limit:
-            res = await run_scenario(sc, where, ctx)
-        cell.scenarios.append(res)
-        done += 1
-        emit(ScenarioFinished(cell.gateway, cell.fasttrack, res, done, total))
+        async with limit, lane_client(where, ctx) as client:
+            for sc in runs:
+                res = await run_scenario(sc, where, ctx, client)
+                cell.scenarios.append(res)
+                done += 1
+                emit(ScenarioFinished(cell.gateway, cell.fasttrack, res, done, total))
 
     host, port = opts.manager_listen or (server.LOOPBACK, 0)
     manager = await server.start("mock manager", MockManager(directory, opts.manager_contract).app(), host, port)
     try:
         for phase in _phases([c for c in planned if wanted[(c[0].label, c[1].id)]]):
-            await _run_phase(phase, env, manager.url, cells, wanted, one)
+            await _run_phase(phase, env, manager.url, cells, wanted, lane, opts.concurrency)
     finally:
         await manager.stop()
     order = {sc.id: i for i, sc in enumerate(scenarios)}
@@ -168,8 +170,12 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
 
 async def _run_phase(phase: list[tuple[GatewayLauncher, FastTrackTarget]], env: Shared, manager_url: str,
                      cells: dict[tuple[str, str], CellResult], wanted: dict[tuple[str, str], list[Scenario]],
-                     one: Callable[[CellResult, Scenario, Cell], Awaitable[None]]) -> None:
-    """Start the phase's FastTracks and gateways; a part that cannot start makes its cells 'error'."""
+                     lane: Callable[[CellResult, list[Scenario], Cell], Awaitable[None]], concurrency: int) -> None:
+    """Start the phase's FastTracks and gateways; a part that cannot start makes its cells 'error'.
+
+    Each cell's runs are split into lanes (one client each): one lane per cell when the phase has more cells
+    than the concurrency limit, more when it has fewer (an external gateway runs one cell at a time). The
+    longest lanes start first, so the phase does not end on one long lane."""
     async with contextlib.AsyncExitStack() as stack:
         ft_up: dict[str, server.RunningServer] = {}
         for column in {f.id: f for _, f in phase}.values():
@@ -179,7 +185,8 @@ async def _run_phase(phase: list[tuple[GatewayLauncher, FastTrackTarget]], env: 
                 for g, f in phase:
                     if f is column:
                         _broken(cells[(g.label, f.id)], str(exc))
-        jobs = []
+        lanes_per_cell = max(1, concurrency // max(1, len(phase)))
+        lanes: list[tuple[CellResult, list[Scenario], Cell]] = []
         for g, f in phase:
             cell = cells[(g.label, f.id)]
             if f.id not in ft_up:
@@ -190,9 +197,11 @@ async def _run_phase(phase: list[tuple[GatewayLauncher, FastTrackTarget]], env: 
             except HarnessError as exc:
                 _broken(cell, str(exc))
                 continue
-            jobs += [one(cell, sc, Cell(g.profile, g.label, f.id, url, ft_srv.authority))
-                     for sc in wanted[(g.label, f.id)]]
-        await asyncio.gather(*jobs)
+            where = Cell(g.profile, g.label, f.id, url, ft_srv.authority)
+            runs = wanted[(g.label, f.id)]
+            lanes += [(cell, runs[k::lanes_per_cell], where) for k in range(min(lanes_per_cell, len(runs)))]
+        lanes.sort(key=lambda job: -len(job[1]))
+        await asyncio.gather(*(lane(*job) for job in lanes))
 
 
 def _broken(cell: CellResult, reason: str) -> None:

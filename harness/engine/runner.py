@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,60 +59,66 @@ def run_id(scenario: Scenario, cell: Cell) -> str:
     return f"{scenario.id}.{cell.label}.{cell.fasttrack_id}"
 
 
-async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> ScenarioResult:
+async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
+                       client: ScenarioClient | None = None) -> ScenarioResult:
     """Run ``scenario`` in ``cell``: log a fresh user in, then each step that applies to the cell's gateway,
-    checked with that gateway's expectations; the first failing step ends the run."""
+    checked with that gateway's expectations; the first failing step ends the run.
+
+    ``client`` lends a client (and its loopback address) that outlives the run, so sequential runs on one
+    gateway reuse its keep-alive connection; without one the run opens its own from a fresh address."""
+    if client is None:
+        async with lane_client(cell, ctx) as own:
+            return await run_scenario(scenario, cell, ctx, own)
     started = time.perf_counter()
     rid = run_id(scenario, cell)
     result = ScenarioResult(scenario.id, scenario.title, scenario.file, "pass")
     user = ctx.directory.create(f"{rid}@harness.test")
     result.secrets |= {user.secret_key, user.password, user.access_key}
     journal = RunJournal(rid)
-    ip = ctx.attribution.allocate_ip()
+    ip = client.source_ip
     ctx.attribution.register(ip, journal)
     try:
-        async with ScenarioClient(cell.gateway_url, ip, timeout=ctx.timeout) as client:
-            variables: dict[str, object] = {
-                "username": user.username,
-                "password": user.password,
-                "access_key": user.access_key,
-                "jwt_secret": ctx.jwt_secret,
-                "session_max_age": ctx.session_max_age,
-                "gateway_host": cell.gateway_url.split("://", 1)[1],
-                "client_ip": ip,
-                "fasttrack_host": cell.fasttrack_authority,
-                "run_id": rid,
-                "session_id": None,
-            }
-            if scenario.login:
-                variables["session_id"] = await _login(client, user.username, user.password)
-                result.secrets.add(str(variables["session_id"]))
-            modes = profile_modes(cell.gateway)
-            for step in scenario.steps:
-                if not applies(step.modes, _ectx(variables, modes, ctx)):
-                    continue
-                step_result = await _run_step(step, client, journal, variables, ctx, rid)
-                if step_result.outcome == "pass":
-                    step_result.failures = _evaluate(step, step_result, variables, modes, ctx)
-                    step_result.outcome = "fail" if step_result.failures else "pass"
-                _bind_captures(step, step_result, variables)
-                result.steps.append(step_result)
-                result.versions_seen += [
-                    rec.headers.values(VERSION_HEADER)
-                    for name, rec in step_result.hops.items() if name == "fasttrack_to_gateway"
-                ]
-                for hop in step_result.hops.values():
-                    result.secrets |= _secret_values(hop)
-                if step_result.outcome != "pass":
-                    result.outcome = step_result.outcome
-                    result.failures = step_result.failures
-                    result.fasttrack_said = step_result.note
-                    if step_result.outcome == "error":
-                        result.error = f"step '{step.name}': {step_result.note}"
-                    break
-            for cap_name in {c.name for s in scenario.steps for c in s.captures if c.secret}:
-                if variables.get(cap_name):
-                    result.secrets.add(str(variables[cap_name]))
+        variables: dict[str, object] = {
+            "username": user.username,
+            "password": user.password,
+            "access_key": user.access_key,
+            "jwt_secret": ctx.jwt_secret,
+            "session_max_age": ctx.session_max_age,
+            "gateway_host": cell.gateway_url.split("://", 1)[1],
+            "client_ip": ip,
+            "fasttrack_host": cell.fasttrack_authority,
+            "run_id": rid,
+            "session_id": None,
+        }
+        if scenario.login:
+            variables["session_id"] = await _login(client, user.username, user.password)
+            result.secrets.add(str(variables["session_id"]))
+        modes = profile_modes(cell.gateway)
+        for step in scenario.steps:
+            if not applies(step.modes, _ectx(variables, modes, ctx)):
+                continue
+            step_result = await _run_step(step, client, journal, variables, ctx, rid)
+            if step_result.outcome == "pass":
+                step_result.failures = _evaluate(step, step_result, variables, modes, ctx)
+                step_result.outcome = "fail" if step_result.failures else "pass"
+            _bind_captures(step, step_result, variables)
+            result.steps.append(step_result)
+            result.versions_seen += [
+                rec.headers.values(VERSION_HEADER)
+                for name, rec in step_result.hops.items() if name == "fasttrack_to_gateway"
+            ]
+            for hop in step_result.hops.values():
+                result.secrets |= _secret_values(hop)
+            if step_result.outcome != "pass":
+                result.outcome = step_result.outcome
+                result.failures = step_result.failures
+                result.fasttrack_said = step_result.note
+                if step_result.outcome == "error":
+                    result.error = f"step '{step.name}': {step_result.note}"
+                break
+        for cap_name in {c.name for s in scenario.steps for c in s.captures if c.secret}:
+            if variables.get(cap_name):
+                result.secrets.add(str(variables[cap_name]))
     except _Abort as exc:
         result.outcome, result.error = "error", str(exc)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -120,6 +128,17 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext) -> Scena
         ctx.directory.forget(user.username)
     result.duration_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+@contextlib.asynccontextmanager
+async def lane_client(cell: Cell, ctx: RunContext) -> AsyncIterator[ScenarioClient]:
+    """A client for one lane of runs on ``cell``'s gateway, from a loopback address only it holds."""
+    ip = ctx.attribution.allocate_ip()
+    try:
+        async with ScenarioClient(cell.gateway_url, ip, timeout=ctx.timeout) as client:
+            yield client
+    finally:
+        ctx.attribution.free_ip(ip)
 
 
 def _describe(exc: BaseException) -> str:
@@ -349,6 +368,7 @@ _SECRET_HEADERS = ("authorization", "x-backendai-sso", "x-backendai-sessionid", 
 
 
 _SECRET_FIELD = re.compile(r"token|secret|password|access_key|session", re.I)
+_SECRET_KEY_BYTES = re.compile(rb"token|secret|password|access_key|session", re.I)
 
 
 def _secret_values(record: HopRecord) -> set[str]:
@@ -368,8 +388,9 @@ def _secret_values(record: HopRecord) -> set[str]:
                 out.add(value.partition(" ")[2].strip() or value)
         else:
             out.add(value)
-    try:
-        doc = json.loads(record.body) if record.body[:1] in (b"{", b"[") else None
+    try:  # parsed only when a secret-looking key could be in it (most bodies have none)
+        doc = json.loads(record.body) if record.body[:1] in (b"{", b"[") and (
+            _SECRET_KEY_BYTES.search(record.body) or b"\\u" in record.body) else None
     except ValueError:
         doc = None
     stack = [doc]
