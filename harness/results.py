@@ -96,7 +96,7 @@ class CellResult:
         }
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     cells: list[CellResult]
     gateways: list[dict[str, Any]]
@@ -118,6 +118,12 @@ class RunResult:
             "scenarios": self.scenarios,
             "cells": [c.to_json() for c in self.cells],
         }
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run formats the finished main task, result included, when it restores the
+        # SIGINT handler; a full dataclass repr of a matrix costs ~0.3 s there.
+        runs = sum(len(c.scenarios) for c in self.cells)
+        return f"<RunResult {len(self.cells)} cells, {runs} scenario runs, {self.duration_s:.2f} s>"
 
     def secrets(self) -> set[str]:
         out: set[str] = set()

@@ -10,7 +10,9 @@ REQUIRED_KEYS = ("cells", "gateways", "fasttracks", "scenarios")
 
 
 def write(doc: dict[str, Any], path: Path) -> Path:
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    # Compact: json's C encoder only runs without ``indent`` (4x faster on a full matrix's ~15 MB); for reading,
+    # ``jq . matrix.json`` or ``python -m json.tool``.
+    path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
     return path
 
 
