@@ -7,6 +7,7 @@ Reproduces ``ai.backend.client.auth.generate_signature``: the signed string is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -38,14 +39,26 @@ class Credential:
 
 def signature(inp: SigningInput, secret_key: str, hash_type: str = "sha256") -> str:
     when = datetime.fromisoformat(inp.date)
-    body_hash = hashlib.new(hash_type, b"").hexdigest()
+    body_hash = _empty_hash(hash_type)
     sign_str = (
         f"{inp.method.upper()}\n{inp.rel_url}\n{inp.date}\nhost:{inp.host}\n"
         f"content-type:{inp.content_type.lower()}\nx-backendai-version:{inp.api_version}\n{body_hash}"
     )
-    key = hmac.new(secret_key.encode(), when.strftime("%Y%m%d").encode(), hash_type).digest()
-    key = hmac.new(key, inp.host.encode(), hash_type).digest()
+    key = _signing_key(secret_key, when.strftime("%Y%m%d"), inp.host, hash_type)
     return hmac.new(key, sign_str.encode(), hash_type).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _signing_key(secret_key: str, day: str, host: str, hash_type: str) -> bytes:
+    """``HMAC(HMAC(secret, yyyymmdd), host)``: the same for every request a user signs for one host on one day
+    (the gateway signs, FastTrack and the checks verify), so it is derived once."""
+    key = hmac.new(secret_key.encode(), day.encode(), hash_type).digest()
+    return hmac.new(key, host.encode(), hash_type).digest()
+
+
+@functools.cache
+def _empty_hash(hash_type: str) -> str:
+    return hashlib.new(hash_type, b"").hexdigest()
 
 
 def authorization_header(inp: SigningInput, access_key: str, secret_key: str, hash_type: str = "sha256") -> str:

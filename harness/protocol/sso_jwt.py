@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,11 @@ def unverified(token: str) -> Decoded | None:
         return None
 
 
-def verify(token: str, *, secret: str, algorithms: list[str], now: int, issuer: str | None = ISSUER,
-           leeway: int = 0) -> tuple[Decoded | None, str | None]:
-    """Verify signature, algorithm, ``iss``, ``exp`` and ``nbf`` at ``now``; return (decoded, reason)."""
+@functools.lru_cache(maxsize=4096)
+def _check_signature(token: str, secret: str, algorithms: tuple[str, ...]
+                     ) -> tuple[tuple[dict[str, Any], dict[str, Any]] | None, str | None]:
+    """Header and claims of a token whose signature and algorithm check out, else the reason. Time-free, so a
+    token FastTrack verified and the checks verify again is decoded once; time claims are judged by the caller."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -47,14 +50,24 @@ def verify(token: str, *, secret: str, algorithms: list[str], now: int, issuer: 
         return None, f"algorithm {header.get('alg')!r} not allowed (expected {', '.join(algorithms)})"
     try:
         claims = jwt.decode(
-            token, key=secret, algorithms=algorithms,
+            token, key=secret, algorithms=list(algorithms),
             options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_iss": False},
         )
     except jwt.InvalidSignatureError:
         return None, "JWT signature does not verify with the shared secret"
     except jwt.PyJWTError as exc:
         return None, f"invalid JWT: {exc}"
-    decoded = Decoded(header, claims)
+    return (header, claims), None
+
+
+def verify(token: str, *, secret: str, algorithms: list[str], now: int, issuer: str | None = ISSUER,
+           leeway: int = 0) -> tuple[Decoded | None, str | None]:
+    """Verify signature, algorithm, ``iss``, ``exp`` and ``nbf`` at ``now``; return (decoded, reason)."""
+    checked, failure = _check_signature(token, secret, tuple(algorithms))
+    if checked is None:
+        return None, failure
+    header, claims = checked
+    decoded = Decoded(dict(header), dict(claims))
     # Time checks against the injected clock, not the wall clock, so expiry scenarios need no sleeping.
     exp = claims.get("exp")
     if not isinstance(exp, int):
