@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -27,20 +26,11 @@ class ScenarioClient:
         self.source_ip = source_ip
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
-        self.last_sent: Headers | None = None  # the headers of the latest request, as aiohttp wrote them
-
-    async def _on_headers_sent(self, session: aiohttp.ClientSession, ctx: types.SimpleNamespace,
-                               params: aiohttp.TraceRequestHeadersSentParams) -> None:
-        # A run's client sends one request at a time, so "the latest" is the one being recorded.
-        self.last_sent = Headers.of(params.headers.items())
 
     async def __aenter__(self) -> ScenarioClient:
-        trace = aiohttp.TraceConfig()
-        trace.on_request_headers_sent.append(self._on_headers_sent)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(local_addr=(self.source_ip, 0)),
             cookie_jar=aiohttp.DummyCookieJar(),  # the scenario says which cookies go where
-            trace_configs=[trace],
             auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             headers={"User-Agent": USER_AGENT},
@@ -55,7 +45,6 @@ class ScenarioClient:
                    body: bytes | None = None, body_stream_size: int | None = None) -> Sent:
         assert self._session is not None
         target = URL(str(self.base_url) + path + (f"?{query}" if query else ""), encoded=True)
-        self.last_sent = None
         data: bytes | AsyncIterator[bytes] | None = body
         sent_body = body or b""
         if body_stream_size is not None:
@@ -66,11 +55,18 @@ class ScenarioClient:
             received = await resp.read()
             hop4 = HopRecord.response("gateway_to_client", resp.status, resp.reason or "",
                                       Headers.from_raw(resp.raw_headers), received)
-        hop1 = HopRecord.request("client_to_gateway", method, target.raw_path, target.raw_query_string,
-                                 self.last_sent or Headers.of(headers), sent_body)
+            written = _written(resp.request_info)
+        hop1 = HopRecord.request("client_to_gateway", method, target.raw_path, target.raw_query_string, written,
+                                 sent_body)
         if body_stream_size is not None:
             hop1.body_size = body_stream_size
         return Sent(hop1, hop4)
+
+
+def _written(info: aiohttp.RequestInfo) -> Headers:
+    """The request's headers as aiohttp wrote them (its own Host, Accept, Content-Length ... included):
+    ``request_info`` is a view of the very header map the request line was written with."""
+    return Headers.of(info.headers.items())
 
 
 def _multi(pairs: list[tuple[str, str]]) -> aiohttp.typedefs.LooseHeaders:
@@ -102,11 +98,13 @@ class WsSession:
 
 
 async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: list[tuple[str, str]],
-                       send: list[tuple[str, str]], timeout: float) -> tuple[HopRecord, list[tuple[str, str]]]:
+                       send: list[tuple[str, str]], timeout: float
+                       ) -> tuple[Headers, HopRecord, list[tuple[str, str]]]:
     received: list[tuple[str, str]] = []
     async with session.ws_connect(target, headers=_multi(headers), autoping=True,
                                   timeout=aiohttp.ClientWSTimeout(ws_receive=timeout)) as ws:
         handshake = ws._response  # aiohttp keeps the 101 response; its headers are hop 4 of the handshake
+        written = _written(handshake.request_info)
         hop4 = HopRecord.response("gateway_to_client", handshake.status, handshake.reason or "",
                                   Headers.from_raw(handshake.raw_headers), b"")
         for kind, value in send:
@@ -122,7 +120,7 @@ async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: lis
             else:
                 break
         await ws.close()
-    return hop4, received
+    return written, hop4, received
 
 
 async def websocket(client: ScenarioClient, path: str, query: str, headers: list[tuple[str, str]],
@@ -131,13 +129,11 @@ async def websocket(client: ScenarioClient, path: str, query: str, headers: list
     then close from the client."""
     assert client._session is not None
     target = URL(str(client.base_url) + path + (f"?{query}" if query else ""), encoded=True)
-    client.last_sent = None
     try:
-        hop4, received = await _ws_exchange(client._session, target, headers, send, client.timeout)
+        written, hop4, received = await _ws_exchange(client._session, target, headers, send, client.timeout)
     except aiohttp.WSServerHandshakeError as exc:  # the gateway did not upgrade: its answer is hop 4
         hop4 = HopRecord.response("gateway_to_client", exc.status, exc.message or "",
                                   Headers.of((exc.headers or {}).items()), b"")
-        received = []
-    hop1 = HopRecord.request("client_to_gateway", "GET", target.raw_path, target.raw_query_string,
-                             client.last_sent or Headers.of(headers), b"")
+        written, received = _written(exc.request_info), []
+    hop1 = HopRecord.request("client_to_gateway", "GET", target.raw_path, target.raw_query_string, written, b"")
     return WsSession(hop1, hop4, received)
