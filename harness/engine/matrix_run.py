@@ -98,34 +98,80 @@ def _phases(cells: Pairs) -> list[Pairs]:
     return phases
 
 
+Key = tuple[str, str]  # (gateway label, FastTrack id): one cell
+
+
+@dataclass
+class Plan:
+    """Which cells run and which scenarios run in each (pure: no server is started)."""
+
+    launchers: list[GatewayLauncher]
+    columns: list[FastTrackTarget]
+    cells: Pairs
+    wanted: dict[Key, list[Scenario]]
+
+    @property
+    def total(self) -> int:
+        return sum(len(self.wanted[(g.label, f.id)]) for g, f in self.cells)
+
+
+def plan_runs(gateways: Sequence[GatewayLauncher | GatewayProfile],
+              fasttracks: Sequence[FastTrackTarget | FastTrackModel], scenarios: list[Scenario],
+              only: set[tuple[str, str, str]] | None = None, shard: tuple[int, int] | None = None,
+              keep_empty: bool = True, within: set[Key] | None = None) -> Plan:
+    launchers: list[GatewayLauncher] = [ReferenceLauncher(g) if isinstance(g, GatewayProfile) else g for g in gateways]
+    columns = [f if isinstance(f, FastTrackTarget) else mock_columns([f])[0] for f in fasttracks]
+    planned = [(g, f) for g, f in plan_cells(launchers, columns, shard) if within is None or (g.label, f.id) in within]
+    wanted = {key: [sc for sc in scenarios if applicable(sc, g.profile) and (only is None or (sc.id, *key) in only)]
+              for g, f in planned for key in [(g.label, f.id)]}
+    if not keep_empty:
+        planned = [(g, f) for g, f in planned if wanted[(g.label, f.id)]]
+    return Plan(launchers, columns, planned, wanted)
+
+
+def new_cells(plan: Plan, policy: dict[str, frozenset[str]]) -> dict[Key, CellResult]:
+    return {(g.label, f.id): CellResult(g.label, f.id, required=f.id in policy.get(g.profile.id, frozenset()))
+            for g, f in plan.cells}
+
+
+def assemble(plan: Plan, cells: list[CellResult], scenarios: list[Scenario], started_wall: datetime,
+             duration_s: float, keep_empty: bool) -> RunResult:
+    """The run's result document from finished cells (verdicts applied)."""
+    return RunResult(
+        cells=cells,
+        gateways=[describe_gateway(g) for g in plan.launchers
+                  if keep_empty or any(c.gateway == g.label for c in cells)],
+        fasttracks=[f.describe or describe_real_fasttrack(f.id, f.url or "") for f in plan.columns],
+        scenarios=[{"id": s.id, "title": s.title, "file": s.file, "modes": list(s.modes), "source": s.source,
+                    "expected": outline(s)} for s in scenarios],
+        started_at=started_wall.isoformat(timespec="seconds"),
+        duration_s=duration_s,
+        exchanges=count_exchanges(cells),
+    )
+
+
 async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
                      fasttracks: Sequence[FastTrackTarget | FastTrackModel], scenarios: list[Scenario],
                      policy: dict[str, frozenset[str]], options: Options | None = None,
                      listener: Listener | None = None,
                      only: set[tuple[str, str, str]] | None = None,
-                     shard: tuple[int, int] | None = None, keep_empty: bool = True) -> RunResult:
+                     shard: tuple[int, int] | None = None, keep_empty: bool = True,
+                     within: set[Key] | None = None) -> RunResult:
     """``only`` limits the run to (scenario id, gateway label, FastTrack id) triples (pytest's selection).
     ``keep_empty=False`` leaves out cells where no selected scenario applies (a filtered run), instead of
-    reporting them 'unknown' (which, in a full run, points at a gap in the suite or the policy)."""
+    reporting them 'unknown' (which, in a full run, points at a gap in the suite or the policy).
+    ``within`` limits the run to these cells (a worker's share, :mod:`harness.engine.workers`)."""
     opts = options or Options()
     emit = listener or (lambda event: None)
-    launchers: list[GatewayLauncher] = [ReferenceLauncher(g) if isinstance(g, GatewayProfile) else g for g in gateways]
-    columns = [f if isinstance(f, FastTrackTarget) else mock_columns([f])[0] for f in fasttracks]
+    plan = plan_runs(gateways, fasttracks, scenarios, only, shard, keep_empty, within)
     started_wall, started = datetime.now(UTC), time.perf_counter()
     directory, attribution = Directory(opts.seed), Attribution()
     env = Shared(directory, attribution, opts.clock,
                  GatewayConfig(jwt_secret=opts.jwt_secret, session_max_age=opts.session_max_age), opts.seed)
     ctx = RunContext(directory, attribution, opts.clock, opts.jwt_secret, opts.session_max_age, opts.seed,
                      opts.timeout)
-    planned = plan_cells(launchers, columns, shard)
-    cells = {(g.label, f.id): CellResult(g.label, f.id, required=f.id in policy.get(g.profile.id, frozenset()))
-             for g, f in planned}
-    wanted = {key: [sc for sc in scenarios if applicable(sc, g.profile) and (only is None or (sc.id, *key) in only)]
-              for g, f in planned for key in [(g.label, f.id)]}
-    if not keep_empty:
-        planned = [(g, f) for g, f in planned if wanted[(g.label, f.id)]]
-        cells = {key: cell for key, cell in cells.items() if wanted[key]}
-    total = sum(len(v) for v in wanted.values())
+    cells, wanted = new_cells(plan, policy), plan.wanted
+    total = plan.total
     emit(RunStarted(total))
     limit = asyncio.Semaphore(max(1, opts.concurrency))
     done = 0
@@ -143,7 +189,7 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     host, port = opts.manager_listen or (server.LOOPBACK, 0)
     manager = await server.start("mock manager", MockManager(directory, opts.manager_contract).app(), host, port)
     try:
-        for phase in _phases([c for c in planned if wanted[(c[0].label, c[1].id)]]):
+        for phase in _phases([c for c in plan.cells if wanted[(c[0].label, c[1].id)]]):
             await _run_phase(phase, env, manager.url, cells, wanted, lane, opts.concurrency)
     finally:
         await manager.stop()
@@ -153,17 +199,7 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
         if cell.verdict != "error":
             matrix.apply(cell)
         emit(CellFinished(cell))
-    result = RunResult(
-        cells=list(cells.values()),
-        gateways=[describe_gateway(g) for g in launchers
-                  if keep_empty or any(c.gateway == g.label for c in cells.values())],
-        fasttracks=[f.describe or describe_real_fasttrack(f.id, f.url or "") for f in columns],
-        scenarios=[{"id": s.id, "title": s.title, "file": s.file, "modes": list(s.modes), "source": s.source,
-                    "expected": outline(s)} for s in scenarios],
-        started_at=started_wall.isoformat(timespec="seconds"),
-        duration_s=time.perf_counter() - started,
-        exchanges=count_exchanges(list(cells.values())),
-    )
+    result = assemble(plan, list(cells.values()), scenarios, started_wall, time.perf_counter() - started, keep_empty)
     emit(RunFinished(result))
     return result
 
