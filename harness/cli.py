@@ -19,7 +19,7 @@ from typing import Any
 from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve
 from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
-from harness.engine import services
+from harness.engine import services, workers
 from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
 from harness.engine.targets import CommandLauncher, FastTrackTarget, UrlLauncher
 from harness.protocol import generations
@@ -77,6 +77,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--concurrency", type=int, default=Options.concurrency, help="scenario runs in flight at once")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
     run.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
+    run.add_argument("--jobs", "-j", type=_jobs, default="auto", metavar="N|auto",
+                     help="worker processes, each running a share of the cells (default auto: one per core; "
+                          "always 1 with a real gateway or FastTrack or a fixed listening address)")
     run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
     run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -160,6 +163,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _jobs(text: str) -> int:
+    if text == "auto":
+        return workers.available_cores()
+    return _positive(text)
+
+
 def _shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
@@ -228,9 +237,8 @@ def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], colum
             opts: Options, annotate: Callable[[dict[str, Any]], None] | None = None) -> int:
     policy = faults.require_like_wrapped(matrix.load_policy(args.policy),
                                          [(c.id, c.model.id) for c in columns if c.fault and c.model])
-    runs = [asyncio.run(run_matrix(gateways, columns, sel.scenarios, policy, opts,
-                                   terminal.Progress(quiet=args.quiet or k > 0), shard=args.shard,
-                                   keep_empty=args.scenario == "*"))
+    runs = [workers.run(gateways, columns, sel.scenarios, policy, opts, terminal.Progress(quiet=args.quiet or k > 0),
+                        jobs=args.jobs, shard=args.shard, keep_empty=args.scenario == "*")
             for k in range(max(1, getattr(args, "repeat", 1)))]
     result = runs[0]
     doc = result.to_json()

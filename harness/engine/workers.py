@@ -1,0 +1,134 @@
+"""Run the matrix on every core: the cells are split between worker processes, each with its own event loop,
+manager, FastTracks and gateways, and their results are joined into one.
+
+One event loop is CPU-bound on a full matrix (aiohttp's per-request work on both ends of every hop), so a
+second core roughly halves the wall time. Cells are independent (each has its own gateway, and every run its
+own user, journal and loopback address), so where a cell runs changes no verdict.
+
+Workers are forked after the scenarios are loaded (nothing is loaded twice) and stream a small progress
+message per finished run, then their whole result. A worker that dies is not a lost run: its cells become
+``error`` with the reason, and the other workers' cells are reported as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection, wait
+
+from harness.engine.events import CellFinished, Listener, RunFinished, RunStarted, ScenarioFinished
+from harness.engine.matrix_run import Key, Options, Plan, assemble, new_cells, plan_runs, run_matrix
+from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher
+from harness.protocol.fasttrack_models import FastTrackModel
+from harness.protocol.generations import GatewayProfile
+from harness.results import CellResult, RunResult, ScenarioResult
+from harness.scenario.model import Scenario
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def splittable(plan: Plan, options: Options) -> bool:
+    """Only reference gateways and mock FastTracks on free ports can run twice at once: a real gateway, a real
+    FastTrack or a fixed listening address exists once."""
+    return (options.manager_listen is None
+            and all(isinstance(g, ReferenceLauncher) and not g.shared for g in plan.launchers)
+            and all(f.url is None and f.listen is None for f in plan.columns)
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def balance(plan: Plan, parts: int) -> list[set[Key]]:
+    """Cells into ``parts`` groups of about equal scenario runs (longest first, each to the lightest group);
+    deterministic, so the same matrix splits the same way every time."""
+    keys = sorted(((g.label, f.id) for g, f in plan.cells), key=lambda k: -len(plan.wanted[k]))
+    groups: list[set[Key]] = [set() for _ in range(parts)]
+    load = [0] * parts
+    for key in keys:
+        lightest = load.index(min(load))
+        groups[lightest].add(key)
+        load[lightest] += len(plan.wanted[key])
+    return [g for g in groups if g]
+
+
+def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequence[FastTrackTarget | FastTrackModel],
+        scenarios: list[Scenario], policy: dict[str, frozenset[str]], options: Options | None = None,
+        listener: Listener | None = None, *, jobs: int = 1, only: set[tuple[str, str, str]] | None = None,
+        shard: tuple[int, int] | None = None, keep_empty: bool = True) -> RunResult:
+    """:func:`run_matrix` in up to ``jobs`` processes (one when the targets cannot be split)."""
+    opts = options or Options()
+    plan = plan_runs(gateways, fasttracks, scenarios, only, shard, keep_empty)
+    groups = balance(plan, jobs) if jobs > 1 and splittable(plan, opts) else []
+    if len(groups) < 2:
+        return asyncio.run(run_matrix(gateways, fasttracks, scenarios, policy, opts, listener, only=only,
+                                      shard=shard, keep_empty=keep_empty))
+    emit = listener or (lambda event: None)
+    started_wall, started = datetime.now(UTC), time.perf_counter()
+    fork = multiprocessing.get_context("fork")
+    workers: dict[Connection, tuple[multiprocessing.process.BaseProcess, set[Key]]] = {}
+    for group in groups:
+        receive, send = fork.Pipe(duplex=False)
+        proc = fork.Process(target=_worker, name="harness-worker", daemon=True,
+                            args=(send, group, gateways, fasttracks, scenarios, policy, opts, only, shard, keep_empty))
+        proc.start()
+        send.close()  # the parent keeps only the reading end, so a dead worker reads as EOF
+        workers[receive] = (proc, group)
+    emit(RunStarted(plan.total))
+    finished: dict[Key, CellResult] = {}
+    failed: dict[Connection, str] = {}
+    done = 0
+    pending = list(workers)
+    while pending:
+        for conn in wait(pending):
+            assert isinstance(conn, Connection)
+            try:
+                message = conn.recv()
+            except EOFError:
+                dead = workers[conn][0]
+                dead.join()
+                failed[conn] = f"worker process ended without a result (exit code {dead.exitcode})"
+                pending.remove(conn)
+                continue
+            if message[0] == "scenario":
+                done += 1
+                emit(ScenarioFinished(message[1], message[2], message[3], done, plan.total))
+            else:
+                result: RunResult = message[1]
+                finished.update({(c.gateway, c.fasttrack): c for c in result.cells})
+                workers[conn][0].join()
+                pending.remove(conn)
+    for conn in workers:
+        conn.close()
+    cells = new_cells(plan, policy)
+    for conn, reason in failed.items():
+        for key in workers[conn][1]:
+            cells[key].verdict, cells[key].reason = "error", reason
+    ordered = [finished.get(key, cell) for key, cell in cells.items()]
+    for cell in ordered:
+        emit(CellFinished(cell))
+    result = assemble(plan, ordered, scenarios, started_wall, time.perf_counter() - started, keep_empty)
+    emit(RunFinished(result))
+    return result
+
+
+def _worker(send: Connection, group: set[Key], gateways: Sequence[GatewayLauncher | GatewayProfile],
+            fasttracks: Sequence[FastTrackTarget | FastTrackModel], scenarios: list[Scenario],
+            policy: dict[str, frozenset[str]], options: Options, only: set[tuple[str, str, str]] | None,
+            shard: tuple[int, int] | None, keep_empty: bool) -> None:
+    def progress(event: object) -> None:
+        if isinstance(event, ScenarioFinished):  # what a progress display needs, not the recorded hops
+            r = event.result
+            send.send(("scenario", event.gateway, event.fasttrack,
+                       ScenarioResult(r.id, r.title, r.file, r.outcome, error=r.error)))
+
+    with send:
+        result = asyncio.run(run_matrix(gateways, fasttracks, scenarios, policy, options, progress, only=only,
+                                        shard=shard, keep_empty=keep_empty, within=group))
+        send.send(("done", result))
