@@ -175,16 +175,31 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     emit(RunStarted(total))
     limit = asyncio.Semaphore(max(1, opts.concurrency))
     done = 0
+    order = {sc.id: i for i, sc in enumerate(scenarios)}
+    open_cells = set(cells)
+
+    def finish(key: Key) -> None:
+        """Verdict as soon as the cell's last run is in (so live reporters and workers need not wait for the
+        whole matrix)."""
+        cell = cells[key]
+        open_cells.discard(key)
+        cell.scenarios.sort(key=lambda r: order.get(r.id, 0))
+        if cell.verdict != "error":
+            matrix.apply(cell)
+        emit(CellFinished(cell))
 
     async def lane(cell: CellResult, runs: list[Scenario], where: Cell) -> None:
         """Runs one after another through one client: they reuse its connection to the gateway."""
         nonlocal done
+        key = (cell.gateway, cell.fasttrack)
         async with limit, lane_client(where, ctx) as client:
             for sc in runs:
                 res = await run_scenario(sc, where, ctx, client)
                 cell.scenarios.append(res)
                 done += 1
                 emit(ScenarioFinished(cell.gateway, cell.fasttrack, res, done, total))
+        if len(cell.scenarios) == len(wanted[key]):
+            finish(key)
 
     host, port = opts.manager_listen or (server.LOOPBACK, 0)
     manager = await server.start("mock manager", MockManager(directory, opts.manager_contract).app(), host, port)
@@ -193,12 +208,8 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
             await _run_phase(phase, env, manager.url, cells, wanted, lane, opts.concurrency)
     finally:
         await manager.stop()
-    order = {sc.id: i for i, sc in enumerate(scenarios)}
-    for cell in cells.values():
-        cell.scenarios.sort(key=lambda r: order.get(r.id, 0))
-        if cell.verdict != "error":
-            matrix.apply(cell)
-        emit(CellFinished(cell))
+    for key in [k for k in cells if k in open_cells]:  # cells that could not start, or had nothing to run
+        finish(key)
     result = assemble(plan, list(cells.values()), scenarios, started_wall, time.perf_counter() - started, keep_empty)
     emit(RunFinished(result))
     return result

@@ -45,16 +45,22 @@ def splittable(plan: Plan, options: Options) -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
+def weight(plan: Plan, key: Key) -> int:
+    """A cell's cost in requests: a login per run plus every step (steps for other generations included; a
+    cheap and stable estimate)."""
+    return sum(1 + len(sc.steps) for sc in plan.wanted[key])
+
+
 def balance(plan: Plan, parts: int) -> list[set[Key]]:
-    """Cells into ``parts`` groups of about equal scenario runs (longest first, each to the lightest group);
+    """Cells into ``parts`` groups of about equal weight (heaviest first, each to the lightest group);
     deterministic, so the same matrix splits the same way every time."""
-    keys = sorted(((g.label, f.id) for g, f in plan.cells), key=lambda k: -len(plan.wanted[k]))
+    keys = sorted(((g.label, f.id) for g, f in plan.cells), key=lambda k: -weight(plan, k))
     groups: list[set[Key]] = [set() for _ in range(parts)]
     load = [0] * parts
     for key in keys:
         lightest = load.index(min(load))
         groups[lightest].add(key)
-        load[lightest] += len(plan.wanted[key])
+        load[lightest] += weight(plan, key)
     return [g for g in groups if g]
 
 
@@ -99,9 +105,10 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
             if message[0] == "scenario":
                 done += 1
                 emit(ScenarioFinished(message[1], message[2], message[3], done, plan.total))
-            else:
-                result: RunResult = message[1]
-                finished.update({(c.gateway, c.fasttrack): c for c in result.cells})
+            elif message[0] == "cell":
+                cell: CellResult = message[1]
+                finished[(cell.gateway, cell.fasttrack)] = cell
+            else:  # "done": every cell of the worker has arrived
                 workers[conn][0].join()
                 pending.remove(conn)
     for conn in workers:
@@ -127,8 +134,10 @@ def _worker(send: Connection, group: set[Key], gateways: Sequence[GatewayLaunche
             r = event.result
             send.send(("scenario", event.gateway, event.fasttrack,
                        ScenarioResult(r.id, r.title, r.file, r.outcome, error=r.error)))
+        elif isinstance(event, CellFinished):  # sent while other cells still run, not all at the end
+            send.send(("cell", event.cell))
 
     with send:
-        result = asyncio.run(run_matrix(gateways, fasttracks, scenarios, policy, options, progress, only=only,
-                                        shard=shard, keep_empty=keep_empty, within=group))
-        send.send(("done", result))
+        asyncio.run(run_matrix(gateways, fasttracks, scenarios, policy, options, progress, only=only, shard=shard,
+                               keep_empty=keep_empty, within=group))
+        send.send(("done",))
