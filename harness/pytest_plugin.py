@@ -10,8 +10,8 @@ hop, header, expected and actual instead of a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from harness import matrix
-from harness.engine.matrix_run import Options, applicable, run_matrix
+from harness.engine import workers
+from harness.engine.matrix_run import Options, applicable
 from harness.errors import ScenarioError
 from harness.protocol import fasttrack_models, generations
 from harness.report.redact import Redactor
@@ -53,6 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-show-secrets", action="store_true", help="do not redact secrets in failures")
     group.addoption("--harness-concurrency", type=int, default=Options.concurrency,
                     help="scenario runs in flight at once")
+    group.addoption("--harness-jobs", default="auto", metavar="N|auto",
+                    help="worker processes for the scenario cells (default: one per core)")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
@@ -167,14 +170,22 @@ def format_failure(cell: CellResult, result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
+def _jobs(config: pytest.Config) -> int:
+    jobs = str(config.getoption("--harness-jobs"))
+    if jobs != "auto":
+        return max(1, int(jobs))
+    # Under pytest-xdist the cores are xdist's already: each of its workers runs its items in one process.
+    return 1 if os.environ.get("PYTEST_XDIST_WORKER") else workers.available_cores()
+
+
 def _run_selected(session: pytest.Session) -> dict[tuple[str, str, str], tuple[CellResult, ScenarioResult]]:
     items = [i for i in session.items if isinstance(i, ScenarioItem)]
     scenarios = list({i.scenario.id: i.scenario for i in items}.values())
     gateways = [generations.resolve(g) for g in dict.fromkeys(i.gateway for i in items)]
     fasttracks = [fasttrack_models.resolve(f) for f in dict.fromkeys(i.fasttrack for i in items)]
     opts = Options(concurrency=session.config.getoption("--harness-concurrency"))
-    run: RunResult = asyncio.run(run_matrix(gateways, fasttracks, scenarios, _policy(session.config), opts,
-                                            only={i.key for i in items}))
+    run: RunResult = workers.run(gateways, fasttracks, scenarios, _policy(session.config), opts,
+                                 jobs=_jobs(session.config), only={i.key for i in items})
     results = {(s.id, c.gateway, c.fasttrack): (c, s) for c in run.cells for s in c.scenarios}
     session.stash[_RESULTS] = results
     return results

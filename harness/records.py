@@ -41,6 +41,12 @@ class HopRecord:
     def response(cls, hop: Hop, status: int, reason: str, headers: Headers, body: bytes) -> HopRecord:
         return cls(hop, headers, status=status, reason=reason, body=body[:BODY_KEEP], body_size=len(body))
 
+    def __reduce__(self) -> tuple[type[HopRecord], tuple[Any, ...]]:
+        # Positional, not the slots dataclass's field-by-field __setstate__ (3x slower): worker processes send
+        # every recorded hop to the parent.
+        return HopRecord, (self.hop, self.headers, self.method, self.path, self.query, self.status, self.reason,
+                           self.body, self.body_size)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"hop": self.hop}
         if self.method is not None:

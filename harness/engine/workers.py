@@ -86,7 +86,8 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
         proc.start()
         send.close()  # the parent keeps only the reading end, so a dead worker reads as EOF
         workers[receive] = (proc, group)
-    emit(RunStarted(plan.total))
+    total = plan.total
+    emit(RunStarted(total))
     finished: dict[Key, CellResult] = {}
     failed: dict[Connection, str] = {}
     done = 0
@@ -104,7 +105,7 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
                 continue
             if message[0] == "scenario":
                 done += 1
-                emit(ScenarioFinished(message[1], message[2], message[3], done, plan.total))
+                emit(ScenarioFinished(message[1], message[2], message[3], done, total))
             elif message[0] == "cell":
                 cell: CellResult = message[1]
                 finished[(cell.gateway, cell.fasttrack)] = cell

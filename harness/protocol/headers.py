@@ -30,6 +30,9 @@ class Headers:
         """From aiohttp's ``raw_headers`` (latin-1 as on the wire, per RFC 9110 obs-text)."""
         return cls(tuple(_shared(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw))
 
+    def __reduce__(self) -> tuple[type[Headers], tuple[tuple[HeaderPair, ...]]]:
+        return Headers, (self.pairs,)  # cheaper to pickle than the slots dataclass's field-by-field state
+
     def values(self, name: str) -> list[str]:
         key = name.lower()
         return [v for k, v in self.pairs if k.lower() == key]
