@@ -22,13 +22,12 @@ class Headers:
     def of(cls, items: Iterable[HeaderPair] | dict[str, str] | None = None) -> Headers:
         if items is None:
             return cls(())
-        pairs = items.items() if isinstance(items, dict) else items
-        return cls(tuple(_shared(str(k), str(v)) for k, v in pairs))
+        return cls(_interned((str(k), str(v)) for k, v in (items.items() if isinstance(items, dict) else items)))
 
     @classmethod
     def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
         """From aiohttp's ``raw_headers`` (latin-1 as on the wire, per RFC 9110 obs-text)."""
-        return cls(tuple(_shared(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw))
+        return cls(_interned((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw))
 
     def __reduce__(self) -> tuple[type[Headers], tuple[tuple[HeaderPair, ...]]]:
         return Headers, (self.pairs,)  # cheaper to pickle than the slots dataclass's field-by-field state
@@ -71,16 +70,15 @@ _SHARED: dict[HeaderPair, HeaderPair] = {}
 _SHARED_MAX = 65536
 
 
-def _shared(name: str, value: str) -> HeaderPair:
-    pair = (name, value)
-    if len(value) > 64:
-        return pair
-    found = _SHARED.get(pair)
-    if found is not None:
-        return found
-    if len(_SHARED) < _SHARED_MAX:
-        _SHARED[pair] = pair
-    return pair
+def _interned(pairs: Iterable[HeaderPair]) -> tuple[HeaderPair, ...]:
+    """Each line as its shared copy (runs for every header line of every hop, hence the plain loop)."""
+    known, out = _SHARED.get, []
+    for pair in pairs:
+        found = known(pair)
+        if found is None:
+            found = _SHARED.setdefault(pair, pair) if len(pair[1]) <= 64 and len(_SHARED) < _SHARED_MAX else pair
+        out.append(found)
+    return tuple(out)
 
 
 def parse_cookie_header(values: Iterable[str]) -> dict[str, str]:

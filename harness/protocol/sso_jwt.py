@@ -17,6 +17,7 @@ class Decoded:
     claims: dict[str, Any]
 
 
+@functools.lru_cache(maxsize=1024)  # deterministic (HS*): a session's requests within one second share a token
 def mint(*, iat: int, lifetime: int, aiohttp_session: str | None, access_key: str, secret: str,
          algorithm: str = "HS256") -> str:
     payload = {
