@@ -202,3 +202,33 @@ def test_attribution_allocates_distinct_loopback_addresses_and_finds_runs():
         att.register(ip_a, b)
     att.release(a)
     assert att.find(ip_a) is None and att.find(ip_b) is b
+
+
+# --- lanes: the runs of a cell share a client --------------------------------------------------------------------
+
+def _run_addresses(result) -> list[str]:
+    """Per run, the loopback address it sent from (as FastTrack saw it in X-Forwarded-For, which every generation
+    copies from the peer address unless the client sets its own)."""
+    out = []
+    for cell in result.cells:
+        for sc in cell.scenarios:
+            seen = {(st.hops["gateway_to_fasttrack"].headers.get("X-Forwarded-For") or "").split(",")[0]
+                    for st in sc.steps if "gateway_to_fasttrack" in st.hops}
+            out += [a for a in seen if a and a.startswith("127.64.")][:1]
+    return out
+
+
+async def test_runs_of_a_cell_take_turns_on_one_lane_when_concurrency_allows_one():
+    sel = select(["as-is"], ["24.09.0"], "*")
+    result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(concurrency=1))
+    addresses = _run_addresses(result)
+    assert len(addresses) >= 10 and set(addresses) == {addresses[0]}  # one client, one address, in turn
+    # each run still saw only its own upstream exchanges: the cell is as compatible as ever
+    assert result.cells[0].verdict == "compatible", result.cells[0].reason
+
+
+async def test_a_lone_cell_is_split_into_lanes_up_to_the_concurrency():
+    sel = select(["as-is"], ["24.09.0"], "*")
+    result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(concurrency=4))
+    assert len(set(_run_addresses(result))) == 4  # four lanes, four clients
+    assert result.cells[0].verdict == "compatible", result.cells[0].reason
