@@ -82,3 +82,32 @@ def test_a_worker_that_dies_leaves_its_cells_as_error_and_the_others_reported(mo
     dead = cells[("to-be", "24.09.0")]
     assert dead.verdict == "error" and dead.reason == "worker process ended without a result (exit code 7)"
     assert cells[("as-is", "24.09.0")].verdict == "compatible"
+
+
+def test_cells_a_worker_finished_before_dying_are_kept(monkeypatch):
+    sel = select(["as-is", "to-be"], ["24.09.0", "25.1.0"], "pr3353-*")
+    real = workers.run_matrix
+
+    def dies_after_its_first_cell(*args, **kwargs):
+        args = list(args)
+        send = args[5]
+
+        def listener(event):
+            send(event)
+            if isinstance(event, CellFinished):
+                os._exit(9)
+
+        args[5] = listener
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(workers, "run_matrix", dies_after_its_first_cell)
+    events = []
+    result = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(), events.append, jobs=2)
+    verdicts = [c.verdict for c in result.cells]
+    assert len(verdicts) == 4 and verdicts.count("error") == 2, verdicts
+    for cell in result.cells:
+        if cell.verdict == "error":
+            assert cell.reason == "worker process ended without a result (exit code 9)" and not cell.scenarios
+        else:
+            assert cell.scenarios and cell.verdict in ("compatible", "incompatible")
+    assert sum(isinstance(e, CellFinished) for e in events) == 4

@@ -5,18 +5,20 @@ One event loop is CPU-bound on a full matrix (aiohttp's per-request work on both
 second core roughly halves the wall time. Cells are independent (each has its own gateway, and every run its
 own user, journal and loopback address), so where a cell runs changes no verdict.
 
-Workers are forked after the scenarios are loaded (nothing is loaded twice) and stream a small progress
-message per finished run, then their whole result. A worker that dies is not a lost run: its cells become
+Workers are forked after the scenarios are loaded (nothing is loaded twice) and send each run as it ends and
+each cell's verdict. A worker that dies is not a lost run: its cells become
 ``error`` with the reason, and the other workers' cells are reported as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
 
@@ -68,7 +70,9 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
         scenarios: list[Scenario], policy: dict[str, frozenset[str]], options: Options | None = None,
         listener: Listener | None = None, *, jobs: int = 1, only: set[tuple[str, str, str]] | None = None,
         shard: tuple[int, int] | None = None, keep_empty: bool = True) -> RunResult:
-    """:func:`run_matrix` in up to ``jobs`` processes (one when the targets cannot be split)."""
+    """:func:`run_matrix` in up to ``jobs`` processes (one when the targets cannot be split).
+
+    Events are those of :func:`run_matrix`, as the workers' runs and cells end."""
     opts = options or Options()
     plan = plan_runs(gateways, fasttracks, scenarios, only, shard, keep_empty)
     groups = balance(plan, jobs) if jobs > 1 and splittable(plan, opts) else []
@@ -88,6 +92,8 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
         workers[receive] = (proc, group)
     total = plan.total
     emit(RunStarted(total))
+    order = {sc.id: i for i, sc in enumerate(scenarios)}
+    runs: dict[Key, list[ScenarioResult]] = {key: [] for key in plan.wanted}
     finished: dict[Key, CellResult] = {}
     failed: dict[Connection, str] = {}
     done = 0
@@ -104,23 +110,32 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
                 pending.remove(conn)
                 continue
             if message[0] == "scenario":
+                _, gateway, fasttrack, res = message
+                runs[(gateway, fasttrack)].append(res)
                 done += 1
-                emit(ScenarioFinished(message[1], message[2], message[3], done, total))
-            elif message[0] == "cell":
+                emit(ScenarioFinished(gateway, fasttrack, res, done, total))
+            elif message[0] == "cell":  # its verdict; its runs came one by one
                 cell: CellResult = message[1]
-                finished[(cell.gateway, cell.fasttrack)] = cell
+                key = (cell.gateway, cell.fasttrack)
+                cell.scenarios = sorted(runs[key], key=lambda r: order.get(r.id, 0))
+                finished[key] = cell
+                emit(CellFinished(cell))
             else:  # "done": every cell of the worker has arrived
                 workers[conn][0].join()
                 pending.remove(conn)
+            # Results only accumulate here (no cycles to collect): frozen, so the collector does not walk them
+            # again at every full collection (which made a 100x matrix slower per run than a 1x one).
+            gc.freeze()
+    gc.unfreeze()
     for conn in workers:
         conn.close()
     cells = new_cells(plan, policy)
-    for conn, reason in failed.items():
-        for key in workers[conn][1]:
+    for conn, reason in failed.items():  # what a dead worker had finished stays; the rest is 'error'
+        for key in workers[conn][1] - finished.keys():
             cells[key].verdict, cells[key].reason = "error", reason
+            cells[key].scenarios = sorted(runs[key], key=lambda r: order.get(r.id, 0))
+            emit(CellFinished(cells[key]))
     ordered = [finished.get(key, cell) for key, cell in cells.items()]
-    for cell in ordered:
-        emit(CellFinished(cell))
     result = assemble(plan, ordered, scenarios, started_wall, time.perf_counter() - started, keep_empty)
     emit(RunFinished(result))
     return result
@@ -131,12 +146,12 @@ def _worker(send: Connection, group: set[Key], gateways: Sequence[GatewayLaunche
             policy: dict[str, frozenset[str]], options: Options, only: set[tuple[str, str, str]] | None,
             shard: tuple[int, int] | None, keep_empty: bool) -> None:
     def progress(event: object) -> None:
-        if isinstance(event, ScenarioFinished):  # what a progress display needs, not the recorded hops
-            r = event.result
-            send.send(("scenario", event.gateway, event.fasttrack,
-                       ScenarioResult(r.id, r.title, r.file, r.outcome, error=r.error)))
-        elif isinstance(event, CellFinished):  # sent while other cells still run, not all at the end
-            send.send(("cell", event.cell))
+        # Each run is sent as it ends (pickled while other runs are in flight, not all at the end), then each
+        # cell's verdict without its runs.
+        if isinstance(event, ScenarioFinished):
+            send.send(("scenario", event.gateway, event.fasttrack, event.result))
+        elif isinstance(event, CellFinished):
+            send.send(("cell", replace(event.cell, scenarios=[])))
 
     with send:
         asyncio.run(run_matrix(gateways, fasttracks, scenarios, policy, options, progress, only=only, shard=shard,
