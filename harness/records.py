@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,11 +43,11 @@ class HopRecord:
     def response(cls, hop: Hop, status: int, reason: str, headers: Headers, body: bytes) -> HopRecord:
         return cls(hop, headers, status=status, reason=reason, body=body[:BODY_KEEP], body_size=len(body))
 
-    def __reduce__(self) -> tuple[type[HopRecord], tuple[Any, ...]]:
+    def __reduce__(self) -> tuple[Callable[..., HopRecord], tuple[Any, ...]]:
         # Positional, not the slots dataclass's field-by-field __setstate__ (3x slower): worker processes send
-        # every recorded hop to the parent.
-        return HopRecord, (self.hop, self.headers, self.method, self.path, self.query, self.status, self.reason,
-                           self.body, self.body_size)
+        # every recorded hop to the parent, which holds them all.
+        return _unpickled, (self.hop, self.headers, self.method, self.path, self.query, self.status, self.reason,
+                            self.body, self.body_size)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"hop": self.hop}
@@ -57,6 +59,16 @@ class HopRecord:
         out["body_size"] = self.body_size
         out["body"] = self.body[:4096].decode("utf-8", "replace")
         return out
+
+
+def _unpickled(hop: Hop, headers: Headers, method: str | None, path: str | None, query: str | None,
+               status: int | None, reason: str | None, body: bytes, body_size: int) -> HopRecord:
+    """A hop record from a worker, its few recurring words shared again (hop name, method, reason, path)."""
+    def shared(text: str | None) -> str | None:
+        return sys.intern(text) if text is not None and len(text) <= 64 else text
+
+    return HopRecord(HOPS[HOPS.index(hop)], headers, shared(method), shared(path), shared(query), status,
+                     shared(reason), body, body_size)
 
 
 @dataclass(slots=True)

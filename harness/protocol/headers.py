@@ -6,7 +6,7 @@ A header check sees every line that carried the name. Duplicates are never folde
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 HeaderPair = tuple[str, str]
@@ -29,8 +29,10 @@ class Headers:
         """From aiohttp's ``raw_headers`` (latin-1 as on the wire, per RFC 9110 obs-text)."""
         return cls(_interned((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw))
 
-    def __reduce__(self) -> tuple[type[Headers], tuple[tuple[HeaderPair, ...]]]:
-        return Headers, (self.pairs,)  # cheaper to pickle than the slots dataclass's field-by-field state
+    def __reduce__(self) -> tuple[Callable[[tuple[HeaderPair, ...]], Headers], tuple[tuple[HeaderPair, ...]]]:
+        # Cheaper than the slots dataclass's field-by-field state, and the lines are shared again on arrival
+        # (worker processes send every recorded hop to the parent, which holds them all).
+        return _unpickled, (self.pairs,)
 
     def values(self, name: str) -> list[str]:
         key = name.lower()
@@ -68,6 +70,10 @@ class Headers:
 # tuple per distinct short line instead of holding a copy each, which is most of a long run's memory.
 _SHARED: dict[HeaderPair, HeaderPair] = {}
 _SHARED_MAX = 65536
+
+
+def _unpickled(pairs: tuple[HeaderPair, ...]) -> Headers:
+    return Headers(_interned(pairs))
 
 
 def _interned(pairs: Iterable[HeaderPair]) -> tuple[HeaderPair, ...]:
