@@ -95,11 +95,11 @@ def command(jobs: int) -> float:
 
 
 def shards(concurrency: int) -> dict[str, float]:
-    """One ``run --jobs 1`` against two ``run --shard I/2 --jobs 1`` at once; interleaved, best of 2 each."""
+    """One ``run --jobs 1`` against two ``run --shard I/2 --jobs 1`` at once; interleaved, best of 3 each."""
     cmd = [sys.executable, "-m", "harness", "run", "--quiet", "--concurrency", str(concurrency), "--jobs", "1"]
     ones, twos = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(2):
+        for _ in range(3):
             started = time.perf_counter()
             subprocess.run([*cmd, "--out", f"{tmp}/one"], cwd=ROOT, check=False, capture_output=True)
             ones.append(time.perf_counter() - started)
