@@ -37,11 +37,11 @@ class HopRecord:
 
     @classmethod
     def request(cls, hop: Hop, method: str, path: str, query: str, headers: Headers, body: bytes) -> HopRecord:
-        return cls(hop, headers, method=method, path=path, query=query, body=body[:BODY_KEEP], body_size=len(body))
+        return cls(hop, headers, method=method, path=path, query=query, body=_kept(body), body_size=len(body))
 
     @classmethod
     def response(cls, hop: Hop, status: int, reason: str, headers: Headers, body: bytes) -> HopRecord:
-        return cls(hop, headers, status=status, reason=reason, body=body[:BODY_KEEP], body_size=len(body))
+        return cls(hop, headers, status=status, reason=reason, body=_kept(body), body_size=len(body))
 
     def __reduce__(self) -> tuple[Callable[..., HopRecord], tuple[Any, ...]]:
         # Positional, not the slots dataclass's field-by-field __setstate__ (3x slower): worker processes send
@@ -61,6 +61,23 @@ class HopRecord:
         return out
 
 
+# Large bodies repeat across runs (a streamed upload's pattern, the same document from every cell): kept hops share
+# one copy of each, up to a bounded number of distinct bodies.
+_BODIES: dict[bytes, bytes] = {}
+_BODIES_MAX = 4096
+_BODY_SHARED_FROM = 1024
+
+
+def _kept(body: bytes) -> bytes:
+    kept = body[:BODY_KEEP]
+    if len(kept) < _BODY_SHARED_FROM:
+        return kept
+    found = _BODIES.get(kept)
+    if found is None and len(_BODIES) < _BODIES_MAX:
+        found = _BODIES[kept] = kept
+    return found or kept
+
+
 def _unpickled(hop: Hop, headers: Headers, method: str | None, path: str | None, query: str | None,
                status: int | None, reason: str | None, body: bytes, body_size: int) -> HopRecord:
     """A hop record from a worker, its few recurring words shared again (hop name, method, reason, path)."""
@@ -68,7 +85,7 @@ def _unpickled(hop: Hop, headers: Headers, method: str | None, path: str | None,
         return sys.intern(text) if text is not None and len(text) <= 64 else text
 
     return HopRecord(HOPS[HOPS.index(hop)], headers, shared(method), shared(path), shared(query), status,
-                     shared(reason), body, body_size)
+                     shared(reason), _kept(body), body_size)
 
 
 @dataclass(slots=True)
