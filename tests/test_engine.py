@@ -232,3 +232,14 @@ async def test_a_lone_cell_is_split_into_lanes_up_to_the_concurrency():
     result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(concurrency=4))
     assert len(set(_run_addresses(result))) == 4  # four lanes, four clients
     assert result.cells[0].verdict == "compatible", result.cells[0].reason
+
+
+async def test_a_cell_split_into_lanes_is_finished_once():
+    sel = select(["as-is"], ["24.09.0"], "*")
+    events = []
+    result = await run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, POLICY, Options(concurrency=4),
+                              events.append)
+    finished = [e for e in events if isinstance(e, CellFinished)]
+    assert len(finished) == 1 and finished[0].cell is result.cells[0]
+    assert [s.id for s in result.cells[0].scenarios] == [s.id for s in sel.scenarios if s.id in
+                                                         {r.id for r in result.cells[0].scenarios}]
