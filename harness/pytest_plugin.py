@@ -173,7 +173,9 @@ def format_failure(cell: CellResult, result: ScenarioResult) -> str:
 def _jobs(config: pytest.Config) -> int:
     jobs = str(config.getoption("--harness-jobs"))
     if jobs != "auto":
-        return max(1, int(jobs))
+        if not jobs.isdigit() or int(jobs) < 1:
+            raise pytest.UsageError(f"--harness-jobs takes a whole number >= 1 or 'auto', not {jobs!r}")
+        return int(jobs)
     # Under pytest-xdist the cores are xdist's already: each of its workers runs its items in one process.
     return 1 if os.environ.get("PYTEST_XDIST_WORKER") else workers.available_cores()
 
@@ -193,3 +195,4 @@ def _run_selected(session: pytest.Session) -> dict[tuple[str, str, str], tuple[C
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "harness_cell(gateway, fasttrack): a scenario item's matrix cell")
+    _jobs(config)  # a bad --harness-jobs is a usage error before anything runs

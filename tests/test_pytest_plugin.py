@@ -50,6 +50,18 @@ def test_required_crossed_cell_fails_with_step_hop_and_header(project: pytest.Py
     assert "Traceback" not in out
 
 
+def test_cells_run_in_workers_with_the_same_outcomes(project: pytest.Pytester) -> None:
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", FOUR_CELLS,
+                               "--harness-jobs", "2")
+    result.assert_outcomes(passed=2, xfailed=2)
+
+
+def test_bad_harness_jobs_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "--harness-jobs", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--harness-jobs takes a whole number >= 1 or 'auto', not '0'" in result.stderr.str()
+
+
 def _baseline(project: pytest.Pytester, outcome: str) -> str:
     doc = {"schema": "harness/baseline@1", "cells": [
         {"gateway": "as-is", "fasttrack": "24.09.0", "verdict": "incompatible", "required": False,
