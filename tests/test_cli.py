@@ -113,6 +113,13 @@ def test_unknown_gateway_is_a_usage_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_jobs_takes_a_whole_number_or_auto(tmp_path, capsys):
+    assert run(tmp_path, "--jobs", "0") == 2
+    assert "--jobs" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert run(tmp_path, *PINNED, *SHIPPED, "--jobs", "2") == 0
+    assert run(tmp_path, *PINNED, *SHIPPED, "--jobs", "auto") == 0
+
+
 def test_select_resolves_aliases_dedupes_and_rejects_unknown_ids():
     sel = select(["G4", "as-is", "to-be"], ["25.1.0", "25.1.0"], "pr3353-*")
     assert [g.id for g in sel.gateways] == ["as-is", "to-be"]
