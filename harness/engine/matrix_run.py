@@ -37,7 +37,8 @@ DEFAULT_JWT_SECRET = "harness-shared-pipeline-jwt-secret-for-tests"
 class Options:
     jwt_secret: str = DEFAULT_JWT_SECRET
     session_max_age: int = 604800
-    # Measured on the 2-core machine: 8 in flight is the fastest full matrix (4: 3.72 s, 8: 3.61 s, 32: 4.10 s).
+    # Runs in flight per process. On the 2-core machine, with lanes and 2 workers, 4, 8 and 16 are within noise
+    # of each other (best of 3: 1.73, 1.89, 1.89 s; one process 2.78, 2.72, 2.70 s); 32 was slower before lanes.
     concurrency: int = 8
     seed: str = "harness"
     timeout: float = 30.0
