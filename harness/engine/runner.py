@@ -368,7 +368,7 @@ _SECRET_HEADERS = ("authorization", "x-backendai-sso", "x-backendai-sessionid", 
 
 
 _SECRET_FIELD = re.compile(r"token|secret|password|access_key|session", re.I)
-_SECRET_KEY_BYTES = re.compile(rb"token|secret|password|access_key|session", re.I)
+_SECRET_KEY_BYTES = re.compile(_SECRET_FIELD.pattern.encode(), re.I)  # the same keys, looked for in raw bodies
 
 
 def _secret_values(record: HopRecord) -> set[str]:
