@@ -31,13 +31,16 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from tabulate import tabulate
 
 from harness import errors, matrix
+from harness.results import Outcome, Verdict
 
 BASELINE_SCHEMA = "harness/baseline@1"
+VERDICTS: tuple[str, ...] = get_args(Verdict)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 RESULT_SCHEMA = "harness/matrix@1"
 DEFAULT_BASELINE = "reports/baseline.json"
 
@@ -363,6 +366,15 @@ def check_baseline(doc: Any, name: str) -> dict[str, Any]:
               and isinstance(c.get("scenarios"), dict))
         if not ok:
             raise errors.UsageError(f"{name}: cells[{i}] needs gateway, fasttrack, verdict and a scenarios mapping")
+        # An unknown verdict or outcome would compare unequal to everything and be judged as something it is not.
+        if c["verdict"] not in VERDICTS:
+            raise errors.UsageError(f"{name}: cells[{i}].verdict is {c['verdict']!r}, not one of {', '.join(VERDICTS)}")
+        if "required" in c and not isinstance(c["required"], bool):
+            raise errors.UsageError(f"{name}: cells[{i}].required must be true or false")
+        for sid, outcome in c["scenarios"].items():
+            if outcome not in OUTCOMES:
+                raise errors.UsageError(f"{name}: cells[{i}].scenarios.{sid} is {outcome!r}, not one of "
+                                        f"{', '.join(OUTCOMES)}")
     return doc
 
 

@@ -94,4 +94,7 @@ def load_policy(path: str | Path = DEFAULT_POLICY) -> dict[str, frozenset[str]]:
             raise src.error(f"{gw!r} names profile {profile_id!r}, which the policy already lists",
                             req.key_marks[gw], f"required.{gw}")
         out[profile_id] = frozenset(str(f) for f in fts)
+    if not any(out.values()):  # a gate on a policy that requires nothing could only ever say "deployable"
+        raise src.error("the policy requires nothing: 'required' lists no FastTrack for any gateway",
+                        doc.value_marks["required"], "required")
     return out

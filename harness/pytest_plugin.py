@@ -10,7 +10,6 @@ hop, header, expected and actual instead of a traceback.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from harness import matrix
+from harness import gate, matrix
 from harness.engine import workers
 from harness.engine.matrix_run import Options, applicable
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, UsageError
 from harness.protocol import fasttrack_models, generations
 from harness.report.redact import Redactor
 from harness.results import CellResult, RunResult, ScenarioResult
@@ -94,12 +93,16 @@ def _baseline(config: pytest.Config) -> dict[tuple[str, str, str], str]:
     cached = config.stash.get(_BASELINE, None)
     if cached is None:
         path = Path(config.getoption("--harness-baseline"))
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            cached = {(c["gateway"], c["fasttrack"], sid): outcome
-                      for c in doc.get("cells", []) for sid, outcome in c.get("scenarios", {}).items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        if not path.exists():  # no baseline yet: every scenario of a cell not required may go either way
             cached = {}
+        else:
+            # A baseline that cannot be read or says something unknown is a usage error, never an empty baseline.
+            try:
+                doc = gate.check_baseline(gate.read_json(path), str(path))
+            except UsageError as exc:
+                raise pytest.UsageError(f"--harness-baseline: {exc}") from None
+            cached = {(c["gateway"], c["fasttrack"], sid): outcome
+                      for c in doc["cells"] for sid, outcome in c["scenarios"].items()}
         config.stash[_BASELINE] = cached
     return cached
 
@@ -196,3 +199,4 @@ def _run_selected(session: pytest.Session) -> dict[tuple[str, str, str], tuple[C
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "harness_cell(gateway, fasttrack): a scenario item's matrix cell")
     _jobs(config)  # a bad --harness-jobs is a usage error before anything runs
+    _baseline(config)  # so is a baseline that cannot be read or says something unknown

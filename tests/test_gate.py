@@ -306,7 +306,8 @@ def test_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
                                                                  *good_run()["cells"][1:])), "--strict") == 1
 
 
-@pytest.mark.parametrize("problem", ["no baseline", "bad baseline", "bad run", "bad confirm", "bad policy"])
+@pytest.mark.parametrize("problem", ["no baseline", "bad baseline", "bad run", "bad confirm", "bad policy",
+                                     "bogus verdict", "bogus outcome", "empty policy"])
 def test_bad_input_is_a_usage_error(problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run, baseline = good_run(), gate.baseline_from(good_run())
     extra: list[str] = []
@@ -318,6 +319,12 @@ def test_bad_input_is_a_usage_error(problem: str, tmp_path: Path, capsys: pytest
         run = {"schema": "harness/matrix@1", "cells": [{"gateway": "as-is"}]}
     elif problem == "bad confirm":
         extra = ["--confirm", "-1"]
+    elif problem == "bogus verdict":
+        baseline["cells"][0]["verdict"] = "bogus"
+    elif problem == "bogus outcome":
+        baseline["cells"][0]["scenarios"] = {"pr3353-as-is": "passed"}
+    elif problem == "empty policy":
+        extra = ["--policy", write(tmp_path / "q.yaml", "required: {}\n")]
     else:
         extra = ["--policy", write(tmp_path / "q.yaml", "required:\n  nosuch: ['24.09.0']\n")]
     assert run_gate(tmp_path, run, baseline, *extra) == 2

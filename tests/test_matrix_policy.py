@@ -151,6 +151,8 @@ def test_unquoted_version_that_yaml_reads_as_a_float_is_reported(tmp_path):
     ("required: [as-is]\n", "policy needs a mapping", 1),
     ("required:\n  as-is: [24.09.0\n", "malformed YAML", 3),
     ("", "empty file", 0),
+    ("required: {}\n", "the policy requires nothing", 1),
+    ("required:\n  as-is: []\n  to-be: []\n", "the policy requires nothing", 2),
 ])
 def test_other_policy_errors(tmp_path, text, message, line):
     err, _ = policy_error(tmp_path, text)

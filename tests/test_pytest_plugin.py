@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,16 @@ def test_a_recorded_pass_outside_the_policy_must_keep_passing(project: pytest.Py
     result = project.runpytest("--harness-policy", "policy.yaml", "--harness-baseline", _baseline(project, "pass"),
                                "scenarios", "-k", "as-is-24.09.0]")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("change", [{"verdict": "bogus"}, {"scenarios": {"pr3353-as-is": "passed"}}])
+def test_a_baseline_with_unknown_verdicts_is_a_usage_error(project: pytest.Pytester, change: dict[str, Any]) -> None:
+    doc = json.loads((project.path / _baseline(project, "fail")).read_text())
+    doc["cells"][0].update(change)
+    (project.path / "baseline.json").write_text(json.dumps(doc))
+    result = project.runpytest("--harness-policy", "policy.yaml", "--harness-baseline", "baseline.json", "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--harness-baseline: baseline.json: cells[0]" in result.stderr.str()
 
 
 def test_broken_scenario_is_a_collection_error_with_file_and_line(project: pytest.Pytester) -> None:

@@ -34,6 +34,8 @@ steps:
       path: /pipeline/api/
       headers:
         X-BackendAI-SSO: "${tok}"
+    expect:
+      gateway_to_fasttrack: {reached: true}
 """
 
 
@@ -327,3 +329,80 @@ def test_random_nested_documents_only_ever_raise_scenario_error(doc):
         parse_scenario(text, "tree.yaml")
     except ScenarioError as err:
         assert str(err).startswith("tree.yaml")
+
+
+# --- no vacuous check (issue 12 item 6) -----------------------------------------------------------------------------
+
+SSO = "          X-BackendAI-SSO: present"
+
+
+@pytest.mark.parametrize(("label", "old", "new", "line", "anchor", "key", "message"), [
+    ("empty check list", SSO, "          X-BackendAI-SSO: []", 12, "[]",
+     "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO", "an empty check list checks nothing"),
+    ("empty json check list", "        headers:\n" + SSO, "        json: {token: []}", 11, "[]",
+     "steps[0].expect.gateway_to_fasttrack.json.token", "an empty check list checks nothing"),
+    ("empty headers mapping", "        headers:\n" + SSO, "        headers: {}", 11, "{}",
+     "steps[0].expect.gateway_to_fasttrack.headers", "an empty 'headers' mapping checks nothing"),
+    ("empty hop", "      gateway_to_fasttrack:\n        headers:\n" + SSO, "      gateway_to_fasttrack: {}", 10, "{}",
+     "steps[0].expect.gateway_to_fasttrack", "an empty expectation checks nothing"),
+    ("empty expect", "    expect:\n      gateway_to_fasttrack:\n        headers:\n" + SSO, "    expect: {}", 9, "{}",
+     "steps[0].expect", "a step checks nothing without 'expect'"),
+    ("header name not a token", SSO, '          "X BackendAI: Session": absent', 12, '"X BackendAI',
+     "steps[0].expect.gateway_to_fasttrack.headers.X BackendAI: Session", "is not a valid HTTP header name"),
+    ("request header name not a token", '        X-BackendAI-SSO: "${tok}"', '        "X-A B": "${tok}"', 20,
+     '"X-A B"', "steps[1].request.headers.X-A B", "is not a valid HTTP header name"),
+    ("capture header not a token", "header: X-BackendAI-SSO}", "header: 'X:SSO'}", 14, "'X:SSO'",
+     "steps[0].capture.tok.header", "is not a valid HTTP header name"),
+    ("unknown JWT algorithm", SSO, "          X-BackendAI-SSO: {jwt: {secret: s, algorithm: HS257}}", 12, "HS257",
+     "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO.jwt.algorithm", "unknown JWT algorithm 'HS257'"),
+    ("alg none is not a check", SSO, "          X-BackendAI-SSO: {jwt: {secret: s, algorithm: [none]}}", 12, "[none]",
+     "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO.jwt.algorithm", "unknown JWT algorithm 'none'"),
+    ("absent_claims not a list", SSO, "          X-BackendAI-SSO: {jwt: {secret: s, absent_claims: 3}}", 12, "3}",
+     "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO.jwt.absent_claims", "must be a non-empty string"),
+    ("empty absent_claims", SSO, "          X-BackendAI-SSO: {jwt: {secret: s, absent_claims: []}}", 12, "[]",
+     "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO.jwt.absent_claims", "must be a non-empty string"),
+    ("empty claims", SSO, "          X-BackendAI-SSO: {jwt: {secret: s, claims: {}}}", 12, "{}}",
+     "steps[0].expect.gateway_to_fasttrack.headers.X-BackendAI-SSO.jwt.claims", "an empty 'claims' mapping"),
+    ("step without expect", "    expect:\n      gateway_to_fasttrack: {reached: true}\n", "", 15, "name",
+     "steps[1].expect", "a step checks nothing without 'expect'"),
+    ("every step filtered out", "  - name: first\n", "  - name: first\n    modes: [to-be]\n", 3, "[as-is]", "modes",
+     "applies to gateway profile as-is but every step's modes leave it out"),
+    ("every check filtered out", "      gateway_to_fasttrack:\n        headers:\n" + SSO,
+     "      client_to_gateway:\n        headers:\n          X-A: {present: true, modes: [to-be]}", 5, "name",
+     "steps[0]", "step 'first' runs on gateway profile as-is but checks nothing there"),
+])
+def test_vacuous_checks_are_load_errors(tmp_path, label, old, new, line, anchor, key, message):
+    assert old in BASE, label
+    text = BASE.replace(old, new, 1)
+    if label == "every step filtered out":
+        text = text.replace("  - name: second\n", "  - name: second\n    modes: [to-be]\n", 1)
+    column = text.splitlines()[line - 1].index(anchor) + 1
+    err, path = load_error(tmp_path, text)
+    assert message in err.message, str(err)
+    check_rendering(err, path, text, line, column, key)
+
+
+def test_a_single_absent_claim_means_a_one_element_list(tmp_path):
+    one = load_scenario(write(tmp_path, BASE.replace(SSO, "          X-BackendAI-SSO: {jwt: {secret: s, "
+                                                          "absent_claims: exp}}"), "one.yaml"))
+    many = load_scenario(write(tmp_path, BASE.replace(SSO, "          X-BackendAI-SSO: {jwt: {secret: s, "
+                                                           "absent_claims: [exp]}}"), "many.yaml"))
+    (check,) = one.steps[0].expect["gateway_to_fasttrack"].headers[0].checks
+    assert check.jwt is not None and check.jwt.absent_claims == ("exp",)
+    assert many.steps[0].expect["gateway_to_fasttrack"].headers[0].checks[0].jwt == check.jwt
+
+
+_TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cc",)), min_size=1, max_size=12))
+def test_header_names_are_accepted_exactly_when_they_are_tokens(tmp_path, name):
+    text = BASE.replace(SSO, f"          {yaml.safe_dump(name).splitlines()[0]}: present")
+    if yaml.safe_load(text)["steps"][0]["expect"]["gateway_to_fasttrack"]["headers"] != {name: "present"}:
+        return  # YAML read the name as something else (e.g. a number): not a header-name case
+    if all(c in _TCHAR for c in name):
+        assert load_scenario(write(tmp_path, text)).steps[0].expect["gateway_to_fasttrack"].headers[0].name == name
+    else:
+        with pytest.raises(ScenarioError, match="is not a valid HTTP header name"):
+            load_scenario(write(tmp_path, text))

@@ -39,6 +39,10 @@ _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 _SESSIONS: tuple[SessionCarrier, ...] = ("header", "cookie", "both", "none", "unknown")
 _CHECK_KINDS = ("present", "absent", "equals", "not_equals", "regex", "jwt", "keypair_signature", "bearer")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# RFC 9110 field-name = token: a header name outside it can never be on the wire, so a check on it is vacuous.
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# The jwt check verifies with a shared secret: only the HMAC algorithms (RFC 7518 §3.2) can verify with one.
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 
 
 def known_modes() -> frozenset[str]:
@@ -124,6 +128,22 @@ def _modes(ctx: _Ctx, m: LMap, key: str, path: str) -> frozenset[str]:
     return frozenset(items)
 
 
+def _header_name(ctx: _Ctx, name: Any, mark: tuple[int, int], path: str) -> str:
+    if not isinstance(name, str) or not _TOKEN_RE.match(name):
+        raise ctx.err(f"{name!r} is not a valid HTTP header name (a token: letters, digits and !#$%&'*+-.^_`|~)",
+                      mark, path)
+    return name
+
+
+def _string_list(ctx: _Ctx, m: LMap, key: str, path: str) -> tuple[str, ...]:
+    """A non-empty list of strings; a single string means the one-element list (never silently dropped)."""
+    raw = m[key]
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+        raise ctx.err(f"'{key}' must be a non-empty string or list of strings", _mark(m, key), _join(path, key))
+    return tuple(items)
+
+
 def load_scenario(path: str | Path, display_name: str | None = None) -> Scenario:
     p = Path(path)
     name = display_name or str(path)
@@ -161,7 +181,7 @@ def parse_scenario(text: str, file: str) -> Scenario:
         if names.index(n) != i:
             raise ctx.err(f"duplicate step name {n!r}", _mark(steps_raw, i), f"steps[{i}].name")
     tags = top.get("tags", [])
-    return Scenario(
+    scenario = Scenario(
         id=sid,
         title=str(top["title"]),
         file=file,
@@ -172,12 +192,59 @@ def parse_scenario(text: str, file: str) -> Scenario:
         login=login,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
     )
+    problem = vacuous(scenario)
+    if problem is not None:
+        message, index = problem
+        if index is None:
+            raise ctx.err(message, _mark(top, "modes"), "modes")
+        raise ctx.err(message, _mark(steps_raw, index), f"steps[{index}]")
+    return scenario
+
+
+def _profile_modes(profile: generations.GatewayProfile) -> frozenset[str]:
+    return frozenset(profile.names()) | frozenset(profile.tags)
+
+
+def _checks_on(step: Step, modes: frozenset[str]) -> int:
+    """How many checks of ``step`` a gateway with ``modes`` is judged by (a check's own ``modes`` may leave it out)."""
+    n = 0
+    for name, hop in step.expect.items():
+        # On a FastTrack hop, reached or not is itself a check; the client's hops are always observed.
+        n += name in ("gateway_to_fasttrack", "fasttrack_to_gateway")
+        n += sum(v is not None for v in (hop.method, hop.path, hop.query, hop.status, hop.body_size))
+        n += sum(1 for f in (*hop.headers, *hop.json) for c in f.checks if c.modes is None or c.modes & modes)
+    if step.websocket is not None:
+        w = step.websocket
+        n += sum(v is not None for v in (w.client_received, w.fasttrack_received, w.close_code))
+    return n
+
+
+def vacuous(scenario: Scenario) -> tuple[str, int | None] | None:
+    """Why ``scenario`` would pass without judging anything on some gateway profile it applies to, or None:
+    every step left out by its ``modes`` (index None), or a step with no check left for that profile (its index).
+    A pass with 0 steps or 0 checks is never a pass."""
+    for profile in generations.PROFILES:
+        modes = _profile_modes(profile)
+        if not set(scenario.modes) & modes:
+            continue
+        running = [i for i, st in enumerate(scenario.steps) if st.modes is None or st.modes & modes]
+        if not running:
+            return (f"the scenario applies to gateway profile {profile.id} but every step's modes leave it out: it "
+                    "would pass there with 0 steps", None)
+        for i in running:
+            if not _checks_on(scenario.steps[i], modes):
+                return (f"step {scenario.steps[i].name!r} runs on gateway profile {profile.id} but checks nothing "
+                        "there (no expectation, or every check's modes leave it out)", i)
+    return None
 
 
 def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
     m = _mapping(ctx, raw, path, mark, ("name", "request", "expect", "capture", "modes"), ("name", "request"))
     name = _typed(ctx, m, "name", path, str, "a string")
     request = _request(ctx, m["request"], _join(path, "request"), _mark(m, "request"))
+    if "expect" not in m or (isinstance(m["expect"], LMap) and not m["expect"]):
+        raise ctx.err("a step checks nothing without 'expect' (what must be seen on which hop)",
+                      _mark(m, "expect") if "expect" in m else m.mark, _join(path, "expect"))
     expect: dict[str, HopExpect] = {}
     ws_expect = None
     if "expect" in m:
@@ -192,6 +259,8 @@ def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
             ws_expect = _ws_expect(ctx, e["websocket"], _join(path, "expect.websocket"), _mark(e, "websocket"))
     captures: list[Capture] = []
     if "capture" in m:
+        if isinstance(m["capture"], LMap) and not m["capture"]:
+            raise ctx.err("an empty capture mapping captures nothing", _mark(m, "capture"), _join(path, "capture"))
         cm = _mapping(ctx, m["capture"], _join(path, "capture"), _mark(m, "capture"), m["capture"].keys()
                       if isinstance(m["capture"], LMap) else ())
         for cname in cm:
@@ -202,11 +271,15 @@ def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
     return Step(name, request, expect, tuple(captures), modes, ctx.where(mark), ws_expect)
 
 
-def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> tuple[tuple[str, Template], ...]:
-    """A mapping of name -> value, or a list of [name, value] pairs (for duplicates and order)."""
+def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int], headers: bool = False
+           ) -> tuple[tuple[str, Template], ...]:
+    """A mapping of name -> value, or a list of [name, value] pairs (for duplicates and order). ``headers``: the
+    names must be valid HTTP header names."""
     out: list[tuple[str, Template]] = []
     if isinstance(raw, LMap):
         for k, v in raw.items():
+            if headers:
+                _header_name(ctx, k, raw.key_marks[k], _join(path, k))
             values = v if isinstance(v, LList) else [v]
             for i, item in enumerate(values):
                 mk = _mark(v, i) if isinstance(v, LList) else _mark(raw, k)
@@ -216,6 +289,8 @@ def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> tuple[tuple
         for i, item in enumerate(raw):
             if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
                 raise ctx.err("expected a [name, value] pair", _mark(raw, i), _join(path, i))
+            if headers:
+                _header_name(ctx, item[0], _mark(raw, i), _join(path, i))
             out.append((item[0], _template(ctx, item[1], _mark(raw, i), _join(path, i))))
         return tuple(out)
     raise ctx.err("expected a mapping or a list of [name, value] pairs", mark, path)
@@ -247,7 +322,8 @@ def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSp
         path=url,
         session=session,
         query=_pairs(ctx, m["query"], _join(path, "query"), _mark(m, "query")) if "query" in m else (),
-        headers=_pairs(ctx, m["headers"], _join(path, "headers"), _mark(m, "headers")) if "headers" in m else (),
+        headers=(_pairs(ctx, m["headers"], _join(path, "headers"), _mark(m, "headers"), headers=True)
+                 if "headers" in m else ()),
         json=_plain(m["json"]) if "json" in m else None,
         text=_template(ctx, m["text"], _mark(m, "text"), _join(path, "text")) if "text" in m else None,
         body_bytes=body_bytes,
@@ -310,7 +386,8 @@ def _upstream(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Upstream
     status = _typed(ctx, m, "status", path, int, "an HTTP status")
     if not 100 <= status <= 599:
         raise ctx.err("status must be 100-599", _mark(m, "status"), _join(path, "status"))
-    headers = _pairs(ctx, m["headers"], _join(path, "headers"), _mark(m, "headers")) if "headers" in m else ()
+    headers = (_pairs(ctx, m["headers"], _join(path, "headers"), _mark(m, "headers"), headers=True)
+               if "headers" in m else ())
     body = str(m["body"]) if "body" in m else None
     return Upstream(status, headers, body)
 
@@ -321,6 +398,10 @@ def _hop(ctx: _Ctx, parent: LMap, hop: str, path: str) -> HopExpect:
     allowed = ["reached", "headers", "json", "body_size"]
     allowed += ["method", "path", "query"] if is_request else ["status"]
     m = _mapping(ctx, raw, path, mark, allowed)
+    if not m:
+        hint = " (write 'reached: true' to require only that it was observed)" if hop in (
+            "gateway_to_fasttrack", "fasttrack_to_gateway") else ""
+        raise ctx.err(f"an empty expectation checks nothing on {hop}{hint}", mark, path)
     reached = True
     if "reached" in m:
         reached = _typed(ctx, m, "reached", path, bool, "true or false")
@@ -351,10 +432,18 @@ def _hop(ctx: _Ctx, parent: LMap, hop: str, path: str) -> HopExpect:
 
 def _fields(ctx: _Ctx, m: LMap, key: str, path: str) -> tuple[FieldExpect, ...]:
     fm = _mapping(ctx, m[key], _join(path, key), _mark(m, key), m[key].keys() if isinstance(m[key], LMap) else ())
+    if not fm:
+        raise ctx.err(f"an empty '{key}' mapping checks nothing", _mark(m, key), _join(path, key))
     out = []
     for name, spec in fm.items():
         fpath = _join(_join(path, key), name)
+        if key == "headers":
+            _header_name(ctx, name, fm.key_marks[name], fpath)
+        elif not name or any(not part for part in name.split(".")):
+            raise ctx.err(f"{name!r} is not a JSON dot path (empty part)", fm.key_marks[name], fpath)
         specs = spec if isinstance(spec, LList) else [spec]
+        if not specs:
+            raise ctx.err("an empty check list checks nothing", _mark(fm, name), fpath)
         checks = tuple(
             _check(ctx, s, fpath if len(specs) == 1 else _join(fpath, i),
                    _mark(spec, i) if isinstance(spec, LList) else _mark(fm, name))
@@ -401,22 +490,26 @@ def _check(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Check:
 
 def _jwt(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> JwtSpec:
     m = _mapping(ctx, raw, path, mark, ("secret", "algorithm", "claims", "lifetime", "absent_claims"), ("secret",))
-    alg = m.get("algorithm", "HS256")
-    algorithms = tuple(alg) if isinstance(alg, list) else (str(alg),)
+    algorithms = _string_list(ctx, m, "algorithm", path) if "algorithm" in m else ("HS256",)
+    for alg in algorithms:
+        if alg not in JWT_ALGORITHMS:
+            raise ctx.err(f"unknown JWT algorithm {alg!r} for a shared-secret check (known: "
+                          f"{', '.join(JWT_ALGORITHMS)})", _mark(m, "algorithm"), _join(path, "algorithm"))
     claims: list[tuple[str, Template | None]] = []
     if "claims" in m:
+        if isinstance(m["claims"], LMap) and not m["claims"]:
+            raise ctx.err("an empty 'claims' mapping checks nothing", _mark(m, "claims"), _join(path, "claims"))
         cm = _mapping(ctx, m["claims"], _join(path, "claims"), _mark(m, "claims"),
                       m["claims"].keys() if isinstance(m["claims"], LMap) else ())
         for k, v in cm.items():
             claims.append((k, None if v is None else _template(ctx, v, _mark(cm, k), _join(_join(path, "claims"), k))))
     lifetime = _template(ctx, m["lifetime"], _mark(m, "lifetime"), _join(path, "lifetime")) if "lifetime" in m else None
-    absent = m.get("absent_claims", [])
     return JwtSpec(
         secret=_template(ctx, m["secret"], _mark(m, "secret"), _join(path, "secret")),
         algorithms=algorithms,
         claims=tuple(claims),
         lifetime=lifetime,
-        absent_claims=tuple(str(a) for a in absent) if isinstance(absent, list) else (),
+        absent_claims=_string_list(ctx, m, "absent_claims", path) if "absent_claims" in m else (),
     )
 
 
@@ -432,6 +525,8 @@ def _capture(ctx: _Ctx, parent: LMap, name: str, path: str) -> Capture:
     for key in ("header", "json"):
         if key in m and (not isinstance(m[key], str) or not m[key]):
             raise ctx.err(f"'{key}' must be a non-empty string", _mark(m, key), _join(path, key))
+    if "header" in m:
+        _header_name(ctx, m["header"], _mark(m, "header"), _join(path, "header"))
     secret = _typed(ctx, m, "secret", path, bool, "true or false") if "secret" in m else True
     return Capture(name, hop, header=m.get("header"), json=m.get("json"), secret=secret, where=ctx.where(m.mark))
 

@@ -224,9 +224,16 @@ class _Parser:
             raise ctx.err(f"'{unused[0]}' is bound but the diagram never uses it", self.bind_marks[unused[0]],
                           f"bind.{unused[0]}")
         tags = top.get("tags", [])
-        return Scenario(id=sid, title=title, file=self.file, modes=tuple(sorted(modes)), steps=steps,
-                        description=str(top.get("description", "")), source=str(top.get("source", "")),
-                        login=login, tags=tuple(str(t) for t in tags) if isinstance(tags, list) else ())
+        scenario = Scenario(id=sid, title=title, file=self.file, modes=tuple(sorted(modes)), steps=steps,
+                            description=str(top.get("description", "")), source=str(top.get("source", "")),
+                            login=login, tags=tuple(str(t) for t in tags) if isinstance(tags, list) else ())
+        problem = loader.vacuous(scenario)
+        if problem is not None:
+            message, index = problem
+            if index is None:
+                raise ctx.err(message, loader._mark(top, "modes"), "modes")
+            raise self.err(message, self.drafts[index].arrows["client_to_gateway"].line, 1, f"steps[{index}]")
+        return scenario
 
     def _bind(self, top: LMap) -> None:
         m = top["bind"]
