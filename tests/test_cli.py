@@ -100,10 +100,12 @@ def test_policy_requiring_a_crossed_cell_exits_1(tmp_path):
     assert crossed["required"] and crossed["verdict"] == "incompatible"
 
 
-def test_policy_with_nothing_required_exits_0(tmp_path):
+def test_policy_with_nothing_required_is_a_usage_error(tmp_path, capsys):
+    # It could only ever say "every required cell is compatible", whatever the cells are.
     policy = tmp_path / "policy.yaml"
     policy.write_text("required: {}\n")
-    assert run(tmp_path, *PINNED, *SHIPPED, "--policy", str(policy)) == 0
+    assert run(tmp_path, *PINNED, *SHIPPED, "--policy", str(policy)) == 2
+    assert "the policy requires nothing" in capsys.readouterr().err
 
 
 def test_unknown_gateway_is_a_usage_error(tmp_path, capsys):
