@@ -227,7 +227,8 @@ def cmd_peer(args: argparse.Namespace) -> int:
         for d in diffs:
             where = d.peer_failure or d.reference_failure or {}
             print(f"difference {d.fasttrack}/{d.scenario}: release {d.peer_outcome}, reference {d.reference_outcome}"
-                  f" at {where.get('hop')} {where.get('check')} -> {d.finding or 'UNDOCUMENTED'}", file=sys.stderr)
+                  f" at {where.get('hop')} {findings.subject(where) if where else ''} -> {d.finding or 'UNDOCUMENTED'}",
+                  file=sys.stderr)
 
     code = execute(args, sel, [launcher], columns, opts, compare_with_reference)
     return code if code or not undocumented else errors.EXIT_INCOMPATIBLE

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from harness import errors
 from harness.gate import read_result
+from harness.scenario import failures
 
 ChangeKind = Literal["verdict", "version", "required", "outcome", "first_failure", "only_in_a", "only_in_b"]
 CELL_KINDS = ("verdict", "version", "required")
@@ -53,11 +54,10 @@ class Change:
 
 
 def first_failure(scenario: dict[str, Any]) -> str | None:
-    """'step / hop / check' of the scenario's first failure (or its error), None when it has none."""
-    fails = scenario.get("failures") or []
-    if fails:
-        f = fails[0]
-        return f"{f.get('step')} / {f.get('hop')} / {f.get('check')}"
+    """'step / hop / what (kind)' of the scenario's first failure (or its error), None when it has none."""
+    found = failures.first_failure(scenario)
+    if found:
+        return found
     return f"error: {scenario['error']}" if scenario.get("error") else None
 
 
@@ -136,7 +136,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "diff", help="list the cells, scenarios and hops that changed between two runs",
         description="List the cells, scenarios and first failing hops that changed between two runs.",
         epilog="exit codes:\n  0  no change (after --allow)\n  1  the runs differ\n  2  usage error "
-               "(unreadable file, not a harness/matrix@1 document)\n\npatterns: 'as-is×25.1.0' (a cell), "
+               "(unreadable file, not a harness/matrix@2 document)\n\npatterns: 'as-is×25.1.0' (a cell), "
                "'pr3353-as-is' (a scenario in every cell), 'G6*×*/pr3353-*' (globs on gateway×fasttrack/scenario)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("a", metavar="A.json")

@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 EXIT_OK = 0  # every required cell is compatible
 EXIT_INCOMPATIBLE = 1  # a required cell is incompatible or unknown
 EXIT_USAGE = 2  # bad command line, scenario file or profile
 EXIT_RUNTIME = 3  # a server could not start, a target was unreachable: a required cell is 'error'
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpan:
+    """A position in a scenario file: 1-based line and column, and the text of that line (for the caret)."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+    text: str | None = None
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}" if self.col else f"{self.file}:{self.line}"
+
+    def caret(self) -> list[str]:
+        """The source line and a caret under the column (empty without the line's text)."""
+        return caret(self.line, self.col, self.text)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "col": self.col, "text": self.text}
+
+    @classmethod
+    def from_json(cls, d: Any) -> SourceSpan:
+        if not isinstance(d, dict):
+            return cls(str(d or ""))
+        return cls(str(d.get("file") or ""), int(d.get("line") or 0), int(d.get("col") or 0), d.get("text"))
+
+
+def caret(line: int, col: int, text: str | None) -> list[str]:
+    """The one caret renderer: ``  14 | source line`` and a ``^`` under column ``col``."""
+    if text is None or not line:
+        return []
+    gutter = f"{line:>4} | "
+    return [f"{gutter}{text.rstrip()}", " " * (len(gutter) + max(col - 1, 0)) + "^"]
 
 
 class HarnessError(Exception):
@@ -28,8 +67,4 @@ class ScenarioError(UsageError):
     def render(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         head = f"{where}: error: {self.message}" + (f" (at key '{self.key}')" if self.key else "")
-        if self.source_line is None or not self.line:
-            return head
-        gutter = f"{self.line:>4} | "
-        caret = " " * (len(gutter) + max(self.column - 1, 0)) + "^"
-        return f"{head}\n{gutter}{self.source_line.rstrip()}\n{caret}"
+        return "\n".join([head, *caret(self.line, self.column, self.source_line)])

@@ -26,7 +26,7 @@ class Finding:
     releases: tuple[str, ...]  # version globs
     scenario: str
     hop: str
-    check: str  # prefix of the failing check
+    check: str  # what failed, as reports name it: "header Cookie", "status", "websocket close code"
     explanation: str
     step: str | None = None
     evidence: str = ""
@@ -44,7 +44,7 @@ class Finding:
             return False
         if failure is None:
             return False
-        return (failure["hop"] == self.hop and failure["check"].startswith(self.check)
+        return (failure["hop"] == self.hop and subject(failure).lower() == self.check.lower()
                 and (self.step is None or failure["step"] == self.step))
 
     def to_json(self) -> dict[str, Any]:
@@ -97,19 +97,24 @@ def load_findings(path: str | Path = DEFAULT_FINDINGS) -> list[Finding]:
     return out
 
 
+def subject(failure: dict[str, str]) -> str:
+    """What a (first) failure checked, e.g. ``header Cookie``; an error's message."""
+    return f"{failure['what']} {failure['name']}" if failure["name"] else failure["what"]
+
+
 def _first_failure(scenario: dict[str, Any]) -> dict[str, str] | None:
     failures = scenario.get("failures") or []
     if failures:
         f = failures[0]
-        return {"step": f["step"], "hop": f["hop"], "check": f["check"]}
+        return {"step": f["step"], "hop": f["hop"], "what": f["what"], "name": f["name"], "kind": f["kind"]}
     if scenario.get("error"):
-        return {"step": "", "hop": "error", "check": str(scenario["error"])}
+        return {"step": "", "hop": "error", "what": "error", "name": str(scenario["error"]), "kind": ""}
     return None
 
 
 def compare(peer_doc: dict[str, Any], peer_row: str, reference_doc: dict[str, Any], reference_row: str,
             version: str, findings: list[Finding]) -> list[Difference]:
-    """Scenario by scenario and column by column: outcome or first failing (step, hop, check) differs."""
+    """Scenario by scenario and column by column: outcome or first failing (step, hop, what, kind) differs."""
     def row(doc: dict[str, Any], label: str) -> dict[tuple[str, str], dict[str, Any]]:
         return {(c["fasttrack"], s["id"]): s for c in doc["cells"] if c["gateway"] == label for s in c["scenarios"]}
 

@@ -36,12 +36,13 @@ from typing import Any, ClassVar, Literal, get_args
 from tabulate import tabulate
 
 from harness import errors, matrix
-from harness.results import Outcome, Verdict
+from harness.results import SCHEMA, Outcome, Verdict
 
 BASELINE_SCHEMA = "harness/baseline@1"
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
-RESULT_SCHEMA = "harness/matrix@1"
+RESULT_SCHEMA = SCHEMA
+OLD_RESULT_SCHEMAS = ("harness/matrix@1",)  # baselines can still be taken from them (outcomes only)
 DEFAULT_BASELINE = "reports/baseline.json"
 
 EXIT_DEPLOYABLE = 0
@@ -308,12 +309,14 @@ REASON_TYPES: tuple[type[Reason], ...] = (Regression, RequiredCellFailing, Requi
 
 # --- documents ----------------------------------------------------------------------------------------------------
 
-def check_result(doc: Any, name: str) -> dict[str, Any]:
+def check_result(doc: Any, name: str, old_ok: bool = False) -> dict[str, Any]:
     """A result document with the fields the gate reads, or a usage error naming what is wrong."""
     if not isinstance(doc, dict):
         raise errors.UsageError(f"{name}: not a harness result document (expected a JSON object)")
-    if doc.get("schema") != RESULT_SCHEMA:
-        raise errors.UsageError(f"{name}: schema is {doc.get('schema')!r}, expected {RESULT_SCHEMA!r}")
+    if doc.get("schema") != RESULT_SCHEMA and not (old_ok and doc.get("schema") in OLD_RESULT_SCHEMAS):
+        older = " (written by an older harness: re-run it, or re-render it with that version)" if doc.get(
+            "schema") in OLD_RESULT_SCHEMAS else ""
+        raise errors.UsageError(f"{name}: schema is {doc.get('schema')!r}, expected {RESULT_SCHEMA!r}{older}")
     cells = doc.get("cells")
     if not isinstance(cells, list):
         raise errors.UsageError(f"{name}: 'cells' must be a list")
@@ -354,8 +357,8 @@ def baseline_from(doc: dict[str, Any]) -> dict[str, Any]:
 
 def check_baseline(doc: Any, name: str) -> dict[str, Any]:
     """A baseline (or a whole result document, compacted) or a usage error."""
-    if isinstance(doc, dict) and doc.get("schema") == RESULT_SCHEMA:
-        return baseline_from(check_result(doc, name))
+    if isinstance(doc, dict) and doc.get("schema") in (RESULT_SCHEMA, *OLD_RESULT_SCHEMAS):
+        return baseline_from(check_result(doc, name, old_ok=True))
     if not isinstance(doc, dict) or doc.get("schema") != BASELINE_SCHEMA:
         got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
         raise errors.UsageError(f"{name}: schema is {got!r}, expected {BASELINE_SCHEMA!r} (or {RESULT_SCHEMA!r})")

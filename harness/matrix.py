@@ -15,6 +15,7 @@ from harness.errors import ScenarioError
 from harness.protocol import fasttrack_models, generations
 from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.results import CellResult, Verdict
+from harness.scenario.failures import causes, reason
 from harness.scenario.yamlnodes import LList, LMap, Source, load
 
 VERSION_SHAPE = re.compile(r"^\d+\.\d+(\.\d+)?([A-Za-z0-9.+-]*)$")
@@ -40,6 +41,8 @@ def observed_version(seen: list[list[str]]) -> tuple[str | None, str | None]:
 
 
 def decide(cell: CellResult) -> tuple[Verdict, str | None]:
+    """The verdict and its reason; an incompatible cell's reason is its root causes (``cell.causes``)."""
+    cell.causes = []
     seen = [lines for s in cell.scenarios for lines in s.versions_seen]
     version, problem = observed_version(seen)
     cell.fasttrack_version = version
@@ -50,11 +53,13 @@ def decide(cell: CellResult) -> tuple[Verdict, str | None]:
     if errors:
         return "error", f"{errors[0].id}: {errors[0].reason}"
     failed = [s for s in ran if s.outcome == "fail"]
-    if failed and problem and all(f.check.startswith(f"header {VERSION_HEADER}") for s in failed for f in s.failures):
+    if failed and problem and all(f.what == "header" and f.name.lower() == VERSION_HEADER.lower()
+                                  for s in failed for f in s.failures):
         # Everything else held: FastTrack only failed to say which version it is.
         return "unknown", problem
     if failed:
-        return "incompatible", f"{failed[0].id}: {failed[0].reason}"
+        cell.causes = causes((s.id, s.failures) for s in failed)
+        return "incompatible", reason(cell.causes)
     if problem:
         return "unknown", problem
     return "compatible", None

@@ -101,7 +101,7 @@ def _catches(cell: CellResult) -> list[dict[str, Any]]:
         if sc.outcome == "fail" and sc.failures:
             f = sc.failures[0]
             out.append({"fasttrack": cell.fasttrack, "scenario": sc.id, "step": f.step, "hop": f.hop,
-                        "check": f.check})
+                        "check": f.subject})
         elif sc.outcome == "error":
             out.append({"fasttrack": cell.fasttrack, "scenario": sc.id, "step": None, "hop": "error",
                         "check": sc.error})

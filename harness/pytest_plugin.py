@@ -24,6 +24,7 @@ from harness.errors import ScenarioError, UsageError
 from harness.protocol import fasttrack_models, generations
 from harness.report.redact import Redactor
 from harness.results import CellResult, RunResult, ScenarioResult
+from harness.scenario.failures import render
 from harness.scenario.loader import load_scenario
 from harness.scenario.mermaid import SUFFIXES as DIAGRAM_SUFFIXES
 from harness.scenario.model import Scenario
@@ -159,10 +160,7 @@ def format_failure(cell: CellResult, result: ScenarioResult) -> str:
     lines = [f"{result.id} in {cell.gateway} × FastTrack {cell.fasttrack} "
              f"(observed version {cell.fasttrack_version or 'none'}): {result.outcome}"]
     for f in result.failures:
-        lines += [f"  step:     {f.step}", f"  hop:      {f.hop}", f"  check:    {f.check}",
-                  f"  expected: {f.expected}", f"  actual:   {f.actual}", f"  at:       {f.where}", ""]
-    if result.fasttrack_said:
-        lines.append(f"  FastTrack said: {result.fasttrack_said}")
+        lines += [f"  {line}" for line in render(f)] + [""]
     failing = next((s for s in result.steps if s.outcome != "pass"), None)
     if failing and result.failures:
         record = failing.hops.get(result.failures[0].hop)

@@ -10,13 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-
-def _first_failure(scenario: dict[str, Any]) -> str | None:
-    failures = scenario.get("failures") or []
-    if not failures:
-        return None
-    f = failures[0]
-    return f"{f.get('step')} / {f.get('hop')} / {f.get('check')}"
+from harness.scenario.failures import first_failure
 
 
 def signature(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -24,7 +18,7 @@ def signature(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(c["gateway"], c["fasttrack"]): {
         "verdict": c["verdict"],
         "fasttrack_version": c.get("fasttrack_version"),
-        "scenarios": {s["id"]: (s["outcome"], _first_failure(s)) for s in c["scenarios"]},
+        "scenarios": {s["id"]: (s["outcome"], first_failure(s)) for s in c["scenarios"]},
     } for c in doc["cells"]}
 
 

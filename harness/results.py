@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.records import HopRecord
-from harness.scenario.matchers import Failure
+from harness.scenario.failures import Cause, Failure, one_line
 
 Outcome = Literal["pass", "fail", "error", "skip"]
 Verdict = Literal["compatible", "incompatible", "error", "unknown"]
-SCHEMA = "harness/matrix@1"
+# @2: failures are structures (what, name, kind, fasttrack_reason, where: {file, line, col, text}) and cells carry
+# their root causes; @1 had failures as (step, hop, check text, expected, actual, "file:line").
+SCHEMA = "harness/matrix@2"
 
 
 @dataclass
@@ -46,18 +48,12 @@ class ScenarioResult:
     versions_seen: list[list[str]] = field(default_factory=list)  # per hop-3 record, the header's lines
     secrets: set[str] = field(default_factory=set)  # values to redact; never serialised
     duration_ms: float = 0.0
-    fasttrack_said: str | None = None  # FastTrack's own reason when it rejected the failing step
 
     @property
     def reason(self) -> str | None:
         if self.error:
             return self.error
-        if not self.failures:
-            return None
-        line = self.failures[0].one_line()
-        if self.fasttrack_said and self.fasttrack_said not in line:
-            line += f" (FastTrack said: {self.fasttrack_said})"
-        return line
+        return one_line(self.failures[0]) if self.failures else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +78,7 @@ class CellResult:
     fasttrack_version: str | None = None
     reason: str | None = None
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    causes: list[Cause] = field(default_factory=list)  # root causes of an incompatible cell, largest group first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +88,7 @@ class CellResult:
             "verdict": self.verdict,
             "required": self.required,
             "reason": self.reason,
+            "causes": [c.to_json() for c in self.causes],
             "counts": {o: sum(1 for s in self.scenarios if s.outcome == o) for o in ("pass", "fail", "error", "skip")},
             "scenarios": [s.to_json() for s in self.scenarios],
         }

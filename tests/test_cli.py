@@ -56,7 +56,8 @@ def test_run_writes_reports_with_documented_keys(tmp_path, capsys):
         for sc in c["scenarios"]:
             assert {"id", "outcome", "failures"} <= set(sc)
             for f in sc["failures"]:
-                assert {"step", "hop", "check", "expected", "actual"} <= set(f)
+                assert {"step", "hop", "what", "name", "kind", "expected", "actual", "fasttrack_reason",
+                        "where"} <= set(f)
     assert cells[("as-is", "24.09.0")]["verdict"] == "compatible" and cells[("as-is", "24.09.0")]["required"]
     assert cells[("to-be", "25.1.0")]["verdict"] == "compatible" and cells[("to-be", "25.1.0")]["required"]
     assert cells[("as-is", "24.09.0")]["fasttrack_version"] == "24.09.0"
@@ -70,7 +71,8 @@ def test_run_writes_reports_with_documented_keys(tmp_path, capsys):
     assert "fasttrack_to_gateway" in crossed_to_be["reason"] and "X-BackendAI-SSO" in crossed_to_be["reason"]
     failure = crossed_as_is["scenarios"][0]["failures"][0]
     assert failure["step"] == "pipeline login" and failure["hop"] == "fasttrack_to_gateway"
-    assert failure["check"] == "header X-BackendAI-SSO: present"
+    assert (failure["what"], failure["name"], failure["kind"]) == ("header", "X-BackendAI-SSO", "present")
+    assert failure["where"]["file"].endswith(".yaml") and failure["where"]["line"] > 0
     assert (failure["expected"], failure["actual"]) == ("present", "absent")
 
     ET.parse(out / "junit.xml")  # well-formed

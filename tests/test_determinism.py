@@ -155,16 +155,19 @@ def _doc(verdict: str, outcome: str, failure: dict[str, str] | None = None) -> d
 def test_repeat_reports_a_varying_verdict_and_outcome():
     same = _doc("compatible", "pass")
     assert repeat.flaky([same, copy.deepcopy(same), copy.deepcopy(same)]) == []
-    failing = _doc("incompatible", "fail", {"step": "login", "hop": "gateway_to_fasttrack", "check": "path"})
+    failing = _doc("incompatible", "fail", {"step": "login", "hop": "gateway_to_fasttrack", "what": "request line",
+                                                     "name": "path", "kind": "equals"})
     found = repeat.flaky([same, failing, same])
     assert found == [{"gateway": "as-is", "fasttrack": "24.09.0",
                       "verdicts": ["compatible", "incompatible", "compatible"],
                       "scenarios": [{"id": "pr3353-as-is", "outcomes": ["pass", "fail", "pass"],
-                                     "first_failures": [None, "login / gateway_to_fasttrack / path", None]}]}]
+                                     "first_failures": [
+                                         None, "login / gateway_to_fasttrack / request line path (equals)", None]}]}]
     assert "as-is × 24.09.0: verdicts compatible / incompatible / compatible" in repeat.render(
         repeat.summary([same, failing, same]))
     # Same outcome, another first failure: still a variation.
-    other = _doc("incompatible", "fail", {"step": "call", "hop": "gateway_to_client", "check": "status"})
+    other = _doc("incompatible", "fail", {"step": "call", "hop": "gateway_to_client", "what": "status", "name": "",
+                                                 "kind": "equals"})
     assert [s["id"] for s in repeat.flaky([failing, other])[0]["scenarios"]] == ["pr3353-as-is"]
 
 

@@ -57,8 +57,9 @@ def _resp(hop: str, status: int, reason: str, headers: list[list[str]]) -> dict[
     return {"hop": hop, "status": status, "reason": reason, "headers": headers, "body_size": 0, "body": ""}
 
 
-def _failure(step: str, hop: str, check: str, expected: str, actual: str) -> dict[str, str]:
-    return {"step": step, "hop": hop, "check": check, "expected": expected, "actual": actual, "where": "s.yaml:1"}
+def _failure(step: str, hop: str, what: str, name: str, kind: str, expected: str, actual: str) -> dict[str, Any]:
+    return {"step": step, "hop": hop, "what": what, "name": name, "kind": kind, "expected": expected,
+            "actual": actual, "fasttrack_reason": None, "where": {"file": "s.yaml", "line": 1, "col": 1, "text": None}}
 
 
 def test_same_input_gives_the_same_text(doc: dict[str, Any]) -> None:
@@ -103,7 +104,7 @@ def test_a_crossed_cell_marks_its_failing_arrow(doc: dict[str, Any]) -> None:
             assert block is not None, (f, text)
             note = " ".join(x for x in block if x.startswith("Note over"))
             assert "❌" in note
-            assert diagrams.mermaid_text(f["check"].split(":")[0]) in note
+            assert diagrams.mermaid_text(diagrams.check_label(f)) in note
 
 
 def test_a_passing_scenario_has_no_failure_marks(doc: dict[str, Any]) -> None:
@@ -140,7 +141,8 @@ def test_redacted_values_stay_redacted(doc: dict[str, Any]) -> None:
 
 
 def test_headers_the_failures_mention_are_shown_even_when_absent() -> None:
-    fails = [_failure("login", "gateway_to_fasttrack", "header X-Forwarded-For: equals", "'127.64.0.9'", "absent")]
+    fails = [_failure("login", "gateway_to_fasttrack", "header", "X-Forwarded-For", "equals", "'127.64.0.9'",
+                      "absent")]
     sc = {"id": "x", "outcome": "fail", "failures": fails, "steps": [_hop("login", {
         "client_to_gateway": _req("client_to_gateway", "POST", "/pipeline/login/", [["User-Agent", "t"]]),
         "gateway_to_fasttrack": _req("gateway_to_fasttrack", "POST", "/login/",
@@ -156,7 +158,7 @@ def test_headers_the_failures_mention_are_shown_even_when_absent() -> None:
 
 
 def test_a_step_that_never_reached_fasttrack_shows_the_gateway_answering() -> None:
-    fails = [_failure("call", "gateway_to_client", "status", "200", "401 Unauthorized")]
+    fails = [_failure("call", "gateway_to_client", "status", "", "equals", "200", "401 Unauthorized")]
     sc = {"id": "x", "outcome": "fail", "failures": fails, "steps": [_hop("call", {
         "client_to_gateway": _req("client_to_gateway", "GET", "/pipeline/api/", []),
         "gateway_to_client": _resp("gateway_to_client", 401, "Unauthorized", []),
@@ -178,7 +180,8 @@ def test_an_errored_scenario_without_steps_still_renders() -> None:
 
 
 def test_a_step_without_hops_shows_its_note() -> None:
-    fails = [_failure("call", "client_to_gateway", "request", "all placeholders bound", "${tok} unbound")]
+    fails = [_failure("call", "client_to_gateway", "request", "placeholders", "bound", "all placeholders bound",
+                      "${tok} unbound")]
     sc = {"id": "x", "outcome": "fail", "failures": fails,
           "steps": [_hop("call", {}, fails, note="placeholder ${tok} has no value")]}
     text = diagrams.mermaid(sc)
@@ -188,7 +191,7 @@ def test_a_step_without_hops_shows_its_note() -> None:
 
 def test_characters_mermaid_chokes_on_are_escaped() -> None:
     nasty = 'a;b#c:d%%e<f>g"h{i}j`k\\l'
-    fails = [_failure("s;#:", "fasttrack_to_gateway", f"header X-Odd: equals {nasty}", nasty, nasty)]
+    fails = [_failure("s;#:", "fasttrack_to_gateway", "header", "X-Odd", "equals", nasty, nasty)]
     sc = {"id": "x", "outcome": "fail", "failures": fails, "steps": [_hop("s;#:", {
         "client_to_gateway": _req("client_to_gateway", "POST", f"/pipeline/{nasty}", [["Authorization", nasty]]),
         "gateway_to_fasttrack": _req("gateway_to_fasttrack", "POST", f"/{nasty}", [["X-BackendAI-SSO", nasty]]),

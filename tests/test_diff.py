@@ -15,8 +15,9 @@ from harness import cli, diffing, errors
 from harness.report import merge
 
 ROOT = Path(__file__).resolve().parent.parent
-FAILURE = {"step": "pipeline login", "hop": "gateway_to_fasttrack", "check": "header X-BackendAI-SSO: present",
-           "expected": "present", "actual": "absent", "where": "s.yaml:12"}
+FAILURE = {"step": "pipeline login", "hop": "gateway_to_fasttrack", "what": "header", "name": "X-BackendAI-SSO",
+           "kind": "present", "expected": "present", "actual": "absent", "fasttrack_reason": None,
+           "where": {"file": "s.yaml", "line": 12, "col": 9, "text": None}}
 
 
 
@@ -36,7 +37,7 @@ def cell(g: str, f: str, verdict: str = "compatible", required: bool = False, ve
 
 
 def doc(*cells: dict[str, Any]) -> dict[str, Any]:
-    return {"schema": "harness/matrix@1", "started_at": "2026-01-01T00:00:00Z", "duration_s": 0.1,
+    return {"schema": "harness/matrix@2", "started_at": "2026-01-01T00:00:00Z", "duration_s": 0.1,
             "http_exchanges": 1, "notice": "models", "gateways": [], "fasttracks": [], "scenarios": [],
             "cells": list(cells)}
 
@@ -56,7 +57,8 @@ def changed_run() -> dict[str, Any]:
     run = good_run()
     run["cells"][1] = cell("as-is", "25.1.0", "compatible")
     run["cells"][3]["scenarios"][0]["failures"] = [dict(run["cells"][3]["scenarios"][0]["failures"][0],
-                                                        hop="gateway_to_client", check="status")]
+                                                        hop="gateway_to_client", what="status", name="",
+                                                        kind="equals")]
     run["cells"].append(cell("G6", "25.1.0", "compatible"))
     return run
 
@@ -84,8 +86,8 @@ def test_changes_of_cells_scenarios_and_first_failing_hop() -> None:
     assert any(k == "outcome" and w == "as-is×25.1.0/s1" and b_ == "pass" and a_ and a_.startswith("fail (")
                for k, w, a_, b_ in got)
     assert ("first_failure", "to-be×24.09.0/s1",
-            "pipeline login / gateway_to_fasttrack / header X-BackendAI-SSO: present",
-            "pipeline login / gateway_to_client / status") in got
+            "pipeline login / gateway_to_fasttrack / header X-BackendAI-SSO (present)",
+            "pipeline login / gateway_to_client / status (equals)") in got
     assert ("only_in_b", "G6×25.1.0", None, "compatible") in got
     assert len(changes) == 4
 
@@ -145,7 +147,7 @@ def test_diff_bad_input_is_a_usage_error(bad: str, tmp_path: Path, capsys: pytes
     if bad == "not json":
         write(tmp_path / "a.json", "{")
     elif bad == "wrong schema":
-        write(tmp_path / "a.json", {**good_run(), "schema": "harness/matrix@2"})
+        write(tmp_path / "a.json", {**good_run(), "schema": "harness/matrix@9"})
     assert cli.main(["diff", a, b]) == 2
     err = capsys.readouterr().err
     assert err.startswith("harness: ") and "Traceback" not in err
@@ -162,7 +164,7 @@ def test_merge_joins_disjoint_shards_in_matrix_order() -> None:
     merged = merge.merge([("b", shard(run, 1)), ("a", shard(run, 0))])
     # No profile lists here: cells fall back to (gateway, FastTrack) order.
     assert merged["cells"] == sorted(run["cells"], key=lambda c: (c["gateway"], c["fasttrack"]))
-    assert merged["schema"] == "harness/matrix@1"
+    assert merged["schema"] == "harness/matrix@2"
     assert merged["http_exchanges"] == 2
 
 
@@ -189,7 +191,7 @@ def test_merge_accepts_an_identical_overlap_and_refuses_a_different_one() -> Non
 def test_merge_command_refuses_with_exit_2(bad: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = shard(good_run(), 0), shard(good_run(), 1)
     if bad == "schema":
-        b["schema"] = "harness/matrix@2"
+        b["schema"] = "harness/matrix@1"
     elif bad == "overlap":
         b["cells"].append(dict(a["cells"][0], verdict="error"))
     elif bad == "profile":

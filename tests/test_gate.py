@@ -31,8 +31,9 @@ from harness.gate import (
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "reports" / "baseline.json"
-FAILURE = {"step": "pipeline login", "hop": "gateway_to_fasttrack", "check": "header X-BackendAI-SSO: present",
-           "expected": "present", "actual": "absent", "where": "s.yaml:12"}
+FAILURE = {"step": "pipeline login", "hop": "gateway_to_fasttrack", "what": "header", "name": "X-BackendAI-SSO",
+           "kind": "present", "expected": "present", "actual": "absent", "fasttrack_reason": None,
+           "where": {"file": "s.yaml", "line": 12, "col": 9, "text": None}}
 POLICY = {"as-is": frozenset({"24.09.0"}), "to-be": frozenset({"25.1.0"})}
 POLICY_YAML = 'required:\n  as-is: ["24.09.0"]\n  to-be: ["25.1.0"]\n'
 
@@ -57,7 +58,7 @@ def cell(g: str, f: str, verdict: str = "compatible", required: bool = False, ve
 
 def doc(*cells: dict[str, Any]) -> dict[str, Any]:
     ids = sorted({s["id"] for c in cells for s in c["scenarios"]})
-    return {"schema": "harness/matrix@1", "started_at": "2026-01-01T00:00:00Z", "duration_s": 0.1,
+    return {"schema": "harness/matrix@2", "started_at": "2026-01-01T00:00:00Z", "duration_s": 0.1,
             "http_exchanges": 1, "notice": "models", "gateways": [], "fasttracks": [],
             "scenarios": [{"id": i, "file": f"/x/scenarios/{i}.yaml"} for i in ids], "cells": list(cells)}
 
@@ -316,7 +317,7 @@ def test_bad_input_is_a_usage_error(problem: str, tmp_path: Path, capsys: pytest
     elif problem == "bad baseline":
         baseline = {"schema": "something/else", "cells": []}
     elif problem == "bad run":
-        run = {"schema": "harness/matrix@1", "cells": [{"gateway": "as-is"}]}
+        run = {"schema": "harness/matrix@2", "cells": [{"gateway": "as-is"}]}
     elif problem == "bad confirm":
         extra = ["--confirm", "-1"]
     elif problem == "bogus verdict":

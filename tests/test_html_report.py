@@ -151,7 +151,7 @@ def test_a_failing_cell_shows_reason_hop_table_and_a_red_arrow(doc: dict[str, An
             for f in sc["failures"]:
                 # The hop table names the failing hop, the check, what was expected and what was seen.
                 assert f'<tr class="fail" data-hop="{f["hop"]}">' in d
-                assert htmllib.escape(f["check"]) in d and htmllib.escape(f["expected"]) in d
+                assert htmllib.escape(f["name"] or f["what"]) in d and htmllib.escape(f["expected"]) in d
                 assert htmllib.escape(f["actual"]) in d
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness import matrix
-from harness.errors import ScenarioError, UsageError
+from harness.errors import ScenarioError, SourceSpan, UsageError
 from harness.protocol import fasttrack_models, generations
 from harness.results import CellResult, ScenarioResult
+from harness.scenario.failures import Failure
 
 GOOD = [["24.09.0"]]
 
@@ -19,8 +20,8 @@ def sc(id_: str, outcome: str, versions: list[list[str]] | None = None, error: s
     r.versions_seen = GOOD if versions is None else versions
     r.error = error
     if outcome == "fail":
-        from harness.scenario.matchers import Failure
-        r.failures = [Failure("step1", "fasttrack_to_gateway", "status", "200", "401 Unauthorized", "x.yaml:3")]
+        r.failures = [Failure("step1", "fasttrack_to_gateway", "status", "", "equals", "200", "401 Unauthorized",
+                              SourceSpan("x.yaml", 3), "no token")]
     return r
 
 
@@ -46,11 +47,13 @@ def test_verdict_precedence(outcomes, versions, verdict):
     assert matrix.apply(c).verdict == verdict
 
 
-def test_reasons_name_the_scenario():
+def test_reasons_name_the_error_or_the_root_cause():
     c = matrix.apply(cell(sc("a", "pass"), sc("b", "error", error="gateway unreachable"), sc("c", "fail")))
     assert c.reason == "b: gateway unreachable"
-    c = matrix.apply(cell(sc("a", "pass"), sc("c", "fail")))
-    assert c.reason == ("c: step 'step1', fasttrack_to_gateway: status: expected 200, got 401 Unauthorized")
+    c = matrix.apply(cell(sc("a", "pass"), sc("c", "fail"), sc("d", "fail")))
+    assert c.reason == ('2 of 2 failing scenarios: fasttrack_to_gateway status: expected 200, got 401 Unauthorized '
+                        '(FastTrack: "no token")')
+    assert [cause.scenarios for cause in c.causes] == [("c", "d")]
     c = matrix.apply(cell(sc("a", "pass")))
     assert (c.verdict, c.reason, c.fasttrack_version) == ("compatible", None, "24.09.0")
     c = matrix.apply(cell(sc("a", "skip")))
@@ -168,3 +171,12 @@ def test_policy_naming_a_gateway_twice_keeps_or_rejects_both(tmp_path):
     except ScenarioError:
         return
     assert policy["as-is"] == frozenset({"24.09.0", "25.1.0"})
+
+
+def test_failures_only_of_the_version_header_make_the_cell_unknown():
+    bad = sc("v", "fail", [[]])
+    bad.failures = [Failure("s", "gateway_to_client", "header", "x-backendai-fasttrack-version", "present", "present",
+                            "absent")]
+    assert matrix.decide(cell(bad)) == ("unknown", "a FastTrack response carried no X-BackendAI-FastTrack-Version")
+    other = sc("w", "fail", [[]])
+    assert matrix.decide(cell(bad, other))[0] == "incompatible"

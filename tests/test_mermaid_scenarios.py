@@ -80,7 +80,7 @@ def test_every_arrow_is_a_hop_expectation_of_the_same_model():
             assert list(step.expect) == list(HOPS)
             assert all(e.reached for e in step.expect.values())
             assert step.request.method == "POST"
-            lines = [int(e.where.rsplit(":", 1)[1]) for e in step.expect.values()]
+            lines = [e.where.line for e in step.expect.values()]
             assert lines == sorted(lines) and len(set(lines)) == 4  # one arrow per hop, in diagram order
         login, call = sc.steps
         assert login.request.path.raw == "/pipeline/login/" and login.request.session == "header"
@@ -136,18 +136,19 @@ def test_diagrams_pass_in_their_own_cells_and_fail_at_the_right_arrow_in_the_cro
 
     as_is = got[("as-is", "25.1.0")][1]
     f = as_is.failures[0]
-    assert (as_is.id, f.step, f.hop, f.check) == (
-        "diagram-pr3353-as-is", "pipeline login", "fasttrack_to_gateway", "header X-BackendAI-SSO: present")
+    assert (as_is.id, f.step, f.hop, f.what, f.name, f.kind) == (
+        "diagram-pr3353-as-is", "pipeline login", "fasttrack_to_gateway", "header", "X-BackendAI-SSO", "present")
     arrow = _line_of(AS_IS, "Backend.AI FastTrack-->>-Backend.AI Gateway: 200 OK (")
-    assert f.where == f"{display_path(AS_IS)}:{arrow}"
+    assert (f.where.file, f.where.line) == (display_path(AS_IS), arrow)
+    assert f.where.text is not None and f.where.text[f.where.col - 1:].startswith("Backend.AI FastTrack-->>")
 
     to_be = got[("to-be", "24.09.0")][1]
     f = to_be.failures[0]
-    assert (to_be.id, f.step, f.hop, f.check, f.expected) == (
+    assert (to_be.id, f.step, f.hop, f.what, f.expected) == (
         "diagram-pr3353-to-be", "pipeline login", "fasttrack_to_gateway", "status", "200")
-    assert f.actual.startswith("401")
+    assert f.actual.startswith("401") and f.fasttrack_reason  # FastTrack's own words, from its problem body
     arrow = _line_of(TO_BE, "Backend.AI FastTrack-->>-Backend.AI Gateway: 200 OK {")
-    assert f.where == f"{display_path(TO_BE)}:{arrow}"
+    assert (f.where.file, f.where.line) == (display_path(TO_BE), arrow)
 
 
 def _line_of(path: Path, needle: str) -> int:
@@ -368,8 +369,8 @@ def test_pytest_collects_diagrams_and_judges_the_four_cells(pytester: pytest.Pyt
     failed = pytester.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "to-be-24.09.0]")
     failed.assert_outcomes(failed=1)
     out = failed.stdout.str()
-    assert "hop:      fasttrack_to_gateway" in out and "check:    status" in out
-    assert f"at:       scenarios/{TO_BE.name}:{_line_of(TO_BE, 'FastTrack-->>-Backend.AI Gateway: 200 OK {')}" in out
+    assert "fasttrack_to_gateway: status (equals): expected 200, got 401" in out
+    assert f"at scenarios/{TO_BE.name}:{_line_of(TO_BE, 'FastTrack-->>-Backend.AI Gateway: 200 OK {')}:" in out
 
 
 def test_aliases_and_a_step_the_gateway_answers_by_itself():

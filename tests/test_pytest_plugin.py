@@ -45,9 +45,9 @@ def test_required_crossed_cell_fails_with_step_hop_and_header(project: pytest.Py
     result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "as-is-25.1.0]")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
-    assert "step:     pipeline login" in out
-    assert "hop:      fasttrack_to_gateway" in out
-    assert "header X-BackendAI-SSO: present" in out
+    assert "step 'pipeline login', fasttrack_to_gateway: header X-BackendAI-SSO (present): expected present, got " \
+           "absent" in out
+    assert "at scenarios/" in out and "^" in out  # the scenario line with a caret under the check
     assert "Traceback" not in out
 
 

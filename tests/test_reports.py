@@ -10,12 +10,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.engine.events import RunStarted, ScenarioFinished
+from harness.errors import SourceSpan
 from harness.report import json_report, junit, markdown, table, terminal
 from harness.results import CellResult, RunResult, ScenarioResult
-from harness.scenario.matchers import Failure
+from harness.scenario.failures import Failure, one_line
 
-FAIL = Failure("pipeline login", "gateway_to_fasttrack", "header X-BackendAI-SSO: present", "present", "absent",
-               "s.yaml:12")
+FAIL = Failure("pipeline login", "gateway_to_fasttrack", "header", "X-BackendAI-SSO", "present", "present", "absent",
+               SourceSpan("s.yaml", 12, 9, "        X-BackendAI-SSO: present"))
 
 
 def scenario(id_: str, outcome: str, error: str | None = None) -> ScenarioResult:
@@ -48,13 +49,13 @@ def document() -> dict:
 
 def test_result_document_shape():
     doc = document()
-    assert doc["schema"] == "harness/matrix@1"
+    assert doc["schema"] == "harness/matrix@2"
     cell = doc["cells"][1]
     assert set(cell) >= {"gateway", "fasttrack", "fasttrack_version", "verdict", "required", "reason", "counts",
                          "scenarios"}
     assert cell["counts"] == {"pass": 0, "fail": 1, "error": 0, "skip": 0}
     sc = cell["scenarios"][0]
-    assert sc["outcome"] == "fail" and sc["reason"] == FAIL.one_line()
+    assert sc["outcome"] == "fail" and sc["reason"] == one_line(FAIL)
     assert sc["failures"] == [FAIL.to_json()]
 
 
@@ -87,7 +88,8 @@ def test_junit_cases_per_cell_and_scenario():
     msg = failure.get("message", "")
     for part in ("pipeline login", "gateway_to_fasttrack", "X-BackendAI-SSO", "expected present", "got absent"):
         assert part in msg
-    assert "s.yaml:12" in (failure.text or "")
+    assert "s.yaml:12:9" in (failure.text or "")
+    assert "  12 |         X-BackendAI-SSO: present\n" in (failure.text or "")  # the scenario line, with a caret
     err_suite = suites["to-be x 25.1.0"]
     assert (err_suite.get("tests"), err_suite.get("errors"), err_suite.get("skipped")) == ("2", "1", "1")
     assert err_suite.find("testcase/error").get("message") == "gateway at http://127.0.0.1:9 unreachable"  # type: ignore[union-attr]
@@ -102,8 +104,8 @@ def test_markdown_table_reasons_and_failures():
     assert "## Why cells are not compatible" in md
     assert "- as-is × 25.1.0: incompatible — a: step 'pipeline login'" in md
     assert "### a in as-is × 25.1.0: fail" in md
-    assert "- step `pipeline login`, hop `gateway_to_fasttrack`, header X-BackendAI-SSO: present: expected present, " \
-           "got absent (s.yaml:12)" in md
+    assert "- step 'pipeline login', gateway_to_fasttrack: header X-BackendAI-SSO (present): expected present, " \
+           "got absent (s.yaml:12:9)" in md
     assert "- error: gateway at http://127.0.0.1:9 unreachable" in md
 
 

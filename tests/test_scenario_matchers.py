@@ -9,10 +9,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from harness.errors import SourceSpan
 from harness.protocol import signing, sso_jwt
 from harness.protocol.headers import Headers
 from harness.records import HopRecord
 from harness.scenario import matchers
+from harness.scenario.failures import Failure, causes, fasttrack_reason, one_line, reason, render
 from harness.scenario.matchers import EvalContext, evaluate_check, evaluate_hop, json_path
 from harness.scenario.model import Check, FieldExpect, HopExpect, JwtSpec
 from harness.scenario.template import Template
@@ -31,7 +33,7 @@ def ctx(modes=("as-is", "G4", "sso"), **variables) -> EvalContext:
 
 
 def check(kind, value=None, **kw) -> Check:
-    return Check(kind, "unit.yaml:1", value=Template(value) if value is not None else None, **kw)
+    return Check(kind, SourceSpan("unit.yaml", 1), value=Template(value) if value is not None else None, **kw)
 
 
 # --- present / absent ---------------------------------------------------------------------------------------------
@@ -68,11 +70,11 @@ def test_not_equals():
 
 
 def test_regex_searches():
-    c = Check("regex", "u:1", pattern=re.compile(r"^Backend\.AI Web Server "))
+    c = Check("regex", SourceSpan("u", 1), pattern=re.compile(r"^Backend\.AI Web Server "))
     assert evaluate_check(c, ["Backend.AI Web Server 24.09.14"], ctx(), None) is None
     assert evaluate_check(c, ["harness-client/0.1"], ctx(), None) == (
         r"/^Backend\.AI Web Server /", "'harness-client/0.1'")
-    assert evaluate_check(Check("regex", "u:1", pattern=re.compile("ab")), ["xxabxx"], ctx(), None) is None
+    assert evaluate_check(Check("regex", SourceSpan("u", 1), pattern=re.compile("ab")), ["xxabxx"], ctx(), None) is None
 
 
 def test_bearer():
@@ -94,7 +96,7 @@ def test_unbound_placeholder_is_a_failure_not_a_crash():
 
 @pytest.mark.parametrize("c", [
     check("equals", "v"), check("not_equals", "w"), check("bearer", "v"),
-    Check("regex", "u:1", pattern=re.compile("v")),
+    Check("regex", SourceSpan("u", 1), pattern=re.compile("v")),
 ], ids=["equals", "not_equals", "bearer", "regex"])
 def test_duplicated_header_lines_fail_a_value_check(c):
     value = "Bearer v" if c.kind == "bearer" else "v"
@@ -154,7 +156,7 @@ def jwt_check(**kw) -> Check:
                                             ("aiohttp_session", Template("${session_id}")),
                                             ("access_key", Template("${access_key}")))),
                    lifetime=kw.pop("lifetime", Template("${session_max_age}")), **kw)
-    return Check("jwt", "u:1", jwt=spec)
+    return Check("jwt", SourceSpan("u", 1), jwt=spec)
 
 
 def token(sid="sid-1", ak="AKUNIT", iat=NOW - 5, lifetime=604800, secret=JWT_SECRET) -> str:
@@ -217,13 +219,13 @@ def response(status=200, headers=(), body=b"") -> HopRecord:
 
 
 def test_mode_filtered_checks_only_apply_on_matching_gateways():
-    only_to_be = Check("absent", "u:2", modes=frozenset({"to-be"}))
-    expect = HopExpect(headers=(FieldExpect("X-BackendAI-SSO", (only_to_be,)),), where="u:1")
+    only_to_be = Check("absent", SourceSpan("u", 2), modes=frozenset({"to-be"}))
+    expect = HopExpect(headers=(FieldExpect("X-BackendAI-SSO", (only_to_be,)),), where=SourceSpan("u", 1))
     rec = response(headers=[("X-BackendAI-SSO", "t")])
     assert evaluate_hop("s", "fasttrack_to_gateway", expect, rec, ctx(modes=("as-is",)), 1) == []
     fails = evaluate_hop("s", "fasttrack_to_gateway", expect, rec, ctx(modes=("to-be",)), 1)
-    assert [(f.check, f.expected, f.actual, f.where) for f in fails] == [
-        ("header X-BackendAI-SSO: absent", "absent", "'t'", "u:2")]
+    assert [(f.what, f.name, f.kind, f.expected, f.actual, f.where) for f in fails] == [
+        ("header", "X-BackendAI-SSO", "absent", "absent", "'t'", SourceSpan("u", 2))]
 
 
 def test_header_names_are_case_insensitive_in_hop_checks():
@@ -241,8 +243,8 @@ def test_json_checks_on_a_hop():
     ))
     assert evaluate_hop("s", "gateway_to_client", expect, response(body=body), ctx(), 0) == []
     bad = evaluate_hop("s", "gateway_to_client", expect, response(body=b"<html>"), ctx(), 0)
-    assert {(f.check, f.actual) for f in bad} == {(f"json {n}", "body is not JSON") for n in ("token", "n", "ok",
-                                                                                              "none", "missing")}
+    assert {(f.what, f.name, f.actual) for f in bad} == {("json", n, "body is not JSON")
+                                                         for n in ("token", "n", "ok", "none", "missing")}
 
 
 def test_request_line_status_and_size_checks():
@@ -251,12 +253,16 @@ def test_request_line_status_and_size_checks():
     assert evaluate_hop("s", "gateway_to_fasttrack", good, rec, ctx(), 1) == []
     bad = HopExpect(method=Template("GET"), path=Template("/${session_id}/"), query=Template(""), body_size=4)
     fails = evaluate_hop("s", "gateway_to_fasttrack", bad, rec, ctx(), 1)
-    assert [(f.check, f.expected, f.actual) for f in fails] == [
-        ("method", "'GET'", "'POST'"), ("path", "'/sid-1/'", "'/login/'"), ("query", "''", "'a=1'"),
-        ("body size", "4", "5")]
+    assert [(f.subject, f.expected, f.actual) for f in fails] == [
+        ("request line method", "'GET'", "'POST'"), ("request line path", "'/sid-1/'", "'/login/'"),
+        ("request line query", "''", "'a=1'"), ("body size", "4", "5")]
     assert all(f.step == "s" and f.hop == "gateway_to_fasttrack" for f in fails)
     status = evaluate_hop("s", "fasttrack_to_gateway", HopExpect(status=200), response(status=401), ctx(), 1)
-    assert [(f.check, f.expected, f.actual) for f in status] == [("status", "200", "401 OK")]
+    assert [(f.subject, f.kind, f.expected, f.actual) for f in status] == [("status", "equals", "200", "401 OK")]
+    refused = response(status=401, body=b'{"title": "Unauthorized", "detail": "Authorization is not a Bearer token"}')
+    said = evaluate_hop("s", "fasttrack_to_gateway", HopExpect(status=200), refused, ctx(), 1,
+                        fasttrack_reason(refused))
+    assert [(f.actual, f.fasttrack_reason) for f in said] == [("401 OK", "Authorization is not a Bearer token")]
 
 
 def test_reached_and_observed():
@@ -268,16 +274,50 @@ def test_reached_and_observed():
     twice = evaluate_hop("s", "gateway_to_fasttrack", HopExpect(), rec, ctx(), 2)
     assert [(f.expected, f.actual) for f in twice] == [("exactly one request", "2 requests")]
     missing = evaluate_hop("s", "fasttrack_to_gateway", HopExpect(), None, ctx(), 0)
-    assert [(f.check, f.actual) for f in missing] == [("hop observed", "nothing crossed this hop")]
+    assert [(f.what, f.actual) for f in missing] == [("exchange", "nothing crossed this hop")]
     no_response = evaluate_hop("s", "fasttrack_to_gateway", HopExpect(reached=False), response(status=200), ctx(), 1)
     assert [(f.expected, f.actual) for f in no_response] == [("no response", "status 200")]
 
 
-def test_failure_one_line_and_json():
-    f = matchers.Failure("login", "gateway_to_fasttrack", "header X: present", "present", "absent", "a.yaml:3")
-    assert f.one_line() == "step 'login', gateway_to_fasttrack: header X: present: expected present, got absent"
-    assert f.to_json() == {"step": "login", "hop": "gateway_to_fasttrack", "check": "header X: present",
-                           "expected": "present", "actual": "absent", "where": "a.yaml:3"}
+def test_failure_one_line_render_and_json():
+    f = Failure("login", "gateway_to_fasttrack", "header", "X", "present", "present", "absent",
+                SourceSpan("a.yaml", 3, 9, "        X: present"), "X missing")
+    assert one_line(f) == ("step 'login', gateway_to_fasttrack: header X (present): expected present, got absent "
+                           '(FastTrack: "X missing")')
+    assert render(f) == [one_line(f), "  at a.yaml:3:9", "     3 |         X: present", " " * 17 + "^"]
+    assert f.to_json() == {"step": "login", "hop": "gateway_to_fasttrack", "what": "header", "name": "X",
+                           "kind": "present", "expected": "present", "actual": "absent",
+                           "fasttrack_reason": "X missing",
+                           "where": {"file": "a.yaml", "line": 3, "col": 9, "text": "        X: present"}}
+    assert Failure.from_json(f.to_json()) == f
+
+
+def _f(sid: str, hop: str, what: str, said: str | None = None, actual: str = "absent") -> tuple[str, Failure]:
+    return sid, Failure("step", hop, what, "X", "present", "present", actual, SourceSpan("a.yaml"), said)
+
+
+def test_root_causes_group_by_hop_what_kind_and_fasttrack_reason_largest_first():
+    failing = [
+        ("a", [_f("a", "gateway_to_fasttrack", "header")[1], _f("a", "gateway_to_client", "status")[1]]),
+        ("b", [_f("b", "fasttrack_to_gateway", "status", "no")[1]]),
+        ("c", [_f("c", "fasttrack_to_gateway", "status", "no", "x")[1], _f("c", "fasttrack_to_gateway", "json")[1]]),
+        ("d", [_f("d", "fasttrack_to_gateway", "status", "no", "x")[1]]),
+        ("e", [_f("e", "fasttrack_to_gateway", "status", "other")[1]]),
+    ]
+    cs = causes(failing)
+    # only each scenario's first failing hop counts (a's hop-4 status is a consequence of its hop-2 header)
+    assert [(c.hop, c.what, c.fasttrack_reason, c.scenarios) for c in cs] == [
+        ("fasttrack_to_gateway", "status", "no", ("b", "c", "d")),
+        ("gateway_to_fasttrack", "header", None, ("a",)),
+        ("fasttrack_to_gateway", "json", None, ("c",)),  # ties: hop order, then first seen
+        ("fasttrack_to_gateway", "status", "other", ("e",)),
+    ]
+    assert cs[0].actual == "x"  # the most common actual of the group
+    assert cs[0].text() == ('3 of 5 failing scenarios: fasttrack_to_gateway status X: expected present, got x '
+                            '(FastTrack: "no")')
+    text = reason(cs)
+    assert text.startswith("3 of 5 failing scenarios: ") and "; 1 of 5 failing scenarios: gateway_to_fasttrack" in text
+    assert text.endswith("; and 2 more causes")
 
 
 # --- properties ---------------------------------------------------------------------------------------------------
@@ -303,6 +343,6 @@ def test_regex_never_raises(pattern, values):
     except (re.error, OverflowError):
         assume(False)
         return
-    c = Check("regex", "u:1", pattern=compiled, allow_duplicates=True)
+    c = Check("regex", SourceSpan("u", 1), pattern=compiled, allow_duplicates=True)
     result = evaluate_check(c, values, ctx(), None)
     assert (result is None) is all(compiled.search(v) for v in values)

@@ -22,7 +22,8 @@ from harness.protocol.gateway_rules import SESSION_COOKIE, SESSION_HEADER
 from harness.protocol.generations import GatewayProfile
 from harness.records import HOPS, HopRecord
 from harness.results import ScenarioResult, StepResult
-from harness.scenario.matchers import EvalContext, Failure, applies, evaluate_hop, json_path
+from harness.scenario.failures import Failure, fasttrack_reason
+from harness.scenario.matchers import EvalContext, applies, evaluate_hop, json_path
 from harness.scenario.model import HopExpect, RequestSpec, Scenario, Step
 from harness.scenario.template import UndefinedPlaceholder
 
@@ -112,7 +113,6 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
             if step_result.outcome != "pass":
                 result.outcome = step_result.outcome
                 result.failures = step_result.failures
-                result.fasttrack_said = step_result.note
                 if step_result.outcome == "error":
                     result.error = f"step '{step.name}': {step_result.note}"
                 break
@@ -212,8 +212,8 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         path, query, headers, body = _build(step.request, variables, rid)
     except UndefinedPlaceholder as exc:
         out.outcome, out.note = "fail", f"placeholder ${{{exc.args[0]}}} has no value (an earlier capture failed)"
-        out.failures.append(Failure(step.name, "client_to_gateway", "request", "all placeholders bound",
-                                    f"${{{exc.args[0]}}} unbound", step.where))
+        out.failures.append(Failure(step.name, "client_to_gateway", "request", "placeholders", "bound",
+                                    "all placeholders bound", f"${{{exc.args[0]}}} unbound", step.where))
         return out
     upstream = step.request.upstream
     journal.override = None if upstream is None else Override(
@@ -281,22 +281,23 @@ def _evaluate(step: Step, out: StepResult, variables: dict[str, object], modes: 
     if out.failures:  # the request could not even be built (unbound placeholder)
         return list(out.failures)
     ectx = _ectx(variables, modes, ctx)
+    said = fasttrack_reason(out.hops.get("fasttrack_to_gateway"))
     failures: list[Failure] = []
     for hop in HOPS:
         expect = step.expect.get(hop)
         if expect is not None:
-            failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, out.upstream_count)
+            failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, out.upstream_count, said)
     if step.websocket is not None:
-        failures += _evaluate_ws(step, out, variables)
+        failures += _evaluate_ws(step, out, variables, said)
     for cap in step.captures:
         if _capture(out.hops.get(cap.hop), cap.header, cap.json) is None:
-            what = f"header {cap.header}" if cap.header else f"json {cap.json}"
-            failures.append(Failure(step.name, cap.hop, f"capture {cap.name} from {what}", "present", "absent",
-                                    cap.where))
+            source = f"header {cap.header}" if cap.header else f"json {cap.json}"
+            failures.append(Failure(step.name, cap.hop, "capture", cap.name, "present", f"{source} present", "absent",
+                                    cap.where, said))
     return failures
 
 
-def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object]) -> list[Failure]:
+def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object], said: str | None) -> list[Failure]:
     """Messages each side received and the close code the far side saw, exactly as the scenario lists them."""
     expect = step.websocket
     assert expect is not None
@@ -312,11 +313,11 @@ def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object]) -> l
             wanted = [("unbound", str(exc.args[0]))]
         got = [tuple(m) for m in seen.get(key, [])]
         if got != wanted:
-            failures.append(Failure(step.name, hop, f"websocket {key.replace('_', ' ')}", repr(wanted), repr(got),
-                                    expect.where))
+            failures.append(Failure(step.name, hop, "websocket", key.replace("_", " "), "equals", repr(wanted),
+                                    repr(got), expect.where, said))
     if expect.close_code is not None and seen.get("fasttrack_close_code") != expect.close_code:
-        failures.append(Failure(step.name, "gateway_to_fasttrack", "websocket close code", str(expect.close_code),
-                                str(seen.get("fasttrack_close_code")), expect.where))
+        failures.append(Failure(step.name, "gateway_to_fasttrack", "websocket", "close code", "equals",
+                                str(expect.close_code), str(seen.get("fasttrack_close_code")), expect.where, said))
     return failures
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from harness.scenario.failures import Failure
+
 CLIENT, GATEWAY, FASTTRACK = "Client", "Backend.AI Gateway", "Backend.AI FastTrack"
 PARTICIPANTS = (CLIENT, GATEWAY, FASTTRACK)
 ALIASES = {CLIENT: "C", GATEWAY: "G", FASTTRACK: "F"}
@@ -31,8 +33,6 @@ HOP_ENDS = {
 }
 HOP_ORDER = tuple(HOP_ENDS)
 VALUE_MAX = 44  # characters of a header value shown in a diagram label
-HEADER_IN_CHECK = re.compile(r"\bheader ([!#$%&'*+.^_`|~0-9A-Za-z-]+)")
-_JSON_IN_CHECK = re.compile(r"^(?:json|capture \S+ from json) ([^:\s]+)")
 _JWT = re.compile(r"^(eyJ[A-Za-z0-9_-]*)\.(eyJ[A-Za-z0-9_-]*)\.(\S+)$")
 _TAG = re.compile(r"(‹[^›]{0,40}›)")
 _HMAC = re.compile(r"^BackendAI signMethod=([A-Za-z0-9-]+), (credential=\S+)$")
@@ -99,16 +99,27 @@ def failure_line(f: dict[str, Any], with_hop: bool = False) -> str:
     if f.get("note"):
         return str(f.get("actual"))
     hop = f"{f.get('hop')}: " if with_hop and f.get("hop") else ""
-    return f"{hop}{f.get('check', '?')}: expected {f.get('expected', '?')}, got {f.get('actual', '?')}"
+    return f"{hop}{check_label(f)}: expected {f.get('expected', '?')}, got {f.get('actual', '?')}"
+
+
+def check_label(f: dict[str, Any]) -> str:
+    """What a failure checked and how, e.g. ``header X-BackendAI-SSO (jwt)``."""
+    failure = Failure.from_json(f)
+    return f"{failure.subject} ({failure.kind})" if failure.kind else failure.subject
+
+
+def failing_headers(failures: list[dict[str, Any]]) -> set[str]:
+    """Lower-case names of the headers these failures checked."""
+    return {str(f.get("name", "")).lower() for f in failures if f.get("what") == "header"}
 
 
 def mentioned_headers(scenario: dict[str, Any]) -> list[str]:
     """Header names the scenario's failures mention, in first-mention order."""
     out: list[str] = []
     for f in _all_failures(scenario):
-        for name in HEADER_IN_CHECK.findall(str(f.get("check", ""))):
-            if name.lower() not in {n.lower() for n in out}:
-                out.append(name)
+        name = str(f.get("name", ""))
+        if f.get("what") == "header" and name.lower() not in {n.lower() for n in out}:
+            out.append(name)
     return out
 
 
@@ -151,7 +162,7 @@ def request_line(record: dict[str, Any]) -> str:
 
 
 def _headers_for(record: dict[str, Any], names: list[str], failures: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    failing = {n.lower() for f in failures for n in HEADER_IN_CHECK.findall(str(f.get("check", "")))}
+    failing = failing_headers(failures)
     out: list[tuple[str, str]] = []
     for name in names:
         values = _header_values(record, name)
@@ -160,9 +171,9 @@ def _headers_for(record: dict[str, Any], names: list[str], failures: list[dict[s
         elif name.lower() in failing:
             out.append((name, "(absent)"))
     for f in failures:  # JSON fields a failure mentions: presence only (bodies are not redacted field by field)
-        m = _JSON_IN_CHECK.match(str(f.get("check", "")))
-        if m and not any(k == f"json {m[1]}" for k, _ in out):
-            out.append((f"json {m[1]}", "(absent)" if f.get("actual") == "absent" else "…"))
+        label = f"json {f.get('name')}"
+        if f.get("what") == "json" and not any(k == label for k, _ in out):
+            out.append((label, "(absent)" if f.get("actual") == "absent" else "…"))
     return out
 
 

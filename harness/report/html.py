@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.errors import SourceSpan
 from harness.report import diagrams
 from harness.report.table import column_title
 
@@ -178,7 +179,7 @@ def _crossed(record: dict[str, Any] | None, names: list[str], failures: list[dic
         return '<td class="missing">nothing crossed this hop</td>'
     line = diagrams.request_line(record)
     rows = []
-    failing = {n.lower() for f in failures for n in diagrams.HEADER_IN_CHECK.findall(str(f.get("check", "")))}
+    failing = diagrams.failing_headers(failures)
     for name in names:
         values = _header_values(record, name)
         for v in values:
@@ -200,6 +201,10 @@ def _crossed(record: dict[str, Any] | None, names: list[str], failures: list[dic
     return f'<td><code><b>{_e(line)}</b></code>{"".join(rows)}{more}</td>'
 
 
+def _where(f: dict[str, Any]) -> str:
+    return f" <small>({_e(SourceSpan.from_json(f['where']))})</small>" if f.get("where") else ""
+
+
 def _hop_table(scenario: dict[str, Any], step: dict[str, Any], names: list[str]) -> str:
     full = scenario.get("outcome") in ("fail", "error")
     hops = step.get("hops") or {}
@@ -214,10 +219,9 @@ def _hop_table(scenario: dict[str, Any], step: dict[str, Any], names: list[str])
         if rec is None and not hf and hop not in diagrams.HOP_ORDER:
             continue
         if hf:
-            exp = "".join(f'<div><b>{_e(f.get("check"))}</b>: expected <code>{_e(f.get("expected"))}</code>, '
+            exp = "".join(f'<div><b>{_e(diagrams.check_label(f))}</b>: expected <code>{_e(f.get("expected"))}</code>, '
                           f'<span class="got">got <code>{_e(f.get("actual"))}</code></span>'
-                          f'{" <small>(" + _e(f.get("where")) + ")</small>" if f.get("where") else ""}</div>'
-                          for f in hf)
+                          f'{_where(f)}</div>' for f in hf)
         elif rec is None:
             exp = '<span class="missing">—</span>'
         else:

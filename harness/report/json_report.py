@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+from harness.results import SCHEMA
+
 REQUIRED_KEYS = ("cells", "gateways", "fasttracks", "scenarios")
 
 
@@ -23,4 +25,7 @@ def read(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a harness result document (missing {', '.join(missing)})")
     if not all(isinstance(doc[k], list) for k in REQUIRED_KEYS):
         raise ValueError(f"{path} is not a harness result document ({', '.join(REQUIRED_KEYS)} must be lists)")
+    if doc.get("schema") != SCHEMA:  # the writers read failures as structures, which older documents lack
+        raise ValueError(f"{path} has schema {doc.get('schema')!r}; this harness reads {SCHEMA!r} (re-run the matrix, "
+                         "or re-render it with the harness that wrote it)")
     return cast(dict[str, Any], doc)

@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from harness.scenario import failures
+
 
 def render(doc: dict[str, Any]) -> str:
     suites = ET.Element("testsuites", name="harness")
@@ -19,16 +21,14 @@ def render(doc: dict[str, Any]) -> str:
                                  time=f"{sc.get('duration_ms', 0) / 1000:.3f}")
             expected_fail = not cell["required"]
             if sc["outcome"] == "fail":
-                first = sc["failures"][0] if sc["failures"] else None
-                msg = (f"step '{first['step']}', hop {first['hop']}: {first['check']}: expected {first['expected']}, "
-                       f"got {first['actual']}") if first else "failed"
+                fails = [failures.Failure.from_json(f) for f in sc["failures"]]
+                msg = failures.one_line(fails[0]) if fails else "failed"
                 if expected_fail:
                     ET.SubElement(case, "skipped", message=f"expected incompatibility (not required): {msg}")
                     counts["skipped"] += 1
                 else:
                     el = ET.SubElement(case, "failure", message=msg, type="incompatible")
-                    el.text = "\n".join(f"{f['step']} | {f['hop']} | {f['check']} | expected {f['expected']} | "
-                                        f"got {f['actual']} | {f['where']}" for f in sc["failures"])
+                    el.text = "\n".join(line for f in fails for line in failures.render(f))
                     counts["failures"] += 1
             elif sc["outcome"] == "error":
                 ET.SubElement(case, "error", message=sc["error"] or "error", type="error")

@@ -7,8 +7,11 @@ from typing import Any
 
 from tabulate import tabulate
 
+from harness import findings
+from harness.errors import SourceSpan
 from harness.report import diagrams
 from harness.report.table import matrix_rows, reason_lines
+from harness.scenario import failures
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -42,8 +45,8 @@ def render(doc: dict[str, Any]) -> str:
             if s["error"]:
                 parts.append(f"- error: {s['error']}")
             for f in s["failures"]:
-                parts.append(f"- step `{f['step']}`, hop `{f['hop']}`, {f['check']}: expected {f['expected']}, "
-                             f"got {f['actual']} ({f['where']})")
+                parts.append(f"- {failures.one_line(failures.Failure.from_json(f))} "
+                             f"({SourceSpan.from_json(f['where'])})")
             parts.append("")
             entry = scenario_entries.get(s["id"])
             if entry and entry.get("expected"):
@@ -67,7 +70,8 @@ def peer_section(doc: dict[str, Any]) -> list[str]:
     else:
         rows = [[d["fasttrack"], d["scenario"], d["peer_outcome"], d["reference_outcome"],
                  (d["peer_failure"] or d["reference_failure"] or {}).get("hop", ""),
-                 (d["peer_failure"] or d["reference_failure"] or {}).get("check", ""),
+                 findings.subject(d["peer_failure"] or d["reference_failure"])
+                 if d["peer_failure"] or d["reference_failure"] else "",
                  d["finding"] or "**UNDOCUMENTED**"] for d in diffs]
         lines += [tabulate(rows, headers=["FastTrack", "scenario", "release", "reference", "hop", "check",
                                           "finding"], tablefmt="github"), ""]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, SourceSpan
 from harness.protocol import generations
 from harness.records import HOPS
 from harness.scenario.model import (
@@ -59,8 +59,8 @@ class _Ctx:
         self.defined: set[str] = set(BUILTINS)
         self.modes = known_modes()
 
-    def where(self, mark: tuple[int, int]) -> str:
-        return f"{self.src.file}:{mark[0]}"
+    def where(self, mark: tuple[int, int]) -> SourceSpan:
+        return self.src.span(mark)
 
     def err(self, msg: str, mark: tuple[int, int], key: str) -> ScenarioError:
         return self.src.error(msg, mark, key)

@@ -13,30 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.errors import SourceSpan
 from harness.protocol import signing, sso_jwt
 from harness.protocol.headers import mimetype
 from harness.records import HopRecord
+from harness.scenario.failures import Failure
 from harness.scenario.model import Check, FieldExpect, HopExpect
 from harness.scenario.template import Template, UndefinedPlaceholder
 
 _MISSING = object()
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    step: str
-    hop: str
-    check: str  # what was checked, e.g. "header X-BackendAI-SSO: jwt"
-    expected: str
-    actual: str
-    where: str = ""  # scenario file:line of the expectation
-
-    def one_line(self) -> str:
-        return f"step '{self.step}', {self.hop}: {self.check}: expected {self.expected}, got {self.actual}"
-
-    def to_json(self) -> dict[str, str]:
-        return {"step": self.step, "hop": self.hop, "check": self.check, "expected": self.expected,
-                "actual": self.actual, "where": self.where}
 
 
 @dataclass
@@ -187,26 +172,27 @@ def _jwt(check: Check, token: str, ctx: EvalContext) -> tuple[str, str] | None:
 
 
 def evaluate_hop(step: str, hop: str, expect: HopExpect, record: HopRecord | None, ctx: EvalContext,
-                 upstream_count: int) -> list[Failure]:
-    """All failures of one hop's expectations against what was recorded on it."""
+                 upstream_count: int, fasttrack_reason: str | None = None) -> list[Failure]:
+    """All failures of one hop's expectations against what was recorded on it. ``fasttrack_reason`` (FastTrack's
+    own words when it refused the step's request) is carried by each failure."""
     fails: list[Failure] = []
 
-    def fail(check: str, expected: str, actual: str, where: str = expect.where) -> None:
-        fails.append(Failure(step, hop, check, expected, actual, where))
+    def fail(what: str, name: str, kind: str, expected: str, actual: str, where: SourceSpan = expect.where) -> None:
+        fails.append(Failure(step, hop, what, name, kind, expected, actual, where, fasttrack_reason))
 
     if hop == "gateway_to_fasttrack":
         if not expect.reached:
             if upstream_count:
-                fail("request reaches FastTrack", "no request", f"{upstream_count} request(s)")
+                fail("exchange", "requests", "count", "no request", f"{upstream_count} request(s)")
             return fails
         if upstream_count > 1:
-            fail("request reaches FastTrack", "exactly one request", f"{upstream_count} requests")
+            fail("exchange", "requests", "count", "exactly one request", f"{upstream_count} requests")
     if hop == "fasttrack_to_gateway" and not expect.reached:
         if record is not None:
-            fail("FastTrack responds", "no response", f"status {record.status}")
+            fail("exchange", "response", "absent", "no response", f"status {record.status}")
         return fails
     if record is None:
-        fail("hop observed", "observed", "nothing crossed this hop")
+        fail("exchange", "", "present", "observed", "nothing crossed this hop")
         return fails
     try:
         for label, t, actual in (("method", expect.method, record.method), ("path", expect.path, record.path),
@@ -214,15 +200,15 @@ def evaluate_hop(step: str, hop: str, expect: HopExpect, record: HopRecord | Non
             if t is not None:
                 want = _render(t, ctx)
                 if (actual or "") != want:
-                    fail(label, repr(want), repr(actual or ""))
+                    fail("request line", label, "equals", repr(want), repr(actual or ""))
     except _CheckError as exc:
-        fail("request line", "renderable expectation", str(exc))
+        fail("request line", "", "equals", "renderable expectation", str(exc))
     if expect.status is not None and record.status != expect.status:
-        fail("status", str(expect.status), f"{record.status} {record.reason or ''}".strip() + _problem_detail(record))
+        fail("status", "", "equals", str(expect.status), f"{record.status} {record.reason or ''}".strip())
     if expect.body_size is not None and record.body_size != expect.body_size:
-        fail("body size", str(expect.body_size), str(record.body_size))
+        fail("body size", "", "equals", str(expect.body_size), str(record.body_size))
     for field in expect.headers:
-        _field(fails, step, hop, f"header {field.name}", field, record.headers.values(field.name), ctx, record)
+        _field(fail, "header", field, record.headers.values(field.name), ctx, record)
     if expect.json:
         try:
             doc = json.loads(record.body.decode("utf-8"))
@@ -232,32 +218,20 @@ def evaluate_hop(step: str, hop: str, expect: HopExpect, record: HopRecord | Non
             if doc is _MISSING:
                 applicable = [c for c in field.checks if applies(c.modes, ctx)]
                 if applicable:
-                    fail(f"json {field.name}", "a JSON body", "body is not JSON", applicable[0].where)
+                    fail("json", field.name, applicable[0].kind, "a JSON body", "body is not JSON",
+                         applicable[0].where)
                 continue
             got = json_path(doc, field.name)
             values = [] if got is _MISSING else [got if isinstance(got, str) else json.dumps(got)]
-            _field(fails, step, hop, f"json {field.name}", field, values, ctx, record)
+            _field(fail, "json", field, values, ctx, record)
     return fails
 
 
-def _problem_detail(record: HopRecord) -> str:
-    """The ``detail`` or ``title`` of a problem+json body, so a status failure says why."""
-    try:
-        doc = json.loads(record.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return ""
-    if isinstance(doc, dict):
-        said = doc.get("detail") or doc.get("title")
-        if isinstance(said, str) and said:
-            return f" ({said})"
-    return ""
-
-
-def _field(fails: list[Failure], step: str, hop: str, label: str, field: FieldExpect, values: list[str],
+def _field(fail: Callable[..., None], what: str, field: FieldExpect, values: list[str],
            ctx: EvalContext, record: HopRecord) -> None:
     for check in field.checks:
         if not applies(check.modes, ctx):
             continue
         problem = evaluate_check(check, values, ctx, record)
         if problem is not None:
-            fails.append(Failure(step, hop, f"{label}: {check.describe()}", problem[0], problem[1], check.where))
+            fail(what, field.name, check.kind, problem[0], problem[1], check.where)

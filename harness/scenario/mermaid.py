@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, SourceSpan
 from harness.protocol.gateway_rules import SESSION_HEADER
 from harness.records import HOPS
 from harness.scenario import loader
@@ -166,8 +166,9 @@ class _Parser:
     def err(self, message: str, line: int, col: int, key: str = "sequenceDiagram") -> ScenarioError:
         return self.src.error(message, (line, col), key)
 
-    def where(self, line: int) -> str:
-        return f"{self.file}:{line}"
+    def where(self, line: int) -> SourceSpan:
+        text = self.src.line(line) or ""
+        return self.src.span((line, len(text) - len(text.lstrip()) + 1))
 
     # --- front matter -------------------------------------------------------------------------------------------
 
@@ -691,7 +692,7 @@ class _Parser:
         return Template("${" + var + "}")
 
 
-def _capture(name: str, hop: str, target: tuple[str, str], where: str) -> Capture:
+def _capture(name: str, hop: str, target: tuple[str, str], where: SourceSpan) -> Capture:
     kind, ref = target
     return Capture(name, hop, header=ref if kind == "header" else None, json=ref if kind == "json" else None,
                    where=where)

@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from harness.errors import SourceSpan
 from harness.scenario.template import Template
+
+_NOWHERE = SourceSpan("")
 
 CheckKind = Literal["present", "absent", "equals", "not_equals", "regex", "jwt", "keypair_signature", "bearer"]
 SessionCarrier = Literal["header", "cookie", "both", "none", "unknown"]
@@ -24,7 +27,7 @@ class JwtSpec:
 @dataclass(frozen=True, slots=True)
 class Check:
     kind: CheckKind
-    where: str  # file:line, for messages
+    where: SourceSpan  # where the check is written, for failures
     value: Template | None = None  # equals / not_equals / bearer / keypair access key
     pattern: re.Pattern[str] | None = None  # regex, compiled at load time
     jwt: JwtSpec | None = None
@@ -59,7 +62,7 @@ class HopExpect:
     headers: tuple[FieldExpect, ...] = ()
     json: tuple[FieldExpect, ...] = ()
     body_size: int | None = None
-    where: str = ""
+    where: SourceSpan = _NOWHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,7 @@ class Capture:
     header: str | None = None
     json: str | None = None  # dot path into the JSON body
     secret: bool = True
-    where: str = ""
+    where: SourceSpan = _NOWHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ class WebSocketExpect:
     client_received: tuple[WsMessage, ...] | None = None
     fasttrack_received: tuple[WsMessage, ...] | None = None
     close_code: int | None = None  # the client's close, as FastTrack saw it relayed
-    where: str = ""
+    where: SourceSpan = _NOWHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +132,7 @@ class Step:
     expect: dict[str, HopExpect]
     captures: tuple[Capture, ...] = ()
     modes: frozenset[str] | None = None
-    where: str = ""
+    where: SourceSpan = _NOWHERE
     websocket: WebSocketExpect | None = None
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, SourceSpan
 
 
 class LMap(dict[str, Any]):
@@ -25,10 +25,16 @@ class LList(list[Any]):
 class Source:
     file: str
     text: str
+    _lines: list[str] | None = field(default=None, repr=False, compare=False)
 
     def line(self, n: int) -> str | None:
-        lines = self.text.splitlines()
-        return lines[n - 1] if 0 < n <= len(lines) else None
+        if self._lines is None:
+            self._lines = self.text.splitlines()
+        return self._lines[n - 1] if 0 < n <= len(self._lines) else None
+
+    def span(self, mark: tuple[int, int]) -> SourceSpan:
+        """Where a node stands, with its line's text: what a check failure points at."""
+        return SourceSpan(self.file, mark[0], mark[1], self.line(mark[0]))
 
     def error(self, message: str, mark: tuple[int, int] = (0, 0), key: str = "") -> ScenarioError:
         line, col = mark
