@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
+import math
+import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from yarl import URL
 
 from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve
 from harness.actors import faults
@@ -22,10 +27,11 @@ from harness.catalog import DEFAULT_SCENARIOS, Selection, select
 from harness.engine import services, workers
 from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
 from harness.engine.targets import CommandLauncher, FastTrackTarget, UrlLauncher
+from harness.matrix import exit_code
 from harness.protocol import generations
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
-from harness.report import html, json_report, junit, markdown, terminal
+from harness.report import json_report, output, terminal
 from harness.report import merge as report_merge
 from harness.report.redact import Redactor
 
@@ -35,14 +41,13 @@ EPILOG = """exit codes:
   2  usage error (bad option, scenario file, profile, policy)
   3  runtime error (a server could not start, a target unreachable)
 """
-WRITERS = {"json": ("matrix.json", json_report.write), "md": ("matrix.md", markdown.write),
-           "junit": ("junit.xml", junit.write), "html": ("index.html", html.write)}
+WRITERS = output.WRITERS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0],
+    p = errors.ArgumentParser(prog="harness", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub: Any = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the matrix and write reports", epilog=EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(run)
@@ -74,12 +79,15 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
     run.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
     run.add_argument("--out", default="reports", metavar="DIR", help="report directory (default reports/)")
-    run.add_argument("--concurrency", type=int, default=Options.concurrency, help="scenario runs in flight at once")
-    run.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
+    run.add_argument("--concurrency", type=_concurrency, default=Options.concurrency,
+                     help=f"scenario runs in flight at once (1-{MAX_CONCURRENCY})")
+    run.add_argument("--timeout", type=_seconds, default=30.0,
+                     help="seconds per HTTP exchange before 'error' (every hop, the tap's included; > 0, finite)")
     run.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
     run.add_argument("--jobs", "-j", type=_jobs, default="auto", metavar="N|auto",
                      help="worker processes, each running a share of the cells (default auto: one per core; "
-                          "always 1 with a real gateway or FastTrack or a fixed listening address)")
+                          "at most one per core; always 1 with a real gateway or FastTrack or a fixed listening "
+                          "address)")
     run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
     run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
     run.add_argument("--quiet", action="store_true", help="no progress output")
@@ -94,20 +102,21 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     ext.add_argument("--gateway-cmd", metavar="TEMPLATE",
                      help="start this gateway per FastTrack column; placeholders {port} {fasttrack_url} "
                           "{manager_url} {jwt_secret} {redis_url} {workdir}")
-    ext.add_argument("--gateway-url", metavar="URL", help="an already running gateway")
+    ext.add_argument("--gateway-url", type=_http_url, metavar="URL", help="an already running gateway")
     ext.add_argument("--gateway-name", default="external", help="matrix row label of the real gateway")
     ext.add_argument("--judge-as", metavar="PROFILE", help="judge the real gateway by this profile's expectations")
-    ext.add_argument("--fasttrack-listen", type=services.parse_listen, metavar="HOST:PORT",
+    ext.add_argument("--fasttrack-listen", type=_listen, metavar="HOST:PORT",
                      help="fixed address for the mock FastTrack (for --gateway-url)")
-    ext.add_argument("--manager-listen", type=services.parse_listen, metavar="HOST:PORT",
+    ext.add_argument("--manager-listen", type=_listen, metavar="HOST:PORT",
                      help="fixed address for the mock manager (for --gateway-url)")
-    ext.add_argument("--fasttrack-url", metavar="URL", help="a real FastTrack, reached through a recording tap")
+    ext.add_argument("--fasttrack-url", type=_http_url, metavar="URL",
+                     help="a real FastTrack, reached through a recording tap")
     ext.add_argument("--fasttrack-name", default="external", help="matrix column id of the real FastTrack")
     ext.add_argument("--fault", action="append", metavar="NAME[@MODEL]",
                      help="instead of the FastTrack models, fault columns (repeatable): the model MODEL (default "
                           "25.1.0) with one injected fault, required wherever MODEL is; faults: "
                           + ", ".join(faults.FAULTS))
-    ext.add_argument("--ready-timeout", type=float, default=60.0, help="seconds for --gateway-cmd to listen")
+    ext.add_argument("--ready-timeout", type=_seconds, default=60.0, help="seconds for --gateway-cmd to listen")
     ext.add_argument("--manager-session-token", action="store_true",
                      help="mock manager answers with session_token (webserver 26.4+)")
 
@@ -164,9 +173,52 @@ def _positive(text: str) -> int:
 
 
 def _jobs(text: str) -> int:
+    # More workers than cores only adds start-up and memory (one worker per cell for --jobs 100000).
     if text == "auto":
         return workers.available_cores()
-    return _positive(text)
+    return min(_positive(text), workers.available_cores())
+
+
+MAX_CONCURRENCY = 1024  # runs in flight per process: each holds a client, a loopback address and sockets
+
+
+def _concurrency(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"at most {MAX_CONCURRENCY}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A timeout: a positive, finite number of seconds (0, negative, nan or inf would disable it)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
+    return value
+
+
+def _listen(text: str) -> tuple[str, int]:
+    try:
+        return services.parse_listen(text)
+    except errors.UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _http_url(text: str) -> str:
+    try:
+        url = URL(text)
+    except (ValueError, TypeError):
+        url = URL()
+    if url.scheme not in ("http", "https") or not url.host:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL with a host, got {text!r}")
+    try:
+        url.port  # noqa: B018 - a port out of range raises here
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port is not 1-65535") from None
+    return text
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -179,21 +231,8 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def write_reports(doc: dict[str, Any], out: Path, formats: list[str] | None = None) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    return [writer(doc, out / name) for key, (name, writer) in WRITERS.items() if formats is None or key in formats]
-
-
-def exit_code(doc: dict[str, Any]) -> int:
-    required = [c for c in doc["cells"] if c["required"]]
-    if any(c["verdict"] == "error" for c in required):
-        return errors.EXIT_RUNTIME
-    if any(c["verdict"] != "compatible" for c in required):
-        return errors.EXIT_INCOMPATIBLE
-    return errors.EXIT_OK
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    output.check_dir(args.out)  # before the run: an unusable --out must not cost the run's results
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
     gateways, columns = build_targets(args, sel)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout,
@@ -248,7 +287,7 @@ def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], colum
     if annotate is not None:
         annotate(doc)
     doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(doc)
-    paths = write_reports(doc, Path(args.out))
+    paths = output.write_reports(doc, args.out)
     print(terminal.render(doc))
     print(f"\n{len(result.cells)} cells, {sum(len(c.scenarios) for c in result.cells)} scenario runs in "
           f"{result.duration_s:.2f} s; reports: {', '.join(str(p) for p in paths)}")
@@ -264,33 +303,89 @@ def cmd_report(args: argparse.Namespace) -> int:
         doc = json_report.read(args.source)
     except (OSError, ValueError) as exc:
         raise errors.UsageError(f"cannot read {args.source}: {exc}") from None
-    for p in write_reports(doc, Path(args.out), args.format):
+    for p in output.write_reports(doc, args.out, args.format):
         print(p)
     return exit_code(doc)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every outcome is an exit code and at most one line on stderr: never a traceback (HARNESS_TRACEBACK=1 shows
+    the traceback of an internal error)."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:2] == ["report", "merge"]:  # 'report FROM.json' keeps working; 'report merge A B ...' joins shards
+    stdout = sys.stdout
+    sys.stdout = _PipeSafe(stdout)
+    try:
+        return _dispatch(argv)
+    except errors.HarnessError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+    except Exception as exc:  # a bug of the harness: one line and the code of a runtime error
+        if os.environ.get("HARNESS_TRACEBACK"):
+            raise
+        print(f"harness: internal error: {type(exc).__name__}: {exc} (a bug of the harness; HARNESS_TRACEBACK=1 "
+              "shows where)", file=sys.stderr)
+        return errors.EXIT_RUNTIME
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
+
+
+class _PipeSafe:
+    """stdout that outlives its reader: ``harness gate | head`` keeps the gate's exit code instead of dying on
+    BrokenPipeError; what is left to print goes to /dev/null."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
         try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+            with contextlib.suppress(OSError):
+                self._stream.flush()
+
+    def _reader_gone(self) -> None:
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _documents(args: argparse.Namespace) -> str:
+    """The documents a command reads, for the message when one of them is malformed."""
+    names = [getattr(args, k, None) for k in ("source", "a", "b", "run", "baseline")]
+    return ", ".join(str(n) for n in names if n) or "the input document"
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv[:2] == ["report", "merge"]:  # 'report FROM.json' keeps working; 'report merge A B ...' joins shards
+        with errors.reading(", ".join(a for a in argv[2:] if not a.startswith("-"))):
             return report_merge.main(argv[2:])
-        except errors.HarnessError as exc:
-            print(f"harness: {exc}", file=sys.stderr)
-            return exc.exit_code
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    try:
-        if args.command == "serve":
-            return serve.run(args)
-        if hasattr(args, "handler"):  # subcommands that set a handler (gate, diff, ...)
-            return int(args.handler(args))
-        return cmd_run(args) if args.command == "run" else cmd_report(args)
-    except errors.HarnessError as exc:
-        print(f"harness: {exc}", file=sys.stderr)
-        return exc.exit_code
+    if args.command == "serve":
+        return serve.run(args)
+    if args.command in ("report", "diff", "gate"):
+        with errors.reading(_documents(args)):
+            return int(args.handler(args)) if hasattr(args, "handler") else cmd_report(args)
+    if hasattr(args, "handler"):  # subcommands that set a handler (peer, identify, mutate, ...)
+        return int(args.handler(args))
+    return cmd_run(args)
 
 
 if __name__ == "__main__":

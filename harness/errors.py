@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK = 0  # every required cell is compatible
 EXIT_INCOMPATIBLE = 1  # a required cell is incompatible or unknown
 EXIT_USAGE = 2  # bad command line, scenario file or profile
 EXIT_RUNTIME = 3  # a server could not start, a target was unreachable: a required cell is 'error'
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C); SIGTERM gives 143: 128 + the signal, as a shell reports it
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +72,21 @@ class ScenarioError(UsageError):
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         head = f"{where}: error: {self.message}" + (f" (at key '{self.key}')" if self.key else "")
         return "\n".join([head, *caret(self.line, self.column, self.source_line)])
+
+
+@contextlib.contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Judging or rendering documents the user gave (``report``, ``merge``, ``diff``, ``gate``): a key missing or a
+    value of the wrong type deep inside one is bad input (exit 2, one line), not a crash of the harness."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
+        detail = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc) or "bad value"
+        raise UsageError(f"{what}: not a well-formed harness document ({detail})") from None
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage error is one line (the whole usage is in ``--help``); subcommands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

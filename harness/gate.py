@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Literal, get_args
 from tabulate import tabulate
 
 from harness import errors, matrix
+from harness.report import output
 from harness.results import SCHEMA, Outcome, Verdict
 
 BASELINE_SCHEMA = "harness/baseline@1"
@@ -383,9 +384,9 @@ def check_baseline(doc: Any, name: str) -> dict[str, Any]:
 
 def write_baseline(baseline: dict[str, Any], path: str | Path) -> Path:
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(baseline, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return p
+    with contextlib.suppress(OSError):  # an unusable directory is reported by the write below
+        p.parent.mkdir(parents=True, exist_ok=True)
+    return output.write_text(p, json.dumps(baseline, indent=2, ensure_ascii=False) + "\n", "baseline")
 
 
 # --- the decision -------------------------------------------------------------------------------------------------
@@ -714,6 +715,14 @@ def load_policy(path: str | Path) -> dict[str, frozenset[str]]:
 
 
 def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
+    # Where the gate will write, checked before it runs anything.
+    if args.summary:
+        output.check_file(args.summary, "--summary")
+    step = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step:
+        output.check_file(step, "$GITHUB_STEP_SUMMARY")
+    if args.update_baseline:
+        output.check_file(args.baseline, "--baseline (to update)")
     policy = load_policy(args.policy)
     run_all = harness_runner(args.policy)
     baseline_path = Path(args.baseline)
@@ -741,10 +750,8 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
             result = GateResult("deployable", result.reasons, args.strict, updated=True)
     summary = render_markdown(result, run, policy, str(baseline_path), str(args.policy))
     if args.summary:
-        Path(args.summary).write_text(summary, encoding="utf-8")
-    step = os.environ.get("GITHUB_STEP_SUMMARY")
+        output.write_text(args.summary, summary, "--summary")
     if step:
-        with open(step, "a", encoding="utf-8") as fh:
-            fh.write(summary)
+        output.append_text(step, summary, "$GITHUB_STEP_SUMMARY")
     print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else render_text(result))
     return result.exit_code

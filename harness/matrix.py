@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-from harness.errors import ScenarioError
+from harness.errors import EXIT_INCOMPATIBLE, EXIT_OK, EXIT_RUNTIME, ScenarioError
 from harness.protocol import fasttrack_models, generations
 from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.results import CellResult, Verdict
 from harness.scenario.failures import causes, reason
-from harness.scenario.yamlnodes import LList, LMap, Source, load
+from harness.scenario.yamlnodes import LList, LMap, Source, kind, load
 
 VERSION_SHAPE = re.compile(r"^\d+\.\d+(\.\d+)?([A-Za-z0-9.+-]*)$")
 DEFAULT_POLICY = Path(__file__).parent / "data" / "support-policy.yaml"
@@ -70,6 +71,16 @@ def apply(cell: CellResult) -> CellResult:
     return cell
 
 
+def exit_code(doc: dict[str, Any]) -> int:
+    """The exit code of ``run`` (and ``report``, ``report merge``) for a result document."""
+    required = [c for c in doc["cells"] if c["required"]]
+    if any(c["verdict"] == "error" for c in required):
+        return EXIT_RUNTIME
+    if any(c["verdict"] != "compatible" for c in required):
+        return EXIT_INCOMPATIBLE
+    return EXIT_OK
+
+
 def load_policy(path: str | Path = DEFAULT_POLICY) -> dict[str, frozenset[str]]:
     """gateway profile id -> FastTrack profile ids it must support. Unknown ids are a usage error."""
     try:
@@ -91,6 +102,9 @@ def load_policy(path: str | Path = DEFAULT_POLICY) -> dict[str, frozenset[str]]:
         if not isinstance(fts, LList):
             raise src.error("expected a list of FastTrack profile ids", req.value_marks[gw], f"required.{gw}")
         for i, ft in enumerate(fts):
+            if isinstance(ft, dict | list):
+                raise src.error(f"expected a FastTrack profile id, got {kind(ft)}", fts.item_marks[i],
+                                f"required.{gw}[{i}]")
             if ft not in ft_ids:
                 raise src.error(f"unknown FastTrack profile {ft!r} (known: {', '.join(sorted(ft_ids))})",
                                 fts.item_marks[i], f"required.{gw}[{i}]")

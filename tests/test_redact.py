@@ -10,10 +10,10 @@ import pytest
 
 from harness import matrix
 from harness.catalog import select
-from harness.cli import write_reports
 from harness.engine.matrix_run import Options, run_matrix
 from harness.protocol.fasttrack_models import BEARER_25_1
 from harness.protocol.generations import G5
+from harness.report.output import write_reports
 from harness.report.redact import Redactor, tag
 from harness.scenario.loader import parse_scenario
 

@@ -168,7 +168,8 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     started_wall, started = datetime.now(UTC), time.perf_counter()
     directory, attribution = Directory(opts.seed), Attribution()
     env = Shared(directory, attribution, opts.clock,
-                 GatewayConfig(jwt_secret=opts.jwt_secret, session_max_age=opts.session_max_age), opts.seed)
+                 GatewayConfig(jwt_secret=opts.jwt_secret, session_max_age=opts.session_max_age), opts.seed,
+                 opts.timeout)
     ctx = RunContext(directory, attribution, opts.clock, opts.jwt_secret, opts.session_max_age, opts.seed,
                      opts.timeout)
     cells, wanted = new_cells(plan, policy), plan.wanted

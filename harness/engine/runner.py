@@ -78,6 +78,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
     journal = RunJournal(rid)
     ip = client.source_ip
     ctx.attribution.register(ip, journal)
+    current: Step | None = None
     try:
         variables: dict[str, object] = {
             "username": user.username,
@@ -98,6 +99,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
         for step in scenario.steps:
             if not applies(step.modes, _ectx(variables, modes, ctx)):
                 continue
+            current = step
             step_result = await _run_step(step, client, journal, variables, ctx, rid)
             if step_result.outcome == "pass":
                 step_result.failures = _evaluate(step, step_result, variables, modes, ctx)
@@ -123,6 +125,9 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
         result.outcome, result.error = "error", str(exc)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         result.outcome, result.error = "error", f"gateway at {cell.gateway_url} unreachable: {_describe(exc)}"
+    except Exception as exc:  # the scenario cannot be run (a value only known at run time): its own error
+        at = f"{current.where}: step '{current.name}'" if current else scenario.file
+        result.outcome, result.error = "error", f"scenario {at} cannot be run: {_describe(exc)}"
     finally:
         ctx.attribution.release(journal)
         ctx.directory.forget(user.username)

@@ -29,6 +29,8 @@ def parse_listen(text: str) -> tuple[str, int]:
         raise UsageError(f"expected HOST:PORT, got {text!r}")
     if not (host == "localhost" or host.startswith("127.") or host == "::1"):
         raise UsageError(f"{text}: the harness only listens on loopback addresses")
+    if not 1 <= int(port) <= 65535:
+        raise UsageError(f"{text}: a port is 1-65535")
     return host, int(port)
 
 

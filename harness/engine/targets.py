@@ -35,6 +35,7 @@ class Shared:
     clock: Clock
     config: GatewayConfig
     seed: str
+    timeout: float = 30.0  # seconds per exchange, the tap's upstream exchange included (--timeout)
 
 
 class GatewayLauncher(Protocol):
@@ -163,7 +164,7 @@ class FastTrackTarget:
             srv = await server.start(f"mock FastTrack {self.id}", mock.app(), host, port)
         else:
             assert self.url is not None
-            tap = RecordingTap(self.url, attribution=env.attribution)
+            tap = RecordingTap(self.url, attribution=env.attribution, timeout=env.timeout)
             srv = await server.start(f"recording tap for {self.url}", tap.app(), host, port)
         try:
             yield srv

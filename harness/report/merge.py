@@ -10,11 +10,12 @@ reason, scenario outcomes and failures; wire records and timings are not compare
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from harness import errors
 from harness.gate import RESULT_SCHEMA, check_result, read_json
+from harness.matrix import exit_code
+from harness.report import output
 
 # Per cell and scenario: what judging it produced. Wire records (``steps``: Date headers, ports) and timings differ
 # between two runs of the same code and are not content.
@@ -102,29 +103,26 @@ def merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.cli import WRITERS
-
-    p = argparse.ArgumentParser(prog="harness report merge",
+    p = errors.ArgumentParser(prog="harness report merge",
                                 description="Join shard results (run --shard I/N) into one document and write every "
                                             "report.",
                                 epilog="exit codes: as 'harness run' for the merged document (0 every required cell "
                                        "compatible, 1 one is not, 3 one is 'error'); 2 refused or bad usage")
     p.add_argument("sources", nargs="+", metavar="FROM.json")
     p.add_argument("--out", default="reports", metavar="DIR", help="report directory (default reports/)")
-    p.add_argument("--format", action="append", choices=sorted(WRITERS), help="formats (default all)")
+    p.add_argument("--format", action="append", choices=sorted(output.WRITERS), help="formats (default all)")
     return p
 
 
 def main(argv: list[str]) -> int:
     """``report merge`` (argv after ``merge``); raises :class:`errors.UsageError` for bad input."""
-    from harness import cli  # the CLI imports this module
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    output.check_dir(args.out)
     doc = merge([(src, read_json(src)) for src in args.sources])
-    for path in cli.write_reports(doc, Path(args.out), args.format):
+    for path in output.write_reports(doc, args.out, args.format):
         print(path)
-    return cli.exit_code(doc)
+    return exit_code(doc)

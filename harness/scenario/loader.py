@@ -29,6 +29,7 @@ from harness.scenario.model import (
 )
 from harness.scenario.template import Template
 from harness.scenario.yamlnodes import LList, LMap, Source, load
+from harness.scenario.yamlnodes import kind as what_is
 
 # Values every run provides (see harness.engine.runner.run_variables).
 BUILTINS = frozenset({
@@ -77,7 +78,7 @@ def _mark(container: Any, key: str | int) -> tuple[int, int]:
 def _mapping(ctx: _Ctx, value: Any, path: str, mark: tuple[int, int], allowed: Iterable[str],
              required: Iterable[str] = ()) -> LMap:
     if not isinstance(value, LMap):
-        raise ctx.err(f"expected a mapping, got {type(value).__name__}", mark, path)
+        raise ctx.err(f"expected a mapping, got {what_is(value)}", mark, path)
     allowed = set(allowed)
     for key in value:
         if key not in allowed:
@@ -100,13 +101,13 @@ def _typed(ctx: _Ctx, m: LMap, key: str, path: str, kind: type | tuple[type, ...
     if isinstance(value, bool) and kind is int:
         raise ctx.err(f"'{key}' must be {what}, got a boolean", _mark(m, key), _join(path, key))
     if not isinstance(value, kind):
-        raise ctx.err(f"'{key}' must be {what}, got {type(value).__name__}", _mark(m, key), _join(path, key))
+        raise ctx.err(f"'{key}' must be {what}, got {what_is(value)}", _mark(m, key), _join(path, key))
     return value
 
 
 def _template(ctx: _Ctx, value: Any, mark: tuple[int, int], path: str) -> Template:
     if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
-        raise ctx.err(f"expected a string, got {type(value).__name__}", mark, path)
+        raise ctx.err(f"expected a string, got {what_is(value)}", mark, path)
     t = Template(str(value))
     for name in t.names:
         if name not in ctx.defined:
@@ -283,7 +284,7 @@ def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int], headers: bool 
             values = v if isinstance(v, LList) else [v]
             for i, item in enumerate(values):
                 mk = _mark(v, i) if isinstance(v, LList) else _mark(raw, k)
-                out.append((k, _template(ctx, item, mk, _join(path, k))))
+                out.append((k, _value(ctx, _template(ctx, item, mk, _join(path, k)), mk, _join(path, k), headers)))
         return tuple(out)
     if isinstance(raw, LList):
         for i, item in enumerate(raw):
@@ -291,9 +292,17 @@ def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int], headers: bool 
                 raise ctx.err("expected a [name, value] pair", _mark(raw, i), _join(path, i))
             if headers:
                 _header_name(ctx, item[0], _mark(raw, i), _join(path, i))
-            out.append((item[0], _template(ctx, item[1], _mark(raw, i), _join(path, i))))
+            value = _template(ctx, item[1], _mark(raw, i), _join(path, i))
+            out.append((item[0], _value(ctx, value, _mark(raw, i), _join(path, i), headers)))
         return tuple(out)
     raise ctx.err("expected a mapping or a list of [name, value] pairs", mark, path)
+
+
+def _value(ctx: _Ctx, value: Template, mark: tuple[int, int], path: str, header: bool) -> Template:
+    """A header value cannot hold a line break: it would end the header line (refused here, not at run time)."""
+    if header and ("\r" in value.raw or "\n" in value.raw):
+        raise ctx.err("a header value cannot contain a line break (CR or LF)", mark, path)
+    return value
 
 
 def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSpec:
@@ -324,7 +333,7 @@ def _request(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> RequestSp
         query=_pairs(ctx, m["query"], _join(path, "query"), _mark(m, "query")) if "query" in m else (),
         headers=(_pairs(ctx, m["headers"], _join(path, "headers"), _mark(m, "headers"), headers=True)
                  if "headers" in m else ()),
-        json=_plain(m["json"]) if "json" in m else None,
+        json=_plain(ctx, m["json"], _join(path, "json"), _mark(m, "json")) if "json" in m else None,
         text=_template(ctx, m["text"], _mark(m, "text"), _join(path, "text")) if "text" in m else None,
         body_bytes=body_bytes,
         upstream=upstream,
@@ -373,12 +382,15 @@ def _ws_expect(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> WebSock
     return WebSocketExpect(msgs("client_received"), msgs("fasttrack_received"), code, ctx.where(mark))
 
 
-def _plain(value: Any) -> Any:
+def _plain(ctx: _Ctx, value: Any, path: str, mark: tuple[int, int]) -> Any:
+    """A JSON body as plain values; what JSON cannot carry (a YAML date, binary) is refused here, not at run time."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(ctx, v, _join(path, k), _mark(value, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+        return [_plain(ctx, v, _join(path, i), _mark(value, i)) for i, v in enumerate(value)]
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return value
+    raise ctx.err(f"a JSON body cannot hold {what_is(value)} (quote it to send it as a string)", mark, path)
 
 
 def _upstream(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Upstream:

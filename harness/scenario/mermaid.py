@@ -62,7 +62,7 @@ from harness.scenario.model import (
     Step,
 )
 from harness.scenario.template import Template
-from harness.scenario.yamlnodes import LList, LMap, Source, load
+from harness.scenario.yamlnodes import MAX_DEPTH, LList, LMap, Source, load
 
 SUFFIXES = (".mmd",)
 ROLES = {"client": "Client", "gateway": "Backend.AI Gateway", "fasttrack": "Backend.AI FastTrack"}
@@ -415,6 +415,11 @@ class _Parser:
                     out.body, pos = json.JSONDecoder().raw_decode(text, pos)
                 except ValueError as exc:
                     raise self.err(f"cannot read the JSON body: {exc}", lineno, col + pos, key) from None
+                except RecursionError:
+                    out.body = None
+                if out.body is None or _depth(out.body) > MAX_DEPTH:
+                    raise self.err(f"the JSON body is nested more than {MAX_DEPTH} levels deep", lineno,
+                                   out.body_col, key)
                 out.body_text = text[start:pos]
             else:
                 raise self.err("cannot read the label from here: after the "
@@ -557,7 +562,8 @@ class _Parser:
         if drawn is not None:
             return drawn, None
         if given is not None and "json" in given:
-            return loader._plain(given["json"]), None
+            where = f"{path}.json" if given is head else "request.json"
+            return loader._plain(self.ctx, given["json"], where, loader._mark(given, "json")), None
         if given is not None and "text" in given:
             where = f"{path}.text" if given is head else "request.text"
             return None, loader._template(self.ctx, given["text"], loader._mark(given, "text"), where)
@@ -696,6 +702,17 @@ def _capture(name: str, hop: str, target: tuple[str, str], where: SourceSpan) ->
     kind, ref = target
     return Capture(name, hop, header=ref if kind == "header" else None, json=ref if kind == "json" else None,
                    where=where)
+
+
+def _depth(value: Any) -> int:
+    """How deeply a decoded JSON value nests (iteratively: the value may be deeper than the recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 def _closing(text: str, start: int) -> int:

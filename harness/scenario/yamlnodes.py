@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,33 @@ class Source:
         return ScenarioError(message, self.file, line, col, key, self.line(line))
 
 
+# Bounds on what one file may expand to: a few KB of aliases can otherwise stand for gigabytes ("billion laughs"),
+# and deep nesting would exhaust the recursion of the builder and of everything that walks the result.
+MAX_NODES = 200_000  # values after alias expansion; the largest shipped file has a few hundred
+MAX_DEPTH = 64  # nested mappings and lists; shipped files nest 8 deep
+
+
+def kind(value: Any) -> str:
+    """What a value is, in the user's words (for messages): 'a mapping', 'a list', 'a string', ..."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, datetime.date):
+        return "a date"
+    if isinstance(value, bytes):
+        return "binary data"
+    return "a " + type(value).__name__
+
+
 def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -71,7 +99,7 @@ def load(source: Source) -> Any:
             loader.dispose()
     if node is None:
         raise source.error("empty file")
-    return _build(node, source, yaml.SafeLoader(""), "", set())
+    return _build(node, source, yaml.SafeLoader(""), "", set(), [0])
 
 
 def _join(path: str, key: str | int) -> str:
@@ -80,9 +108,16 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _build(node: yaml.Node, source: Source, ctor: yaml.SafeLoader, path: str, active: set[int]) -> Any:
+def _build(node: yaml.Node, source: Source, ctor: yaml.SafeLoader, path: str, active: set[int],
+           count: list[int]) -> Any:
     if id(node) in active:  # an alias that contains itself
         raise source.error("recursive YAML alias", _pos(node), path)
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise source.error(f"the file expands to more than {MAX_NODES} values (YAML aliases repeated too often?)",
+                           _pos(node), path)
+    if len(active) >= MAX_DEPTH and isinstance(node, yaml.CollectionNode):
+        raise source.error(f"nested more than {MAX_DEPTH} levels deep", _pos(node), path)
     if isinstance(node, yaml.MappingNode):
         active.add(id(node))
         out = LMap()
@@ -90,18 +125,18 @@ def _build(node: yaml.Node, source: Source, ctor: yaml.SafeLoader, path: str, ac
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise source.error("YAML merge keys (<<) are not supported in scenarios", _pos(key_node), path)
-            key = _build(key_node, source, ctor, path, active)
+            key = _build(key_node, source, ctor, path, active, count)
             if not isinstance(key, str):
                 raise source.error(f"keys must be strings, got {key!r}", _pos(key_node), path)
             if key in out:
                 raise source.error(f"duplicate key '{key}'", _pos(key_node), _join(path, key))
-            out[key] = _build(value_node, source, ctor, _join(path, key), active)
+            out[key] = _build(value_node, source, ctor, _join(path, key), active, count)
             out.key_marks[key], out.value_marks[key] = _pos(key_node), _pos(value_node)
         active.discard(id(node))
         return out
     if isinstance(node, yaml.SequenceNode):
         active.add(id(node))
-        seq = LList(_build(item, source, ctor, _join(path, i), active) for i, item in enumerate(node.value))
+        seq = LList(_build(item, source, ctor, _join(path, i), active, count) for i, item in enumerate(node.value))
         seq.mark, seq.item_marks = _pos(node), [_pos(item) for item in node.value]
         active.discard(id(node))
         return seq
