@@ -10,7 +10,6 @@ Exit codes of run (the other commands document theirs in their --help):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
 import math
@@ -24,7 +23,7 @@ from yarl import URL
 from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve
 from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
-from harness.engine import services, workers
+from harness.engine import services, supervisor, workers
 from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
 from harness.engine.targets import CommandLauncher, FastTrackTarget, UrlLauncher
 from harness.matrix import exit_code
@@ -34,6 +33,7 @@ from harness.protocol.manager_rules import ManagerContract
 from harness.report import json_report, output, terminal
 from harness.report import merge as report_merge
 from harness.report.redact import Redactor
+from harness.results import RunResult
 
 EPILOG = """exit codes:
   0  every required cell is compatible
@@ -258,7 +258,7 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
     def compare_with_reference(doc: dict[str, Any]) -> None:
         nonlocal undocumented
-        reference = asyncio.run(run_matrix([launcher.profile], columns, sel.scenarios,
+        reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios,
                                            matrix.load_policy(args.policy), Options(seed=args.seed)))
         diffs = findings.annotate(doc, version=rel.version, profile=launcher.profile.id, peer_row=launcher.label,
                                   reference_doc=reference.to_json(), findings=findings.load_findings())
@@ -277,17 +277,29 @@ def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], colum
             opts: Options, annotate: Callable[[dict[str, Any]], None] | None = None) -> int:
     policy = faults.require_like_wrapped(matrix.load_policy(args.policy),
                                          [(c.id, c.model.id) for c in columns if c.fault and c.model])
-    runs = [workers.run(gateways, columns, sel.scenarios, policy, opts, terminal.Progress(quiet=args.quiet or k > 0),
-                        jobs=args.jobs, shard=args.shard, keep_empty=args.scenario == "*")
-            for k in range(max(1, getattr(args, "repeat", 1)))]
-    result = runs[0]
-    doc = result.to_json()
-    if len(runs) > 1:
-        doc["repeat"] = repeat.summary([doc, *(r.to_json() for r in runs[1:])])
-    if annotate is not None:
-        annotate(doc)
-    doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(doc)
-    paths = output.write_reports(doc, args.out)
+    # From here a signal stops the run instead of unwinding it: what finished is written as a partial document,
+    # and a signal while the reports are written lets them be written whole.
+    with supervisor.on_stop(lambda: None):
+        runs: list[RunResult] = []
+        for k in range(max(1, getattr(args, "repeat", 1))):
+            runs.append(workers.run(gateways, columns, sel.scenarios, policy, opts,
+                                    terminal.Progress(quiet=args.quiet or k > 0), jobs=args.jobs, shard=args.shard,
+                                    keep_empty=args.scenario == "*"))
+            if supervisor.stopping():
+                break
+        result = runs[0] if len(runs) == 1 or not runs[-1].interrupted else runs[-1]
+        doc = result.to_json()
+        if len(runs) > 1 and not result.interrupted:
+            doc["repeat"] = repeat.summary([doc, *(r.to_json() for r in runs[1:])])
+        if annotate is not None and not result.interrupted:
+            annotate(doc)
+        doc = Redactor(result.secrets(), enabled=not args.show_secrets).document(doc)
+        paths = output.write_reports(doc, args.out)
+    stopped = supervisor.requested()
+    if stopped is not None:
+        print(f"harness: interrupted by {supervisor.signal_name(stopped)}; the finished cells are in "
+              f"{', '.join(str(p) for p in paths)} (partial: true)", file=sys.stderr)
+        return 128 + stopped
     print(terminal.render(doc))
     print(f"\n{len(result.cells)} cells, {sum(len(c.scenarios) for c in result.cells)} scenario runs in "
           f"{result.duration_s:.2f} s; reports: {', '.join(str(p) for p in paths)}")
@@ -315,9 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     stdout = sys.stdout
     sys.stdout = _PipeSafe(stdout)
     try:
-        return _dispatch(argv)
+        with supervisor.handling_signals():
+            return _dispatch(argv)
     except errors.HarnessError as exc:
         print(f"harness: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except supervisor.Interrupted as exc:
+        print(f"harness: interrupted by {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)

@@ -11,7 +11,6 @@ A scenario stops at its first failing step, so a difference list shows one hop p
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 
 from harness import errors, matrix, peers
 from harness.catalog import DEFAULT_SCENARIOS, select
-from harness.engine import services
+from harness.engine import services, supervisor
 from harness.engine.matrix_run import Options, applicable, mock_columns, run_matrix
 from harness.engine.targets import CommandLauncher, GatewayLauncher, ReferenceLauncher, Shared, UrlLauncher
 from harness.protocol import fasttrack_models, generations
@@ -191,7 +190,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout,
                    manager_listen=args.manager_listen, manager_contract=contract)
     rows = [ObservedAs(target, c.profile) for c in candidates.values()]
-    result = asyncio.run(run_matrix(rows, mock_columns(models, args.fasttrack_listen), sel.scenarios, {}, opts,
+    result = supervisor.run(run_matrix(rows, mock_columns(models, args.fasttrack_listen), sel.scenarios, {}, opts,
                                     only=only))
     ranking = score(result, candidates, Redactor(result.secrets(), enabled=not args.show_secrets))
     doc = {"target": described, "best": ranking[0].profile.id,

@@ -14,7 +14,6 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from tabulate import tabulate
 
 from harness import errors, matrix
 from harness.catalog import DEFAULT_SCENARIOS, select
+from harness.engine import supervisor
 from harness.engine.matrix_run import Options, applicable, mock_columns, run_matrix
 from harness.engine.targets import GatewayLauncher, ReferenceLauncher
 from harness.mutants import MUTANTS, Mutant, resolve_mutant
@@ -178,7 +178,7 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     sel = select(None, None, args.scenario, args.scenarios_dir)
     policy = matrix.load_policy(args.policy)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout)
-    run = asyncio.run(run_mutants(mutants, sel.scenarios, policy, opts, terminal.Progress(quiet=args.quiet)))
+    run = supervisor.run(run_mutants(mutants, sel.scenarios, policy, opts, terminal.Progress(quiet=args.quiet)))
     print(render(run))
     if args.json:
         Path(args.json).write_text(json.dumps(run.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -103,10 +103,12 @@ class RunResult:
     started_at: str = ""
     duration_s: float = 0.0
     exchanges: int = 0
+    interrupted: str | None = None  # the signal that stopped the run: the document holds what had finished
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
+            **({"partial": True, "interrupted": self.interrupted} if self.interrupted else {}),
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "http_exchanges": self.exchanges,

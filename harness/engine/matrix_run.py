@@ -16,6 +16,7 @@ from harness import matrix
 from harness.actors import server
 from harness.actors.journal import Attribution
 from harness.actors.manager import MockManager
+from harness.engine import supervisor
 from harness.engine.events import CellFinished, Listener, RunFinished, RunStarted, ScenarioFinished
 from harness.engine.runner import Cell, RunContext, lane_client, run_scenario
 from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher, Shared
@@ -205,17 +206,34 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
                     finish(key)
 
     host, port = opts.manager_listen or (server.LOOPBACK, 0)
-    manager = await server.start("mock manager", MockManager(directory, opts.manager_contract).app(), host, port)
+    interrupted: str | None = None
     try:
-        for phase in _phases([c for c in plan.cells if wanted[(c[0].label, c[1].id)]]):
-            await _run_phase(phase, env, manager.url, cells, wanted, lane, opts.concurrency)
-    finally:
-        await manager.stop()
-    for key in [k for k in cells if k in open_cells]:  # cells that could not start, or had nothing to run
-        finish(key)
+        manager = await server.start("mock manager", MockManager(directory, opts.manager_contract).app(), host, port)
+        try:
+            for phase in _phases([c for c in plan.cells if wanted[(c[0].label, c[1].id)]]):
+                await _run_phase(phase, env, manager.url, cells, wanted, lane, opts.concurrency)
+        finally:
+            await manager.stop()
+    except asyncio.CancelledError:
+        signum = supervisor.requested()
+        if signum is None:  # not a stop of the run: someone else's cancellation
+            raise
+        # Everything started has been stopped on the way here; what finished is kept.
+        interrupted = supervisor.signal_name(signum)
+    for key in [k for k in cells if k in open_cells]:
+        if interrupted:  # never judged on the runs that happened to finish: not a verdict
+            interrupted_cell(cells[key], interrupted)
+            emit(CellFinished(cells[key]))
+        else:  # cells that could not start, or had nothing to run
+            finish(key)
     result = assemble(plan, list(cells.values()), scenarios, started_wall, time.perf_counter() - started, keep_empty)
+    result.interrupted = interrupted
     emit(RunFinished(result))
     return result
+
+
+def interrupted_cell(cell: CellResult, signal_name: str) -> None:
+    cell.verdict, cell.reason = "unknown", f"interrupted by {signal_name} before this cell finished"
 
 
 async def _run_phase(phase: list[tuple[GatewayLauncher, FastTrackTarget]], env: Shared, manager_url: str,

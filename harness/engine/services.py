@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
+from harness.engine import supervisor
 from harness.errors import HarnessError, UsageError
 
 READY_PROBE_INTERVAL = 0.05  # how often a starting process's port is tried; bounded by the ready timeout
@@ -68,8 +71,11 @@ async def _answers(host: str, port: int) -> bool:
 async def process(name: str, argv: list[str] | str, *, host: str, port: int, ready_timeout: float,
                   cwd: str | None = None, env: dict[str, str] | None = None) -> AsyncIterator[Process]:
     """Start a process, wait until ``host:port`` accepts connections (or the process dies), always stop it."""
+    token = _next_token()
+    # Its own session (a Ctrl-C to the terminal's group is the harness's to handle), and a mark every descendant
+    # inherits, so even one that daemonises into another session is found and stopped with it.
     kwargs = dict(stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd,
-                  env={**os.environ, **(env or {})}, start_new_session=True)
+                  env={**os.environ, **(env or {}), supervisor.OWNER_ENV: token}, start_new_session=True)
     try:
         if isinstance(argv, str):
             proc = await asyncio.create_subprocess_shell(argv, **kwargs)  # type: ignore[arg-type]
@@ -94,22 +100,51 @@ async def process(name: str, argv: list[str] | str, *, host: str, port: int, rea
                 await asyncio.wait_for(proc.wait(), READY_PROBE_INTERVAL)
         yield handle
     finally:
-        await _stop(proc)
+        await _uncancellable(_stop(proc, token))
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pump
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)  # the whole group: a webserver forks workers
-    try:
-        await asyncio.wait_for(proc.wait(), 10)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+_tokens = itertools.count(1)
+
+
+def _next_token() -> str:
+    return f"{os.getpid()}-{next(_tokens)}"
+
+
+async def _uncancellable(stopping: Coroutine[Any, Any, None]) -> None:
+    """Run a stop to its end even if the task is cancelled meanwhile (a second Ctrl-C): a stop cut short is what
+    leaves a server behind. The cancellation is passed on once the stop is done."""
+    task = asyncio.ensure_future(stopping)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _stop(proc: asyncio.subprocess.Process, token: str) -> None:
+    """SIGTERM to the process group and to every process marked as its descendant, SIGKILL after the grace."""
+    def signal_all(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)  # the whole group: a webserver forks workers
+        supervisor.kill_all(supervisor.marked(token), sig)  # and whatever left the group
+
+    deadline = time.monotonic() + supervisor.GRACE
+    if proc.returncode is None or supervisor.marked(token):
+        signal_all(signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), supervisor.GRACE)
+    # Descendants are not our children: nothing to wait on but their entries in /proc.
+    while supervisor.marked(token) and time.monotonic() < deadline:
+        await asyncio.sleep(READY_PROBE_INTERVAL)
+    if proc.returncode is None or supervisor.marked(token):
+        signal_all(signal.SIGKILL)
         await proc.wait()
 
 

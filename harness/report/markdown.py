@@ -24,6 +24,8 @@ def render(doc: dict[str, Any]) -> str:
         "",
         f"> **{doc.get('notice', '')}**",
         "",
+        *([f"> **Partial run: interrupted by {doc.get('interrupted')}; cells that had not finished are `unknown`.**",
+           ""] if doc.get("partial") else []),
         tabulate(rows, headers=headers, tablefmt="github"),
         "",
     ]

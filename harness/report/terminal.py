@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from tabulate import tabulate
 
-from harness.engine.events import Event, RunStarted, ScenarioFinished
+from harness.engine.events import Event, RunFinished, RunStarted, ScenarioFinished
 from harness.report.table import matrix_rows, reason_lines
 
 
@@ -49,4 +49,7 @@ class Progress:
             elif event.result.outcome == "error":
                 self.stream.write(f"{event.gateway} × {event.fasttrack}: {event.result.id} error: "
                                   f"{event.result.error}\n")
+        elif isinstance(event, RunFinished) and not self.tty:  # a CI log shows when the run ended
+            runs = sum(len(c.scenarios) for c in event.result.cells)
+            self.stream.write(f"finished {runs} scenario runs in {event.result.duration_s:.2f} s\n")
         self.stream.flush()
