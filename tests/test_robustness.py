@@ -133,9 +133,9 @@ steps:
 @pytest.mark.parametrize(("extra", "message", "line"), [
     ("      json: {when: 2026-12-01}", "a JSON body cannot hold a date", 9),
     ("      headers: {X-A: \"a\\r\\nX-Injected: 1\"}", "line break", 9),
-    ("      headers: {\"Bad Name\": x}", "not a header name", 9),
+    ("      headers: {\"Bad Name\": x}", "not a valid HTTP header name", 9),
     ("    expect:\n      gateway_to_fasttrack:\n        headers:\n          X-BackendAI-SSO:\n            jwt: "
-     "{secret: s, algorithm: {a: 1}}", "algorithm must be a JWT algorithm name", 13),
+     "{secret: s, algorithm: {a: 1}}", "'algorithm' must be a non-empty string or list of strings", 13),
 ])
 def test_what_cannot_run_is_refused_at_load(extra, message, line):
     with pytest.raises(ScenarioError, match=message) as err:
@@ -155,6 +155,8 @@ steps:
       session: none
       websocket:
         send: [{binary: "${username}"}]
+    expect:
+      gateway_to_client: {status: 101}
 """
 
 
