@@ -17,6 +17,7 @@ from harness.engine import workers
 from harness.engine.matrix_run import Options
 from harness.errors import ScenarioError
 from harness.report import output
+from harness.results import SCHEMA
 from harness.scenario.loader import load_scenario, parse_scenario
 from harness.scenario.yamlnodes import MAX_DEPTH, MAX_NODES
 
@@ -180,14 +181,14 @@ def test_a_scenario_that_breaks_at_run_time_is_an_error_of_its_own_cells_only(jo
 
 
 @pytest.mark.parametrize("doc", [
-    '{"x":', "[]", '{"schema": "harness/matrix@1", "cells": [1], "gateways": [], "fasttracks": [], "scenarios": []}',
-    '{"schema": "harness/matrix@1", "cells": [{"gateway": "a", "fasttrack": "b", "verdict": "x", "scenarios": '
+    '{"x":', "[]", '{"schema": "SCHEMA", "cells": [1], "gateways": [], "fasttracks": [], "scenarios": []}',
+    '{"schema": "SCHEMA", "cells": [{"gateway": "a", "fasttrack": "b", "verdict": "x", "scenarios": '
     '[{"id": "s", "outcome": "fail", "failures": [3]}]}], "gateways": [], "fasttracks": [], "scenarios": []}',
 ])
 @pytest.mark.parametrize("command", ["report", "merge", "diff", "gate"])
 def test_malformed_documents_are_usage_errors(doc, command, tmp_path, capsys):
     path = tmp_path / "doc.json"
-    path.write_text(doc)
+    path.write_text(doc.replace("SCHEMA", SCHEMA))
     out = ["--out", str(tmp_path / "o")]
     argv = {"report": ["report", str(path), *out], "merge": ["report", "merge", str(path), *out],
             "diff": ["diff", str(path), str(path)], "gate": ["gate", "--run", str(path), "--baseline", str(path)]}
