@@ -16,6 +16,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from yarl import URL
@@ -23,8 +24,14 @@ from yarl import URL
 from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve
 from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
-from harness.engine import services, supervisor, workers
-from harness.engine.matrix_run import Options, describe_real_fasttrack, mock_columns, run_matrix
+from harness.engine import accounts, services, supervisor, workers
+from harness.engine.matrix_run import (
+    DEFAULT_JWT_SECRET,
+    Options,
+    describe_real_fasttrack,
+    mock_columns,
+    run_matrix,
+)
 from harness.engine.targets import CommandLauncher, FastTrackTarget, UrlLauncher
 from harness.matrix import exit_code
 from harness.protocol import generations
@@ -84,6 +91,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--timeout", type=_seconds, default=30.0,
                      help="seconds per HTTP exchange before 'error' (every hop, the tap's included; > 0, finite)")
     run.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
+    run.add_argument("--jwt-secret", default=DEFAULT_JWT_SECRET, metavar="SECRET",
+                     help="the pipeline JWT secret the reference gateways mint X-BackendAI-SSO with and the "
+                          "scenarios verify it with (give a real SSO-era FastTrack's own secret)")
     run.add_argument("--jobs", "-j", type=_jobs, default="auto", metavar="N|auto",
                      help="worker processes, each running a share of the cells (default auto: one per core; "
                           "at most one per core; always 1 with a real gateway or FastTrack or a fixed listening "
@@ -235,9 +245,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     output.check_dir(args.out)  # before the run: an unusable --out must not cost the run's results
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
     gateways, columns = build_targets(args, sel)
-    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout,
+    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
                    manager_listen=args.manager_listen,
                    manager_contract=ManagerContract(session_token=args.manager_session_token))
+    if args.fasttrack_url:
+        # A real FastTrack verifies keypair signatures and JWT access keys against the manager's accounts: they
+        # are known before anything runs (seeded), so it can read them from this file.
+        manager = f"http://{args.manager_listen[0]}:{args.manager_listen[1]}" if args.manager_listen else None
+        path = accounts.write(Path(args.out) / accounts.FILE,
+                              accounts.planned(gateways, columns, sel.scenarios, opts, args.shard), manager)
+        print(f"harness: the accounts of this run are in {path} (for the real FastTrack)", file=sys.stderr)
     return execute(args, sel, gateways, columns, opts)
 
 
@@ -251,7 +268,8 @@ def cmd_peer(args: argparse.Namespace) -> int:
     if args.action == "install":
         return errors.EXIT_OK
     sel = select(None, args.fasttrack, args.scenario, args.scenarios_dir)
-    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, manager_contract=rel.manager)
+    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
+                   manager_contract=rel.manager)
     launcher = peers.PeerLauncher(rel, python)
     columns = mock_columns(sel.fasttracks)
     undocumented = 0
@@ -259,7 +277,8 @@ def cmd_peer(args: argparse.Namespace) -> int:
     def compare_with_reference(doc: dict[str, Any]) -> None:
         nonlocal undocumented
         reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios,
-                                           matrix.load_policy(args.policy), Options(seed=args.seed)))
+                                              matrix.load_policy(args.policy),
+                                              Options(seed=args.seed, jwt_secret=args.jwt_secret)))
         diffs = findings.annotate(doc, version=rel.version, profile=launcher.profile.id, peer_row=launcher.label,
                                   reference_doc=reference.to_json(), findings=findings.load_findings())
         undocumented = sum(1 for d in diffs if d.finding is None)

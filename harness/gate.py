@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
@@ -394,11 +394,11 @@ def write_baseline(baseline: dict[str, Any], path: str | Path) -> Path:
 Key = tuple[str, str]
 
 
-def required_cells(policy: dict[str, frozenset[str]]) -> set[Key]:
+def required_cells(policy: Mapping[str, frozenset[str]]) -> set[Key]:
     return {(g, f) for g, fts in policy.items() for f in fts}
 
 
-def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: dict[str, frozenset[str]]) -> list[Reason]:
+def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> list[Reason]:
     """Every reason, in run order (then baseline-only cells, then required cells neither has)."""
     now = {(c["gateway"], c["fasttrack"]): c for c in run["cells"]}
     was = {(c["gateway"], c["fasttrack"]): c for c in baseline["cells"]}
@@ -480,7 +480,7 @@ def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[dict[str, An
     return regressions
 
 
-def versions_not_observed(run: dict[str, Any], policy: dict[str, frozenset[str]]) -> list[Reason]:
+def versions_not_observed(run: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> list[Reason]:
     """A FastTrack the policy requires, with cells in the run, none of which observed its version header."""
     out: list[Reason] = []
     for ft in sorted({f for fts in policy.values() for f in fts}):
@@ -619,7 +619,7 @@ class GateResult:
                 "reasons": [r.to_json() for r in self.reasons]}
 
 
-def render_markdown(result: GateResult, run: dict[str, Any], policy: dict[str, frozenset[str]], baseline_name: str,
+def render_markdown(result: GateResult, run: dict[str, Any], policy: Mapping[str, frozenset[str]], baseline_name: str,
                     policy_name: str) -> str:
     cells = run["cells"]
     required = required_cells(policy)
@@ -665,7 +665,7 @@ def render_text(result: GateResult) -> str:
 
 # --- command ------------------------------------------------------------------------------------------------------
 
-def gate(run: dict[str, Any], baseline: dict[str, Any], policy: dict[str, frozenset[str]], *, strict: bool = False,
+def gate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]], *, strict: bool = False,
          confirm_times: int = 0, runner: Runner | None = None) -> GateResult:
     """The gate as a function of documents (and, for ``confirm_times``, a runner that re-runs one cell)."""
     reasons = evaluate(run, baseline, policy)
@@ -707,7 +707,7 @@ def _count(text: str) -> int:
     return n
 
 
-def load_policy(path: str | Path) -> dict[str, frozenset[str]]:
+def load_policy(path: str | Path) -> Mapping[str, frozenset[str]]:
     try:
         return matrix.load_policy(path)
     except OSError as exc:

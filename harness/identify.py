@@ -14,7 +14,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ class Candidate:
                 "differences": self.differences}
 
 
-def era_fasttrack(profile: GatewayProfile, policy: dict[str, frozenset[str]]) -> FastTrackModel:
+def era_fasttrack(profile: GatewayProfile, policy: Mapping[str, frozenset[str]]) -> FastTrackModel:
     """The FastTrack a candidate is judged with: its policy's first required release model (else a proposal)."""
     required = [m for m in fasttrack_models.MODELS if m.id in policy.get(profile.id, frozenset())]
     ranked = [m for m in required if not m.proposal] + [m for m in required if m.proposal]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ def _catches(cell: CellResult) -> list[dict[str, Any]]:
     return out
 
 
-async def run_mutants(mutants: Sequence[Mutant], scenarios: list[Scenario], policy: dict[str, frozenset[str]],
+async def run_mutants(mutants: Sequence[Mutant], scenarios: list[Scenario], policy: Mapping[str, frozenset[str]],
                       options: Options | None = None, listener: Any = None) -> MutationRun:
     """Every mutant and every base profile in the base's required cells, in one (concurrent) matrix run."""
     bases = list(dict.fromkeys(m.base_profile for m in mutants))

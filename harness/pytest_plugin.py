@@ -11,7 +11,7 @@ hop, header, expected and actual instead of a traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 
 from harness import gate, matrix
 from harness.engine import workers
-from harness.engine.matrix_run import Options, applicable
+from harness.engine.matrix_run import DEFAULT_JWT_SECRET, Options, applicable
 from harness.errors import ScenarioError, UsageError
 from harness.protocol import fasttrack_models, generations
 from harness.report.redact import Redactor
@@ -56,6 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="scenario runs in flight at once")
     group.addoption("--harness-jobs", default="auto", metavar="N|auto",
                     help="worker processes for the scenario cells (default: one per core)")
+    group.addoption("--harness-jwt-secret", default=DEFAULT_JWT_SECRET, metavar="SECRET",
+                    help="pipeline JWT secret the reference gateways mint with and the scenarios verify with")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
@@ -64,7 +66,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
     return None
 
 
-def _policy(config: pytest.Config) -> dict[str, frozenset[str]]:
+def _policy(config: pytest.Config) -> Mapping[str, frozenset[str]]:
     return matrix.load_policy(config.getoption("--harness-policy"))
 
 
@@ -186,7 +188,8 @@ def _run_selected(session: pytest.Session) -> dict[tuple[str, str, str], tuple[C
     scenarios = list({i.scenario.id: i.scenario for i in items}.values())
     gateways = [generations.resolve(g) for g in dict.fromkeys(i.gateway for i in items)]
     fasttracks = [fasttrack_models.resolve(f) for f in dict.fromkeys(i.fasttrack for i in items)]
-    opts = Options(concurrency=session.config.getoption("--harness-concurrency"))
+    opts = Options(concurrency=session.config.getoption("--harness-concurrency"),
+                   jwt_secret=session.config.getoption("--harness-jwt-secret"))
     run: RunResult = workers.run(gateways, fasttracks, scenarios, _policy(session.config), opts,
                                  jobs=_jobs(session.config), only={i.key for i in items})
     results = {(s.id, c.gateway, c.fasttrack): (c, s) for c in run.cells for s in c.scenarios}

@@ -98,5 +98,6 @@ class Exchange:
     error: str | None = None  # set by a tap when the real FastTrack could not be reached
     # WebSocket: messages FastTrack received (kind, text or hex) and the close code it saw from the gateway.
     ws_received: list[tuple[str, str]] = field(default_factory=list)
+    ws_sent: list[tuple[str, str]] = field(default_factory=list)  # what FastTrack sent back, the same way
     ws_close_code: int | None = None
     finished: asyncio.Event | None = None  # a stream's exchange is complete only when this is set

@@ -24,12 +24,15 @@ class StepResult:
     note: str | None = None  # e.g. FastTrack's own reason for rejecting the request
     upstream_count: int = 0  # requests that reached FastTrack during the step
     ws: dict[str, Any] | None = None  # WebSocket steps: messages each side received, close codes
+    judged: int = 0  # checks judged (contract checks, and model checks against the mock FastTrack)
+    not_applicable: int = 0  # checks not judged: model checks against a real FastTrack, or the whole step
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "outcome": self.outcome,
             "note": self.note,
+            "checks": {"judged": self.judged, "not_applicable": self.not_applicable},
             "failures": [f.to_json() for f in self.failures],
             "hops": {name: rec.to_json() for name, rec in self.hops.items()},
             **({"websocket": self.ws} if self.ws is not None else {}),
@@ -48,11 +51,22 @@ class ScenarioResult:
     versions_seen: list[list[str]] = field(default_factory=list)  # per hop-3 record, the header's lines
     secrets: set[str] = field(default_factory=set)  # values to redact; never serialised
     duration_ms: float = 0.0
+    skipped: str | None = None  # why the outcome is 'skip' (e.g. nothing applicable against a real FastTrack)
+
+    @property
+    def judged(self) -> int:
+        return sum(s.judged for s in self.steps)
+
+    @property
+    def not_applicable(self) -> int:
+        return sum(s.not_applicable for s in self.steps)
 
     @property
     def reason(self) -> str | None:
         if self.error:
             return self.error
+        if self.skipped:
+            return self.skipped
         return one_line(self.failures[0]) if self.failures else None
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +78,7 @@ class ScenarioResult:
             "reason": self.reason,
             "error": self.error,
             "failures": [f.to_json() for f in self.failures],
+            "checks": {"judged": self.judged, "not_applicable": self.not_applicable},
             "steps": [s.to_json() for s in self.steps],
             "duration_ms": round(self.duration_ms, 1),
         }
@@ -79,12 +94,15 @@ class CellResult:
     reason: str | None = None
     scenarios: list[ScenarioResult] = field(default_factory=list)
     causes: list[Cause] = field(default_factory=list)  # root causes of an incompatible cell, largest group first
+    # Why no version is known (harness.matrix.VersionProblem: not-observed, missing, duplicated, garbled, varied).
+    version_problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "gateway": self.gateway,
             "fasttrack": self.fasttrack,
             "fasttrack_version": self.fasttrack_version,
+            "version_problem": self.version_problem,
             "verdict": self.verdict,
             "required": self.required,
             "reason": self.reason,
@@ -112,7 +130,10 @@ class RunResult:
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "http_exchanges": self.exchanges,
-            "notice": "FastTrack is not public: every FastTrack profile here is a model (see fasttracks[].model).",
+            "notice": ("FastTrack is not public: every FastTrack profile here is a model (see fasttracks[].model)."
+                       if all(f.get("model", True) for f in self.fasttracks) else
+                       "FastTrack is not public: the mock columns are models; a real FastTrack (fasttracks[].model "
+                       "false) is judged on the contract checks only (model checks are not applicable)."),
             "gateways": self.gateways,
             "fasttracks": self.fasttracks,
             "scenarios": self.scenarios,

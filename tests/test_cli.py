@@ -164,7 +164,7 @@ def test_missing_scenario_dir_and_unmatched_glob_are_usage_errors(tmp_path, caps
 
 def test_bad_policy_is_a_usage_error_with_line(tmp_path, capsys):
     policy = tmp_path / "policy.yaml"
-    policy.write_text('required:\n  as-is: ["24.09.0"]\n  to-be: ["2501"]\n')
+    policy.write_text('required:\n  as-is: ["24.09.0"]\n  to-be: [">=25.1,<"]\n')
     assert run(tmp_path, *PINNED, *SHIPPED, "--policy", str(policy)) == 2
     assert f"{policy}:3:" in capsys.readouterr().err
 

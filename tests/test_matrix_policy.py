@@ -135,21 +135,63 @@ def test_unknown_gateway_id_points_at_its_line(tmp_path):
     assert lines[2] == " " * len("   3 | ") + "  ^"
 
 
-def test_unknown_fasttrack_id_points_at_the_item(tmp_path):
-    err, p = policy_error(tmp_path, 'required:\n  as-is: ["24.09.0", "24.9"]\n')
-    assert "unknown FastTrack profile '24.9'" in err.message
+def test_an_entry_that_is_neither_a_model_nor_a_range_points_at_the_item(tmp_path):
+    err, p = policy_error(tmp_path, 'required:\n  as-is: ["24.09.0", "24.9 or so"]\n')
+    assert "'24.9 or so' is neither a FastTrack model" in err.message
     assert all(m.id in err.message for m in fasttrack_models.MODELS)  # the known ids are listed
     assert (err.line, err.column, err.key) == (2, 22, "required.as-is[1]")
     assert str(err).startswith(f"{p}:2:22: error: ")
 
 
+@pytest.mark.parametrize("bad", ['">=25.1,<"', '"=>25.1"', '"~=25"', '""'])
+def test_a_range_that_does_not_parse_is_a_file_line_error(tmp_path, bad):
+    err, p = policy_error(tmp_path, f"required:\n  to-be:\n    - {bad}\n")
+    assert (err.line, err.key) == (3, "required.to-be[0]") and str(err).startswith(f"{p}:3:")
+
+
 def test_unquoted_version_that_yaml_reads_as_a_float_is_reported(tmp_path):
-    err, _ = policy_error(tmp_path, "required:\n  to-be:\n    - 25.1\n")
-    assert "unknown FastTrack profile 25.1" in err.message and err.line == 3
+    err, _ = policy_error(tmp_path, "required:\n  to-be:\n    - 25.10\n")
+    assert "25.1 is a number to YAML: quote versions" in err.message and err.line == 3
+
+
+def test_ranges_require_the_models_whose_version_they_cover(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text('required:\n  as-is: [">=24.3.3,<25.1", 24.12.0-dual]\n  to-be: [">=25.1"]\n  G3: ["23.9"]\n')
+    policy = matrix.load_policy(p)
+    assert dict(policy) == {"as-is": frozenset({"24.09.0", "24.12.0-dual"}), "to-be": frozenset({"25.1.0"}),
+                            "G3": frozenset({"23.09.0"})}
+
+
+@pytest.mark.parametrize(("gateway", "announced", "required"), [
+    ("to-be", "25.6.0", True),  # a real FastTrack: by the version it announced
+    ("to-be", "25.1.0", True),
+    ("to-be", "24.9.0", False),
+    ("as-is", "24.9.5", True),
+    ("as-is", "25.1.0", False),
+    ("as-is", "24.12.0-dual", True),  # a model's exact version string
+    ("to-be", None, True),  # announced nothing: required wherever anything is
+    ("to-be", "not-a-version", True),
+    ("G0", None, False),  # nothing is required of G0 here
+    ("G0", "25.6.0", False),
+])
+def test_a_real_column_is_required_by_the_version_it_announced(tmp_path, gateway, announced, required):
+    p = tmp_path / "p.yaml"
+    p.write_text('required:\n  as-is: [">=24.3.3,<25.1", 24.12.0-dual]\n  to-be: [">=25.1"]\n  G0: []\n')
+    assert matrix.load_policy(p).requires(generations.resolve(gateway).id, announced) is required
+
+
+def test_default_policy_keeps_the_default_matrix_required_cells():
+    policy = matrix.load_policy()
+    assert dict(policy) == {
+        "G0": {"23.03.0"}, "G1a": {"23.03.0"}, "G1b": {"23.03.0"}, "G2": {"23.09.0"}, "G3": {"23.09.0"},
+        "as-is": {"24.09.0", "24.12.0-dual"}, "transitional": {"24.12.0-dual"},
+        **{g: {"25.1.0", "24.12.0-dual"} for g in ("to-be", "G6", "G6b", "G6c", "G6d")}}
+    assert policy.requires("to-be", "25.6.0") and policy.requires("G6", "25.6.0")
+    assert policy.requires("as-is", "24.9.14") and not policy.requires("as-is", "25.6.0")
 
 
 @pytest.mark.parametrize(("text", "message", "line"), [
-    ("required:\n  as-is: 24.09.0\n", "expected a list of FastTrack profile ids", 2),
+    ("required:\n  as-is: 24.09.0\n", "expected a list of FastTrack model ids or version ranges", 2),
     ("as-is: [24.09.0]\n", "policy needs a mapping", 1),
     ("required: [as-is]\n", "policy needs a mapping", 1),
     ("required:\n  as-is: [24.09.0\n", "malformed YAML", 3),

@@ -129,3 +129,14 @@ def test_xdist_gives_the_same_results_as_a_serial_run(project: pytest.Pytester) 
     serial = _outcomes(project.runpytest_subprocess(*args))
     parallel = _outcomes(project.runpytest_subprocess(*args, "-n", "2"))
     assert serial and serial == parallel
+
+
+def test_harness_jwt_secret_is_what_the_gateways_mint_with(project: pytest.Pytester) -> None:
+    # A scenario naming the secret literally: it holds only when the reference gateway minted with that secret.
+    (project.path / "scenarios" / "literal-secret.yaml").write_text(
+        "id: literal-secret\ntitle: the minted JWT verifies with the given secret\nmodes: [as-is]\nsteps:\n"
+        "  - name: login\n    request: {method: POST, path: /pipeline/login/, json: {}}\n    expect:\n"
+        "      gateway_to_fasttrack:\n        headers: {X-BackendAI-SSO: {jwt: {secret: a-real-fasttracks-secret}}}\n")
+    args = ("--harness-policy", "policy.yaml", "scenarios/literal-secret.yaml", "-k", "as-is-24.09.0]")
+    project.runpytest(*args, "--harness-jwt-secret", "a-real-fasttracks-secret").assert_outcomes(passed=1)
+    project.runpytest(*args).assert_outcomes(failed=1)

@@ -85,8 +85,10 @@ class MockFastTrack:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 exchange.ws_received.append(("text", msg.data))
+                exchange.ws_sent.append(("text", f"echo:{msg.data}"))
                 await ws.send_str(f"echo:{msg.data}")
             elif msg.type == WSMsgType.BINARY:
                 exchange.ws_received.append(("binary", msg.data.hex()))
+                exchange.ws_sent.append(("binary", msg.data.hex()))
                 await ws.send_bytes(msg.data)
         exchange.ws_close_code = ws.close_code  # the close the gateway relayed from the client

@@ -32,7 +32,7 @@ import contextlib
 import json
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -42,6 +42,7 @@ from harness.actors import server
 from harness.actors.fasttrack import MockFastTrack
 from harness.actors.journal import Attribution, RunJournal
 from harness.errors import UsageError
+from harness.matrix import Policy, as_policy
 from harness.protocol import fasttrack_models
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
@@ -95,16 +96,11 @@ def describe(spec: FaultSpec) -> dict[str, object]:
             "disclaimer": f"{spec.column_id} injects the fault '{spec.name}' into the {m.id} model. {m.disclaimer}"}
 
 
-def require_like_wrapped(policy: dict[str, frozenset[str]], columns: list[tuple[str, str]]
-                         ) -> dict[str, frozenset[str]]:
+def require_like_wrapped(policy: Mapping[str, frozenset[str]], columns: list[tuple[str, str]]) -> Policy:
     """The policy with each fault column (column id, wrapped model id) required wherever its model is: a fault in
     a FastTrack a gateway must support has to show in the exit code."""
-    out = dict(policy)
-    for gateway, required in policy.items():
-        extra = {col for col, wrapped in columns if wrapped in required}
-        if extra:
-            out[gateway] = required | extra
-    return out
+    return as_policy(policy).with_columns({gateway: frozenset(col for col, wrapped in columns if wrapped in required)
+                                           for gateway, required in policy.items()})
 
 
 class FaultyFastTrack:

@@ -3,6 +3,10 @@
 Hop 2 is recorded as the gateway sent it (raw headers in wire order, duplicates, body) and forwarded with the
 same headers, ``Host`` included, so a FastTrack that checks the keypair signature (which covers the host the
 gateway addressed) still can. Hop 3 is recorded as FastTrack answered and relayed unchanged.
+
+A WebSocket upgrade is carried too: the handshake is recorded like an HTTP exchange (hop 2 as the gateway
+sent it, hop 3 FastTrack's handshake answer), then frames are relayed both ways and recorded (what FastTrack
+received and sent), and a close from either side is passed on with its code.
 """
 
 from __future__ import annotations
@@ -10,11 +14,11 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
-from harness.actors.journal import Attribution
+from harness.actors.journal import Attribution, RunJournal
 from harness.protocol.headers import Headers
 from harness.records import Exchange, HopRecord
 
@@ -50,6 +54,12 @@ class RecordingTap:
         if self._http is not None:
             await self._http.close()
 
+    def _target(self, request: web.Request, websocket: bool = False) -> URL:
+        base = self.upstream.with_scheme({"http": "ws", "https": "wss"}.get(self.upstream.scheme, "ws")) \
+            if websocket else self.upstream
+        target = base.with_path(base.path.rstrip("/") + request.rel_url.raw_path, encoded=True)
+        return target.with_query(request.rel_url.raw_query_string) if request.rel_url.raw_query_string else target
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         assert self._http is not None
         body = await request.read()
@@ -57,9 +67,10 @@ class RecordingTap:
         hop2 = HopRecord.request("gateway_to_fasttrack", request.method, request.rel_url.raw_path,
                                  request.rel_url.raw_query_string, headers, body)
         journal = self.attribution.find(headers.get("X-Forwarded-For"))
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self.stream(request, hop2, journal)
         exchange = Exchange(hop2)
-        target = self.upstream.with_path(self.upstream.path.rstrip("/") + request.rel_url.raw_path, encoded=True)
-        target = target.with_query(request.rel_url.raw_query_string) if request.rel_url.raw_query_string else target
+        target = self._target(request)
         forward = CIMultiDict(headers.without("Content-Length", "Transfer-Encoding", "Connection").pairs)
         try:
             async with self._http.request(request.method, target, headers=forward, data=body or None,
@@ -77,3 +88,78 @@ class RecordingTap:
             resp = web.Response(status=502, text=exchange.error)
         (journal.exchanges if journal else self.attribution.unattributed).append(exchange)
         return resp
+
+    async def stream(self, request: web.Request, hop2: HopRecord, journal: RunJournal | None) -> web.StreamResponse:
+        """Carry a WebSocket: FastTrack's handshake answer is hop 3; frames are relayed and recorded both ways
+        until either side closes, whose close (and code) is passed on to the other."""
+        assert self._http is not None
+        exchange = Exchange(hop2, finished=asyncio.Event())
+        (journal.exchanges if journal is not None else self.attribution.unattributed).append(exchange)
+        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        forward = CIMultiDict(hop2.headers.without(*_HANDSHAKE, "Content-Length", "Transfer-Encoding").pairs)
+        try:
+            try:
+                upstream = await self._http.ws_connect(self._target(request, websocket=True), headers=forward,
+                                                       protocols=protocols, autoping=True)
+            except aiohttp.WSServerHandshakeError as exc:  # FastTrack refused the upgrade: relay its answer
+                answer = Headers.of(list(exc.headers.items()) if exc.headers else [])
+                exchange.response = HopRecord.response("fasttrack_to_gateway", exc.status, exc.message, answer, b"")
+                return web.Response(status=exc.status, reason=exc.message,
+                                    headers=CIMultiDict(answer.without(*_NOT_RELAYED, "Content-Length").pairs))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                exchange.error = f"tap: FastTrack at {self.upstream} failed: {type(exc).__name__}: {exc}"
+                return web.Response(status=502, text=exchange.error)
+            async with upstream:
+                # aiohttp keeps the handshake response only privately; it is what FastTrack answered (hop 3).
+                shake = upstream._response
+                answer = Headers.from_raw(shake.raw_headers)
+                exchange.response = HopRecord.response("fasttrack_to_gateway", shake.status, shake.reason or "",
+                                                       answer, b"")
+                ws = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoping=True)
+                for name, value in answer.without(*_HANDSHAKE, *_NOT_RELAYED, "Content-Length", "Date", "Server"):
+                    ws.headers.add(name, value)
+                await ws.prepare(request)
+                await _relay(ws, upstream, exchange)
+                return ws
+        finally:
+            assert exchange.finished is not None
+            exchange.finished.set()
+
+
+_HANDSHAKE = ("Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+              "Sec-WebSocket-Protocol", "Sec-WebSocket-Accept")
+
+
+async def _relay(gateway: web.WebSocketResponse, fasttrack: aiohttp.ClientWebSocketResponse,
+                 exchange: Exchange) -> None:
+    """Frames both ways until one side closes; the other is then closed with the same code."""
+
+    async def up() -> None:  # gateway -> FastTrack: what FastTrack received
+        await _pump(gateway, fasttrack, exchange.ws_received)
+        exchange.ws_close_code = gateway.close_code
+        await fasttrack.close(code=gateway.close_code or WSCloseCode.OK)
+
+    async def down() -> None:  # FastTrack -> gateway: what FastTrack sent
+        await _pump(fasttrack, gateway, exchange.ws_sent)
+        await gateway.close(code=fasttrack.close_code or WSCloseCode.OK)
+
+    tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _pump(source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+                sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, log: list[tuple[str, str]]) -> None:
+    """Text and binary frames from ``source`` to ``sink``, each logged (kind, text or hex), until ``source``
+    closes."""
+    async for msg in source:
+        if msg.type == WSMsgType.TEXT:
+            log.append(("text", msg.data))
+            await sink.send_str(msg.data)
+        elif msg.type == WSMsgType.BINARY:
+            log.append(("binary", msg.data.hex()))
+            await sink.send_bytes(msg.data)

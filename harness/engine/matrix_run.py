@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -131,9 +131,19 @@ def plan_runs(gateways: Sequence[GatewayLauncher | GatewayProfile],
     return Plan(launchers, columns, planned, wanted)
 
 
-def new_cells(plan: Plan, policy: dict[str, frozenset[str]]) -> dict[Key, CellResult]:
+def new_cells(plan: Plan, policy: Mapping[str, frozenset[str]]) -> dict[Key, CellResult]:
+    """Cells with the requiredness the policy gives their column's model; a real FastTrack's is decided when its
+    cell ends, by the version it announced (:func:`settle_required`)."""
     return {(g.label, f.id): CellResult(g.label, f.id, required=f.id in policy.get(g.profile.id, frozenset()))
             for g, f in plan.cells}
+
+
+def settle_required(cell: CellResult, profile: GatewayProfile, column: FastTrackTarget,
+                    policy: matrix.Policy) -> None:
+    """A real FastTrack is required by the version it announced, never by its label; one that announced no usable
+    version is required wherever anything is (and its cell is 'unknown')."""
+    if column.url is not None:
+        cell.required = policy.requires(profile.id, cell.fasttrack_version)
 
 
 def assemble(plan: Plan, cells: list[CellResult], scenarios: list[Scenario], started_wall: datetime,
@@ -145,6 +155,7 @@ def assemble(plan: Plan, cells: list[CellResult], scenarios: list[Scenario], sta
                   if keep_empty or any(c.gateway == g.label for c in cells)],
         fasttracks=[f.describe or describe_real_fasttrack(f.id, f.url or "") for f in plan.columns],
         scenarios=[{"id": s.id, "title": s.title, "file": s.file, "modes": list(s.modes), "source": s.source,
+                    "checks": dict(zip(("contract", "model"), s.count_checks(), strict=True)),
                     "expected": outline(s)} for s in scenarios],
         started_at=started_wall.isoformat(timespec="seconds"),
         duration_s=duration_s,
@@ -154,7 +165,7 @@ def assemble(plan: Plan, cells: list[CellResult], scenarios: list[Scenario], sta
 
 async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
                      fasttracks: Sequence[FastTrackTarget | FastTrackModel], scenarios: list[Scenario],
-                     policy: dict[str, frozenset[str]], options: Options | None = None,
+                     policy: Mapping[str, frozenset[str]], options: Options | None = None,
                      listener: Listener | None = None,
                      only: set[tuple[str, str, str]] | None = None,
                      shard: tuple[int, int] | None = None, keep_empty: bool = True,
@@ -165,7 +176,10 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     ``within`` limits the run to these cells (a worker's share, :mod:`harness.engine.workers`)."""
     opts = options or Options()
     emit = listener or (lambda event: None)
+    policy = matrix.as_policy(policy)
     plan = plan_runs(gateways, fasttracks, scenarios, only, shard, keep_empty, within)
+    launcher = {g.label: g for g in plan.launchers}
+    column = {f.id: f for f in plan.columns}
     started_wall, started = datetime.now(UTC), time.perf_counter()
     directory, attribution = Directory(opts.seed), Attribution()
     env = Shared(directory, attribution, opts.clock,
@@ -189,6 +203,7 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
         cell.scenarios.sort(key=lambda r: order.get(r.id, 0))
         if cell.verdict != "error":
             matrix.apply(cell)
+        settle_required(cell, launcher[key[0]].profile, column[key[1]], policy)
         emit(CellFinished(cell))
 
     async def lane(cell: CellResult, runs: list[Scenario], where: Cell) -> None:
@@ -265,7 +280,7 @@ async def _run_phase(phase: list[tuple[GatewayLauncher, FastTrackTarget]], env: 
             except HarnessError as exc:
                 _broken(cell, str(exc))
                 continue
-            where = Cell(g.profile, g.label, f.id, url, ft_srv.authority)
+            where = Cell(g.profile, g.label, f.id, url, ft_srv.authority, real_fasttrack=f.url is not None)
             runs = wanted[(g.label, f.id)]
             lanes += [(cell, runs[k::lanes_per_cell], where) for k in range(min(lanes_per_cell, len(runs)))]
         lanes.sort(key=lambda job: -len(job[1]))

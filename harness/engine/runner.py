@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -35,6 +36,9 @@ class Cell:
     fasttrack_id: str
     gateway_url: str
     fasttrack_authority: str  # what the gateway sends as Host upstream
+    # A real FastTrack (behind the tap): only contract checks are judged; model checks and steps that need
+    # control of FastTrack are not applicable.
+    real_fasttrack: bool = False
 
 
 @dataclass
@@ -60,6 +64,11 @@ def run_id(scenario: Scenario, cell: Cell) -> str:
     return f"{scenario.id}.{cell.label}.{cell.fasttrack_id}"
 
 
+def run_username(scenario: Scenario, label: str, fasttrack_id: str) -> str:
+    """The user a run logs in (its keypair is derived from the seed and this name: harness.engine.accounts)."""
+    return f"{scenario.id}.{label}.{fasttrack_id}@harness.test"
+
+
 async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                        client: ScenarioClient | None = None) -> ScenarioResult:
     """Run ``scenario`` in ``cell``: log a fresh user in, then each step that applies to the cell's gateway,
@@ -73,8 +82,8 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
     started = time.perf_counter()
     rid = run_id(scenario, cell)
     result = ScenarioResult(scenario.id, scenario.title, scenario.file, "pass")
-    user = ctx.directory.create(f"{rid}@harness.test")
-    result.secrets |= {user.secret_key, user.password, user.access_key}
+    user = ctx.directory.create(run_username(scenario, cell.label, cell.fasttrack_id))
+    result.secrets |= {user.secret_key, user.password, user.access_key, ctx.jwt_secret}
     journal = RunJournal(rid)
     ip = client.source_ip
     ctx.attribution.register(ip, journal)
@@ -96,15 +105,27 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
             variables["session_id"] = await _login(client, user.username, user.password)
             result.secrets.add(str(variables["session_id"]))
         modes = profile_modes(cell.gateway)
+        unavailable: set[str] = set()  # captures that a real FastTrack run cannot have (see _not_applicable)
         for step in scenario.steps:
             if not applies(step.modes, _ectx(variables, modes, ctx)):
                 continue
             current = step
+            contract, model = step.count_checks(modes)
+            why = _not_applicable(step, unavailable) if cell.real_fasttrack else None
+            if why is not None:
+                result.steps.append(StepResult(step.name, "skip", note=f"not applicable against a real FastTrack: "
+                                               f"{why}", not_applicable=contract + model))
+                unavailable.update(c.name for c in step.captures)
+                continue
             step_result = await _run_step(step, client, journal, variables, ctx, rid)
+            step_result.judged, step_result.not_applicable = ((contract, model) if cell.real_fasttrack
+                                                              else (contract + model, 0))
             if step_result.outcome == "pass":
-                step_result.failures = _evaluate(step, step_result, variables, modes, ctx)
+                step_result.failures = _evaluate(step, step_result, variables, modes, ctx, cell.real_fasttrack)
                 step_result.outcome = "fail" if step_result.failures else "pass"
-            _bind_captures(step, step_result, variables)
+            if cell.real_fasttrack:
+                unavailable.update(c.name for c in step.captures if c.model)
+            _bind_captures(step, step_result, variables, judge_model=not cell.real_fasttrack)
             result.steps.append(step_result)
             result.versions_seen += [
                 rec.headers.values(VERSION_HEADER)
@@ -118,6 +139,11 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                 if step_result.outcome == "error":
                     result.error = f"step '{step.name}': {step_result.note}"
                 break
+        if result.outcome == "pass" and not result.judged:
+            # Nothing left to judge (every check a model detail, every step needing control of FastTrack):
+            # not a pass.
+            result.outcome = "skip"
+            result.skipped = "not applicable against a real FastTrack: no contract check was left to judge"
         for cap_name in {c.name for s in scenario.steps for c in s.captures if c.secret}:
             if variables.get(cap_name):
                 result.secrets.add(str(variables[cap_name]))
@@ -164,12 +190,13 @@ async def _login(client: ScenarioClient, username: str, password: str) -> str:
     return sid
 
 
-def _ectx(variables: dict[str, object], modes: frozenset[str], ctx: RunContext) -> EvalContext:
+def _ectx(variables: dict[str, object], modes: frozenset[str], ctx: RunContext, judge_model: bool = True
+          ) -> EvalContext:
     def secret_for(access_key: str) -> str | None:
         user = ctx.directory.by_access_key(access_key)
         return user.secret_key if user else None
 
-    return EvalContext(variables, modes, secret_for, int(ctx.clock.now().timestamp()))
+    return EvalContext(variables, modes, secret_for, int(ctx.clock.now().timestamp()), judge_model)
 
 
 def _build(spec: RequestSpec, variables: dict[str, object], rid: str
@@ -252,7 +279,7 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     if isinstance(sent, WsSession):
         up = upstream_exchanges[0] if upstream_exchanges else None
         out.ws = {"client_received": sent.received, "fasttrack_received": up.ws_received if up else [],
-                  "fasttrack_close_code": up.ws_close_code if up else None}
+                  "fasttrack_sent": up.ws_sent if up else [], "fasttrack_close_code": up.ws_close_code if up else None}
     if upstream_exchanges:
         ex = upstream_exchanges[0]
         out.hops["gateway_to_fasttrack"] = ex.request
@@ -278,14 +305,45 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     return out
 
 
+def _not_applicable(step: Step, unavailable: set[str]) -> str | None:
+    """Why ``step`` cannot be judged against a real FastTrack: it needs control of FastTrack, or a value that
+    only a not-applicable step or a model detail would have captured."""
+    why = step.needs_fasttrack_control
+    if why is not None:
+        return why
+    missing = sorted(_placeholders(step) & unavailable)
+    if missing:
+        names = ", ".join("${" + m + "}" for m in missing)
+        return f"it uses {names}, captured from what a real FastTrack does not provide here"
+    return None
+
+
+def _placeholders(value: object) -> set[str]:
+    """Every placeholder name a step (or any part of it) uses."""
+    from harness.scenario.template import Template
+
+    if isinstance(value, Template):
+        return set(value.names)
+    if isinstance(value, str):
+        return set(Template(value).names)
+    if isinstance(value, dict):
+        return set().union(*(_placeholders(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple, frozenset)):
+        return set().union(*(_placeholders(v) for v in value)) if value else set()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return set().union(set(), *(_placeholders(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    return set()
+
+
 def _evaluate(step: Step, out: StepResult, variables: dict[str, object], modes: frozenset[str],
-              ctx: RunContext) -> list[Failure]:
-    """The step's expectations, as the profile with ``modes`` has them, against what was recorded."""
+              ctx: RunContext, real_fasttrack: bool = False) -> list[Failure]:
+    """The step's expectations, as the profile with ``modes`` has them, against what was recorded; against a
+    real FastTrack without the model checks."""
     if out.outcome == "error":
         return []
     if out.failures:  # the request could not even be built (unbound placeholder)
         return list(out.failures)
-    ectx = _ectx(variables, modes, ctx)
+    ectx = _ectx(variables, modes, ctx, judge_model=not real_fasttrack)
     said = fasttrack_reason(out.hops.get("fasttrack_to_gateway"))
     failures: list[Failure] = []
     for hop in HOPS:
@@ -293,8 +351,10 @@ def _evaluate(step: Step, out: StepResult, variables: dict[str, object], modes: 
         if expect is not None:
             failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, out.upstream_count, said)
     if step.websocket is not None:
-        failures += _evaluate_ws(step, out, variables, said)
+        failures += _evaluate_ws(step, out, variables, said, judge_model=not real_fasttrack)
     for cap in step.captures:
+        if cap.model and real_fasttrack:
+            continue
         if _capture(out.hops.get(cap.hop), cap.header, cap.json) is None:
             source = f"header {cap.header}" if cap.header else f"json {cap.json}"
             failures.append(Failure(step.name, cap.hop, "capture", cap.name, "present", f"{source} present", "absent",
@@ -302,7 +362,8 @@ def _evaluate(step: Step, out: StepResult, variables: dict[str, object], modes: 
     return failures
 
 
-def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object], said: str | None) -> list[Failure]:
+def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object], said: str | None,
+                 judge_model: bool = True) -> list[Failure]:
     """Messages each side received and the close code the far side saw, exactly as the scenario lists them."""
     expect = step.websocket
     assert expect is not None
@@ -310,7 +371,7 @@ def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object], said
     failures = []
     for key, hop, want in (("client_received", "gateway_to_client", expect.client_received),
                            ("fasttrack_received", "gateway_to_fasttrack", expect.fasttrack_received)):
-        if want is None:
+        if want is None or (key in expect.model and not judge_model):
             continue
         try:
             wanted = [m.render(variables) for m in want]
@@ -320,14 +381,23 @@ def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object], said
         if got != wanted:
             failures.append(Failure(step.name, hop, "websocket", key.replace("_", " "), "equals", repr(wanted),
                                     repr(got), expect.where, said))
+    if expect.relayed:  # FastTrack -> client, whatever FastTrack sent (recorded where FastTrack sent it)
+        sent, received = [tuple(m) for m in seen.get("fasttrack_sent", [])], [tuple(m) for m in
+                                                                             seen.get("client_received", [])]
+        if not sent or sent != received:
+            failures.append(Failure(step.name, "gateway_to_client", "websocket", "frames FastTrack sent", "relayed",
+                                    repr(sent) if sent else "at least one frame from FastTrack", repr(received),
+                                    expect.where, said))
     if expect.close_code is not None and seen.get("fasttrack_close_code") != expect.close_code:
         failures.append(Failure(step.name, "gateway_to_fasttrack", "websocket", "close code", "equals",
                                 str(expect.close_code), str(seen.get("fasttrack_close_code")), expect.where, said))
     return failures
 
 
-def _bind_captures(step: Step, out: StepResult, variables: dict[str, object]) -> None:
+def _bind_captures(step: Step, out: StepResult, variables: dict[str, object], judge_model: bool = True) -> None:
     for cap in step.captures:
+        if cap.model and not judge_model:
+            continue
         value = _capture(out.hops.get(cap.hop), cap.header, cap.json)
         if value is not None:
             variables[cap.name] = value

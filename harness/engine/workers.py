@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection, wait
@@ -78,7 +78,7 @@ def balance(plan: Plan, parts: int) -> list[set[Key]]:
 
 
 def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequence[FastTrackTarget | FastTrackModel],
-        scenarios: list[Scenario], policy: dict[str, frozenset[str]], options: Options | None = None,
+        scenarios: list[Scenario], policy: Mapping[str, frozenset[str]], options: Options | None = None,
         listener: Listener | None = None, *, jobs: int = 1, only: set[tuple[str, str, str]] | None = None,
         shard: tuple[int, int] | None = None, keep_empty: bool = True) -> RunResult:
     """:func:`run_matrix` in up to ``jobs`` processes (one when the targets cannot be split).
@@ -196,7 +196,7 @@ def _receive(ready: list[Connection], workers: dict[Connection, tuple[multiproce
 
 def _worker(send: Connection, group: set[Key], gateways: Sequence[GatewayLauncher | GatewayProfile],
             fasttracks: Sequence[FastTrackTarget | FastTrackModel], scenarios: list[Scenario],
-            policy: dict[str, frozenset[str]], options: Options, only: set[tuple[str, str, str]] | None,
+            policy: Mapping[str, frozenset[str]], options: Options, only: set[tuple[str, str, str]] | None,
             shard: tuple[int, int] | None, keep_empty: bool) -> None:
     def progress(event: object) -> None:
         # Each run is sent as it ends (pickled while other runs are in flight, not all at the end), then each

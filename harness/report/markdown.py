@@ -10,7 +10,7 @@ from tabulate import tabulate
 from harness import findings
 from harness.errors import SourceSpan
 from harness.report import diagrams
-from harness.report.table import matrix_rows, reason_lines
+from harness.report.table import judged_lines, matrix_rows, reason_lines
 from harness.scenario import failures
 
 
@@ -32,11 +32,16 @@ def render(doc: dict[str, Any]) -> str:
     reasons = reason_lines(doc)
     if reasons:
         parts += ["## Why cells are not compatible", ""] + [f"- {r}" for r in reasons] + [""]
+    judged = judged_lines(doc)
+    if judged:
+        parts += ["## What was judged", ""] + [f"- {r}" for r in judged] + [""]
     parts += peer_section(doc)
     parts += ["## Profiles", "", "| gateway | generation | releases |", "|---|---|---|"]
     parts += [f"| {g['id']} | {g['generation']} | {g['releases']} |" for g in doc["gateways"]]
     parts += ["", "| FastTrack | accepts | modelled on |", "|---|---|---|"]
-    parts += [f"| {f['id']} | {', '.join(f['accepts'])} | model: {f['modelled_on']} |" for f in doc["fasttracks"]]
+    for f in doc["fasttracks"]:
+        based_on = f"model: {f['modelled_on']}" if f.get("model", True) else f["modelled_on"]
+        parts.append(f"| {f['id']} | {', '.join(f['accepts'])} | {based_on} |")
     failing = [(c, s) for c in doc["cells"] for s in c["scenarios"] if s["outcome"] in ("fail", "error")]
     scenario_entries = {e["id"]: e for e in doc.get("scenarios", [])}
     if failing:

@@ -41,3 +41,18 @@ def reason_lines(doc: dict[str, Any]) -> list[str]:
         if c["verdict"] != "compatible" and c["reason"]:
             out.append(f"{c['gateway']} × {c['fasttrack']}: {c['verdict']} — {c['reason']}")
     return out
+
+
+def judged_lines(doc: dict[str, Any]) -> list[str]:
+    """Per cell where something was not judged (a real FastTrack): how many checks were, and what was not."""
+    out = []
+    for c in doc["cells"]:
+        checks = [s.get("checks", {}) for s in c["scenarios"]]
+        judged, na = sum(k.get("judged", 0) for k in checks), sum(k.get("not_applicable", 0) for k in checks)
+        if not na:
+            continue
+        skipped = [s["id"] for s in c["scenarios"] if s["outcome"] == "skip"]
+        out.append(f"{c['gateway']} × {c['fasttrack']}: {judged} contract checks judged, {na} not applicable (model "
+                   "checks and steps that need control of FastTrack)"
+                   + (f"; nothing to judge in {', '.join(skipped)}" if skipped else ""))
+    return out

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 from harness.engine.events import Event, RunFinished, RunStarted, ScenarioFinished
-from harness.report.table import matrix_rows, reason_lines
+from harness.report.table import judged_lines, matrix_rows, reason_lines
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -17,6 +17,9 @@ def render(doc: dict[str, Any]) -> str:
     reasons = reason_lines(doc)
     if reasons:
         lines += ["", *reasons]
+    judged = judged_lines(doc)
+    if judged:
+        lines += ["", *judged]
     lines += ["", doc.get("notice", "")]
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from harness.errors import ScenarioError, SourceSpan
 from harness.protocol import generations
+from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.records import HOPS
 from harness.scenario.model import (
     Capture,
@@ -207,17 +208,9 @@ def _profile_modes(profile: generations.GatewayProfile) -> frozenset[str]:
 
 
 def _checks_on(step: Step, modes: frozenset[str]) -> int:
-    """How many checks of ``step`` a gateway with ``modes`` is judged by (a check's own ``modes`` may leave it out)."""
-    n = 0
-    for name, hop in step.expect.items():
-        # On a FastTrack hop, reached or not is itself a check; the client's hops are always observed.
-        n += name in ("gateway_to_fasttrack", "fasttrack_to_gateway")
-        n += sum(v is not None for v in (hop.method, hop.path, hop.query, hop.status, hop.body_size))
-        n += sum(1 for f in (*hop.headers, *hop.json) for c in f.checks if c.modes is None or c.modes & modes)
-    if step.websocket is not None:
-        w = step.websocket
-        n += sum(v is not None for v in (w.client_received, w.fasttrack_received, w.close_code))
-    return n
+    """How many checks of ``step`` a gateway with ``modes`` is judged by (a check's own ``modes`` may leave it out),
+    contract and model alike; a capture binds a value for later steps and is not counted as judging this one."""
+    return sum(step.count_checks(modes)) - len(step.captures)
 
 
 def vacuous(scenario: Scenario) -> tuple[str, int | None] | None:
@@ -373,13 +366,28 @@ def _ws_spec(ctx: _Ctx, m: LMap, path: str, method: str) -> WebSocketSpec:
 
 
 def _ws_expect(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> WebSocketExpect:
-    w = _mapping(ctx, raw, path, mark, ("client_received", "fasttrack_received", "close_code"))
+    w = _mapping(ctx, raw, path, mark, ("client_received", "fasttrack_received", "close_code", "relayed", "model"))
+    relayed = _typed(ctx, w, "relayed", path, bool, "true or false") if "relayed" in w else False
+    if "relayed" in w and not relayed:
+        raise ctx.err("'relayed: false' checks nothing (leave it out)", _mark(w, "relayed"), _join(path, "relayed"))
+    model: LMap = LMap()
+    if "model" in w:
+        # What FastTrack answers on a stream (the mock's echo) is its detail; what reached it and the close it saw
+        # are the gateway's relaying, the contract.
+        model = _mapping(ctx, w["model"], _join(path, "model"), _mark(w, "model"), ("client_received",))
+        if not model:
+            raise ctx.err("'model' needs at least one check", _mark(w, "model"), _join(path, "model"))
+        if "client_received" in w:
+            raise ctx.err("client_received is given twice (here and under model)", w.key_marks["client_received"],
+                          _join(path, "client_received"))
 
     def msgs(key: str) -> tuple[WsMessage, ...] | None:
-        return _ws_messages(ctx, w[key], _join(path, key), _mark(w, key)) if key in w else None
+        where, wpath = (model, _join(path, "model")) if key in model else (w, path)
+        return _ws_messages(ctx, where[key], _join(wpath, key), _mark(where, key)) if key in where else None
 
     code = _typed(ctx, w, "close_code", path, int, "a close code") if "close_code" in w else None
-    return WebSocketExpect(msgs("client_received"), msgs("fasttrack_received"), code, ctx.where(mark))
+    return WebSocketExpect(msgs("client_received"), msgs("fasttrack_received"), code, ctx.where(mark),
+                           frozenset(model), relayed)
 
 
 def _plain(ctx: _Ctx, value: Any, path: str, mark: tuple[int, int]) -> Any:
@@ -404,16 +412,25 @@ def _upstream(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Upstream
     return Upstream(status, headers, body)
 
 
+MODEL_HOPS = ("fasttrack_to_gateway", "gateway_to_client")
+_MODEL_KEYS = ("status", "headers", "json", "body_size")
+
+
 def _hop(ctx: _Ctx, parent: LMap, hop: str, path: str) -> HopExpect:
     raw, mark = parent[hop], _mark(parent, hop)
     is_request = hop in ("client_to_gateway", "gateway_to_fasttrack")
     allowed = ["reached", "headers", "json", "body_size"]
     allowed += ["method", "path", "query"] if is_request else ["status"]
+    if isinstance(raw, LMap) and "model" in raw:
+        allowed.append("model")
     m = _mapping(ctx, raw, path, mark, allowed)
     if not m:
         hint = " (write 'reached: true' to require only that it was observed)" if hop in (
             "gateway_to_fasttrack", "fasttrack_to_gateway") else ""
         raise ctx.err(f"an empty expectation checks nothing on {hop}{hint}", mark, path)
+    model = None
+    if "model" in m:
+        model = model_section(ctx, m, hop, path)
     reached = True
     if "reached" in m:
         reached = _typed(ctx, m, "reached", path, bool, "true or false")
@@ -439,7 +456,32 @@ def _hop(ctx: _Ctx, parent: LMap, hop: str, path: str) -> HopExpect:
         json=_fields(ctx, m, "json", path) if "json" in m else (),
         body_size=body_size,
         where=ctx.where(mark),
+        model=model,
     )
+
+
+def model_section(ctx: _Ctx, m: LMap, hop: str, path: str) -> HopExpect:
+    """``model:`` of a response hop: checks on details of the harness's mock FastTrack (its echoes, problem type,
+    extra headers), judged against the mock only. What a client or gateway sends is never a model detail, nor is
+    the version header (the matrix is keyed by it)."""
+    mpath, mmark = _join(path, "model"), _mark(m, "model")
+    if hop not in MODEL_HOPS:
+        raise ctx.err(f"'model' marks details of the mock FastTrack's answers; {hop} is what the "
+                      f"{'client' if hop == 'client_to_gateway' else 'gateway'} sends, a contract check "
+                      f"(model: is allowed on {' and '.join(MODEL_HOPS)})", m.key_marks["model"], mpath)
+    mm = _mapping(ctx, m["model"], mpath, mmark, _MODEL_KEYS)
+    if not mm:
+        raise ctx.err("'model' needs at least one check", mmark, mpath)
+    inner = LMap(mm)
+    inner.mark, inner.key_marks, inner.value_marks = mm.mark, mm.key_marks, mm.value_marks
+    holder = LMap({hop: inner})
+    holder.mark, holder.key_marks, holder.value_marks = m.mark, {hop: m.key_marks["model"]}, {hop: mmark}
+    section = _hop(ctx, holder, hop, mpath)
+    for f in section.headers:
+        if f.name.lower() == VERSION_HEADER.lower():
+            raise ctx.err(f"{VERSION_HEADER} is the contract's version header (the matrix is keyed by it), not a "
+                          "model detail", _mark(mm["headers"], f.name), _join(_join(mpath, "headers"), f.name))
+    return section
 
 
 def _fields(ctx: _Ctx, m: LMap, key: str, path: str) -> tuple[FieldExpect, ...]:
@@ -528,7 +570,8 @@ def _jwt(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> JwtSpec:
 def _capture(ctx: _Ctx, parent: LMap, name: str, path: str) -> Capture:
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or name in BUILTINS:
         raise ctx.err(f"capture name {name!r} must be an identifier and not a built-in", parent.key_marks[name], path)
-    m = _mapping(ctx, parent[name], path, _mark(parent, name), ("from", "header", "json", "secret"), ("from",))
+    m = _mapping(ctx, parent[name], path, _mark(parent, name), ("from", "header", "json", "secret", "model"),
+                 ("from",))
     hop = m["from"]
     if hop not in HOPS:
         raise ctx.err(f"'from' must be one of {', '.join(HOPS)}", _mark(m, "from"), _join(path, "from"))
@@ -540,7 +583,12 @@ def _capture(ctx: _Ctx, parent: LMap, name: str, path: str) -> Capture:
     if "header" in m:
         _header_name(ctx, m["header"], _mark(m, "header"), _join(path, "header"))
     secret = _typed(ctx, m, "secret", path, bool, "true or false") if "secret" in m else True
-    return Capture(name, hop, header=m.get("header"), json=m.get("json"), secret=secret, where=ctx.where(m.mark))
+    model = _typed(ctx, m, "model", path, bool, "true or false") if "model" in m else False
+    if model and hop not in MODEL_HOPS:
+        raise ctx.err(f"a capture from {hop} takes what the client or gateway sent, never a model detail",
+                      _mark(m, "model"), _join(path, "model"))
+    return Capture(name, hop, header=m.get("header"), json=m.get("json"), secret=secret, where=ctx.where(m.mark),
+                   model=model)
 
 
 def discover(directory: str | Path, pattern: str = "*") -> list[Path]:

@@ -36,7 +36,8 @@ client would have to invent is an error at the arrow.
 
 Per step (``steps:``, in diagram order): ``name``, ``json``/``text`` (a body the diagram does not show),
 ``session``, ``modes`` and ``implied`` — negative checks (``absent``, ``not_equals``) that the PR implies but the
-diagram does not draw, as ``{hop: {headers: {...}, json: {...}}}``.
+diagram does not draw, as ``{hop: {headers: {...}, json: {...}}}``, and under ``model`` the mock FastTrack's details
+(any check, judged against the mock only; response hops).
 """
 
 from __future__ import annotations
@@ -586,7 +587,7 @@ class _Parser:
             hpath = f"{ipath}.{hop}"
             if hop not in d.arrows:
                 raise self.ctx.err(f"step {d.index + 1} draws no {hop} arrow", m.key_marks[hop], hpath)
-            hm = loader._mapping(self.ctx, raw, hpath, loader._mark(m, hop), ("headers", "json"))
+            hm = loader._mapping(self.ctx, raw, hpath, loader._mark(m, hop), ("headers", "json", "model"))
             added: dict[str, tuple[FieldExpect, ...]] = {}
             for kind in ("headers", "json"):
                 if kind not in hm:
@@ -600,7 +601,10 @@ class _Parser:
                                            f"{hpath}.{kind}.{fe.name}")
                 added[kind] = fields
             e = expect[hop]
-            expect[hop] = replace(e, headers=e.headers + added.get("headers", ()), json=e.json + added.get("json", ()))
+            # The mock FastTrack's details the diagram does not draw (any check kind: judged against the mock only).
+            model = loader.model_section(self.ctx, hm, hop, hpath) if "model" in hm else e.model
+            expect[hop] = replace(e, headers=e.headers + added.get("headers", ()), json=e.json + added.get("json", ()),
+                                  model=model)
 
     # --- values -------------------------------------------------------------------------------------------------
 

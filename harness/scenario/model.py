@@ -63,6 +63,16 @@ class HopExpect:
     json: tuple[FieldExpect, ...] = ()
     body_size: int | None = None
     where: SourceSpan = _NOWHERE
+    # Details of the harness's mock FastTrack (its echoes, problem type, extra headers), not of the contract:
+    # judged against the mock only, "not applicable" against a real FastTrack. Response hops only.
+    model: HopExpect | None = None
+
+    def count(self, modes: frozenset[str] | None = None) -> int:
+        """Checks on this hop's fields, the model part excluded (whether a FastTrack hop was reached is counted by
+        :meth:`Step.count_checks`); with ``modes``, only those that apply to a gateway with these modes."""
+        plain = sum(v is not None for v in (self.method, self.path, self.query, self.status, self.body_size))
+        return plain + sum(1 for f in (*self.headers, *self.json) for c in f.checks
+                           if modes is None or c.modes is None or c.modes & modes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,7 @@ class Capture:
     json: str | None = None  # dot path into the JSON body
     secret: bool = True
     where: SourceSpan = _NOWHERE
+    model: bool = False  # taken from a mock-only detail (e.g. its echo): unavailable against a real FastTrack
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +118,12 @@ class WebSocketExpect:
     fasttrack_received: tuple[WsMessage, ...] | None = None
     close_code: int | None = None  # the client's close, as FastTrack saw it relayed
     where: SourceSpan = _NOWHERE
+    model: frozenset[str] = frozenset()  # which of the above are the mock's details (its echo: client_received)
+    relayed: bool = False  # the client received exactly what FastTrack sent (whatever that was): the contract
+
+    def count(self, model: bool) -> int:
+        keys = [k for k in ("client_received", "fasttrack_received", "close_code") if getattr(self, k) is not None]
+        return sum((k in self.model) == model for k in keys) + (self.relayed and not model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +152,29 @@ class Step:
     where: SourceSpan = _NOWHERE
     websocket: WebSocketExpect | None = None
 
+    @property
+    def needs_fasttrack_control(self) -> str | None:
+        """Why this step can only run against the mock FastTrack (None: it can run against any)."""
+        if self.request.upstream is not None:
+            return "it injects FastTrack's answer (upstream:)"
+        if self.request.fasttrack_clock_offset:
+            return "it runs FastTrack's clock ahead (fasttrack_clock_offset:)"
+        return None
+
+    def count_checks(self, modes: frozenset[str] | None = None) -> tuple[int, int]:
+        """(contract, model) checks of this step: every hop check, WebSocket expectation and capture; with
+        ``modes``, only those that apply to a gateway with these modes."""
+        # On a FastTrack hop, reached or not is itself a check; the client's hops are always observed.
+        contract = sum(h.count(modes) + (name in ("gateway_to_fasttrack", "fasttrack_to_gateway"))
+                       for name, h in self.expect.items())
+        model = sum(h.model.count(modes) for h in self.expect.values() if h.model is not None)
+        if self.websocket is not None:
+            contract += self.websocket.count(False)
+            model += self.websocket.count(True)
+        for cap in self.captures:
+            contract, model = (contract, model + 1) if cap.model else (contract + 1, model)
+        return contract, model
+
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
@@ -147,3 +187,8 @@ class Scenario:
     source: str = ""
     login: bool = True
     tags: tuple[str, ...] = field(default=())
+
+    def count_checks(self) -> tuple[int, int]:
+        """(contract, model) checks over all steps, whatever their modes."""
+        counts = [s.count_checks() for s in self.steps]
+        return sum(c for c, _ in counts), sum(m for _, m in counts)

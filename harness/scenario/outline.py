@@ -28,6 +28,10 @@ def _hop(expect: HopExpect) -> dict[str, Any]:
     if expect.status is not None:
         out["status"] = expect.status
     out["checks"] = _fields("header", expect.headers) + _fields("json", expect.json)
+    if expect.model is not None:  # details of the mock FastTrack, judged against it only
+        m = expect.model
+        out["checks"] += [f"{c} (model)" for c in ([f"status: {m.status}"] if m.status is not None else [])
+                          + _fields("header", m.headers) + _fields("json", m.json)]
     return out
 
 
