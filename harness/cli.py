@@ -21,6 +21,7 @@ from typing import Any
 
 from yarl import URL
 
+import harness
 from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve
 from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
@@ -37,7 +38,7 @@ from harness.matrix import exit_code
 from harness.protocol import generations
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
-from harness.report import json_report, output, terminal
+from harness.report import json_report, markdown, output, terminal
 from harness.report import merge as report_merge
 from harness.report.redact import Redactor
 from harness.results import RunResult
@@ -48,30 +49,60 @@ EPILOG = """exit codes:
   2  usage error (bad option, scenario file, profile, policy)
   3  runtime error (a server could not start, a target unreachable)
 """
+TOP_EPILOG = """commands: run (the matrix), peer install|run (a real webserver release), report (re-render; report merge
+joins shards), gate (CI verdict against the baseline), diff (two runs), identify (which profile a build is),
+mutate (mutation testing), serve (one actor as a process). Each command's --help gives its exit codes.
+"""
+DEFAULT_OUT = output.DEFAULT_OUT
+COMMITTED_REPORTS = Path(__file__).resolve().parent.parent / "reports"  # the checkout's committed matrix.md
 WRITERS = output.WRITERS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = errors.ArgumentParser(prog="harness", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    raw = argparse.RawDescriptionHelpFormatter
+    p = errors.ArgumentParser(prog="harness", description=__doc__.splitlines()[0], formatter_class=raw,
+                              epilog=TOP_EPILOG)
+    p.add_argument("--version", action="version", version=harness.describe())
     sub: Any = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the matrix and write reports", epilog=EPILOG,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser("run", help="run the matrix and write reports", formatter_class=raw, epilog=EPILOG,
+                         description="Run every applicable scenario in every (gateway profile x FastTrack) cell, "
+                                     f"print the matrix and write the reports (default {DEFAULT_OUT}/).")
     add_run_options(run)
     add_target_options(run)
-    peer = sub.add_parser("peer", help="install a real backend.ai-webserver release from PyPI and run the matrix "
-                          "against it", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    peer.add_argument("action", choices=("install", "run"))
-    peer.add_argument("version", help=f"release ({', '.join(peers.RELEASES)})")
-    peer.add_argument("--fresh", action="store_true", help="reinstall the cached venv")
-    add_run_options(peer)
-    peer.set_defaults(handler=cmd_peer)
+    peer = sub.add_parser("peer", help="install a real backend.ai-webserver release from PyPI, or run the matrix "
+                          "against it", description="A real backend.ai-webserver release from PyPI, in a cached "
+                          "venv outside the repository.", formatter_class=raw,
+                          epilog="commands: peer install VERSION, peer run VERSION (each --help gives its exit codes)")
+    peer_sub = peer.add_subparsers(dest="action", required=True)
+    install = peer_sub.add_parser(
+        "install", help="install the release into its cached venv", formatter_class=raw,
+        description="Install a backend.ai-webserver release and its locked dependencies into a cached venv.",
+        epilog="exit codes:\n  0  installed (or already cached)\n  2  unknown release or bad option\n"
+               "  3  the installation failed\n")
+    run_peer = peer_sub.add_parser(
+        "run", help="run the matrix against the release and compare it with its reference profile",
+        formatter_class=raw, description="Run the matrix against the real release and compare it, scenario by "
+        "scenario, with the reference profile of its generation.",
+        epilog=EPILOG.rstrip("\n") + "\n  (1 also when the release differs from its reference profile in a way no "
+                                     "documented finding explains)\n")
+    for sp in (install, run_peer):
+        sp.add_argument("version", help=f"release ({', '.join(peers.RELEASES)})")
+        sp.add_argument("--fresh", action="store_true", help="reinstall the cached venv")
+        sp.set_defaults(handler=cmd_peer)
+    add_run_options(run_peer)
     serve.add_parser(sub)
-    rep = sub.add_parser("report", help="re-render reports from a matrix.json without re-running",
-                         epilog="also: harness report merge A.json B.json ... --out DIR (join shard results)")
-    rep.add_argument("source", metavar="FROM.json")
-    rep.add_argument("--out", default="reports", metavar="DIR")
+    rep = sub.add_parser("report", help="re-render reports from a matrix.json without re-running", formatter_class=raw,
+                         description="Re-render the reports from a matrix.json without re-running. Also: harness "
+                                     "report merge A.json B.json ... --out DIR (join shard results).",
+                         epilog="exit codes (as 'run', for the document read):\n  0  every required cell is "
+                                "compatible\n  1  a required cell is incompatible or unknown\n"
+                                "  2  unreadable document or bad option\n  3  a required cell is 'error'\n")
+    rep.add_argument("source", metavar="FROM.json", nargs="?",
+                     help=f"the document (default {DEFAULT_OUT}/matrix.json with --committed)")
+    rep.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"report directory (default {DEFAULT_OUT}/)")
     rep.add_argument("--format", action="append", choices=sorted(WRITERS), help="formats (default all)")
+    rep.add_argument("--committed", action="store_true",
+                     help="regenerate the checkout's committed reports/matrix.md (only it) from the document")
     gate.add_parser(sub)
     diffing.add_parser(sub)
     identify.add_parser(sub)
@@ -85,7 +116,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--scenario", default="*", metavar="GLOB", help="scenario id/file glob (default '*')")
     run.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
     run.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
-    run.add_argument("--out", default="reports", metavar="DIR", help="report directory (default reports/)")
+    run.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"report directory (default {DEFAULT_OUT}/)")
     run.add_argument("--concurrency", type=_concurrency, default=Options.concurrency,
                      help=f"scenario runs in flight at once (1-{MAX_CONCURRENCY})")
     run.add_argument("--timeout", type=_seconds, default=30.0,
@@ -100,7 +131,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                           "address)")
     run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
     run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
-    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--quiet", action="store_true", help="no progress output (there is none off a terminal)")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="also print the reasons of the cells the policy does not require")
     run.add_argument("--repeat", type=_positive, default=1, metavar="N",
                      help="run the matrix N times in this process; a cell whose verdict or observed version, or a "
                           "scenario whose outcome or first failure, varies is listed (terminal, matrix.json "
@@ -319,9 +352,11 @@ def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], colum
         print(f"harness: interrupted by {supervisor.signal_name(stopped)}; the finished cells are in "
               f"{', '.join(str(p) for p in paths)} (partial: true)", file=sys.stderr)
         return 128 + stopped
-    print(terminal.render(doc))
-    print(f"\n{len(result.cells)} cells, {sum(len(c.scenarios) for c in result.cells)} scenario runs in "
-          f"{result.duration_s:.2f} s; reports: {', '.join(str(p) for p in paths)}")
+    cols = terminal.width()
+    print(terminal.render(doc, cols, verbose=getattr(args, "verbose", False), report=f"{args.out}/matrix.md"))
+    summary = (f"{len(result.cells)} cells, {sum(len(c.scenarios) for c in result.cells)} scenario runs in "
+               f"{result.duration_s:.2f} s; reports in {args.out}/: {', '.join(p.name for p in paths)}")
+    print("\n" + "\n".join(terminal.wrap(summary, cols)))
     if "repeat" in doc:
         print(repeat.render(doc["repeat"]))
         if doc["repeat"]["flaky"]:
@@ -330,10 +365,18 @@ def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], colum
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    source = args.source or (str(Path(DEFAULT_OUT) / "matrix.json") if args.committed else None)
+    if source is None:
+        raise errors.UsageError("report needs FROM.json (or --committed)")
     try:
-        doc = json_report.read(args.source)
+        doc = json_report.read(source)
     except (OSError, ValueError) as exc:
-        raise errors.UsageError(f"cannot read {args.source}: {exc}") from None
+        raise errors.UsageError(f"cannot read {source}: {exc}") from None
+    if args.committed:
+        if not COMMITTED_REPORTS.is_dir():
+            raise errors.UsageError(f"--committed needs a checkout of the harness ({COMMITTED_REPORTS} not found)")
+        print(markdown.write(doc, COMMITTED_REPORTS / "matrix.md"))
+        return exit_code(doc)
     for p in output.write_reports(doc, args.out, args.format):
         print(p)
     return exit_code(doc)

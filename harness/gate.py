@@ -619,6 +619,18 @@ class GateResult:
                 "reasons": [r.to_json() for r in self.reasons]}
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as a PR comment may show it: relative to the working directory or to the harness checkout (the
+    built-in policy), else only its name; never an absolute path of this machine."""
+    p = Path(path)
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        try:
+            return p.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return p.name
+
+
 def render_markdown(result: GateResult, run: dict[str, Any], policy: Mapping[str, frozenset[str]], baseline_name: str,
                     policy_name: str) -> str:
     cells = run["cells"]
@@ -748,7 +760,7 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
             write_baseline(baseline_from(run), baseline_path)
             print(f"gate: wrote {baseline_path} ({len(run['cells'])} cells)", file=sys.stderr)
             result = GateResult("deployable", result.reasons, args.strict, updated=True)
-    summary = render_markdown(result, run, policy, str(baseline_path), str(args.policy))
+    summary = render_markdown(result, run, policy, shown_path(baseline_path), shown_path(args.policy))
     if args.summary:
         output.write_text(args.summary, summary, "--summary")
     if step:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import harness
 from harness.records import HopRecord
 from harness.scenario.failures import Cause, Failure, one_line
 
@@ -127,6 +128,7 @@ class RunResult:
         return {
             "schema": SCHEMA,
             **({"partial": True, "interrupted": self.interrupted} if self.interrupted else {}),
+            "harness": harness.build(),
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "http_exchanges": self.exchanges,

@@ -25,7 +25,12 @@ from harness.protocol.gateway_rules import GatewayConfig
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="run one actor (reference gateway or mock FastTrack) as a process")
+    p = sub.add_parser("serve", help="run one actor (reference gateway or mock FastTrack) as a process",
+                       description="Run one actor, a reference gateway or a mock FastTrack, as its own process on "
+                                   "loopback until it is stopped (a stand-in for a real build).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="exit codes:\n  0  stopped\n  2  usage error (unknown profile, missing URL, an "
+                              "address that is not loopback)\n")
     p.add_argument("actor", choices=("gateway", "fasttrack"))
     p.add_argument("--profile", required=True, help="gateway profile or FastTrack profile id")
     p.add_argument("--host", default="127.0.0.1")

@@ -79,7 +79,9 @@ def test_run_writes_reports_with_documented_keys(tmp_path, capsys):
     md = (out / "matrix.md").read_text(encoding="utf-8")
     assert "as-is × 25.1.0: incompatible" in md
     printed = capsys.readouterr().out
-    assert "as-is × 25.1.0: incompatible" in printed and "4 cells" in printed
+    # not required: summarised on the terminal (every reason is in matrix.md)
+    assert "2 cells the policy does not require are incompatible" in printed and "4 cells" in printed
+    assert "All 2 required cells are compatible." in printed
 
 
 def test_report_re_renders_identical_markdown(tmp_path, capsys):
@@ -211,3 +213,26 @@ def test_show_secrets_disables_redaction(tmp_path):
     assert run(tmp_path, *PINNED, *SHIPPED) == 0
     text = (tmp_path / "out" / "matrix.json").read_text(encoding="utf-8")
     assert "‹signature›" in text and "Bearer ftk_" not in text
+
+
+def test_version_and_help_per_subcommand(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("harness 0.1.0")
+    texts = {}
+    for argv in (["--help"], ["run", "--help"], ["peer", "install", "--help"], ["peer", "run", "--help"],
+                 ["report", "--help"], ["gate", "--help"], ["serve", "--help"]):
+        assert main(argv) == 0
+        texts[" ".join(argv[:-1]) or "harness"] = capsys.readouterr().out
+    assert "every required cell is compatible" not in texts["harness"]  # run's codes are run's
+    assert "Each command's --help gives its exit codes" in texts["harness"]
+    assert texts["peer install"] != texts["peer run"] and "installed (or already cached)" in texts["peer install"]
+    assert "documented finding" in texts["peer run"]
+    for name, text in texts.items():
+        assert name == "harness" or "exit codes" in text, name
+
+
+def test_report_committed_needs_a_document(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--committed"]) == 2  # no harness-reports/matrix.json here
+    assert "harness-reports/matrix.json" in capsys.readouterr().err
+    assert main(["report"]) == 2

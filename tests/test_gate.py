@@ -380,7 +380,11 @@ def test_gate_passes_on_the_committed_baseline(real_run: dict[str, Any], tmp_pat
     assert BASELINE.is_file(), "reports/baseline.json is committed (python -m harness gate --update-baseline)"
     run_path = write(tmp_path / "run.json", real_run)
     code = cli.main(["gate", "--run", run_path, "--baseline", str(BASELINE), "--summary", str(tmp_path / "s.md")])
-    assert code == 0, (tmp_path / "s.md").read_text()
+    summary = (tmp_path / "s.md").read_text()
+    assert code == 0, summary
+    # relative paths only: the baseline from the checkout, the built-in policy as harness/data/...
+    assert str(ROOT) not in summary and str(tmp_path) not in summary
+    assert "policy `harness/data/support-policy.yaml`" in summary
 
 
 def test_gate_runs_the_matrix_itself_without_run(real_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch,

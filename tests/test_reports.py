@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.engine.events import RunStarted, ScenarioFinished
+from harness.engine.events import CellFinished, RunStarted, ScenarioFinished
 from harness.errors import SourceSpan
 from harness.report import json_report, junit, markdown, table, terminal
 from harness.results import CellResult, RunResult, ScenarioResult
@@ -98,15 +98,19 @@ def test_junit_cases_per_cell_and_scenario():
 def test_markdown_table_reasons_and_failures():
     md = markdown.render(document())
     assert md.startswith("# Backend.AI gateway × FastTrack compatibility matrix")
-    assert "FastTrack is not public" in md
-    assert "| as-is (G4)" in md and "compatible (required) 1/1" in md
-    assert "❌ incompatible 0/1" in md and "⚠️ error (required) 0/2" in md
+    assert "FastTrack is not public" in md and "harness 0.1.0" in md
+    assert "| as-is (G4)" in md and "✅ **required** 1/1" in md
+    assert "| ❌ 0/1" in md and "⚠️ **required** 0/2" in md
+    assert "n/m: scenarios passed / scenarios run" in md  # the legend explains the counts
     assert "## Why cells are not compatible" in md
-    assert "- as-is × 25.1.0: incompatible — a: step 'pipeline login'" in md
-    assert "### a in as-is × 25.1.0: fail" in md
+    # required cells first, then the others
+    assert md.index("- **to-be × 24.09.0: incompatible") < md.index("- as-is × 25.1.0: incompatible — a: step")
+    # diagrams only for the failing scenarios of required cells
+    assert "### b in to-be × 24.09.0: fail" in md and "### a in as-is × 25.1.0" not in md
     assert "- step 'pipeline login', gateway_to_fasttrack: header X-BackendAI-SSO (present): expected present, " \
            "got absent (s.yaml:12:9)" in md
     assert "- error: gateway at http://127.0.0.1:9 unreachable" in md
+    assert "`index.html`" in md and "`matrix.json`" in md  # where the rest is
 
 
 def test_markdown_is_deterministic():
@@ -137,17 +141,55 @@ def test_matrix_rows_and_missing_cells():
     assert rows[1][2] == "—"
 
 
-def test_reason_lines_skip_compatible_cells():
+def test_reason_lines_skip_compatible_cells_required_first():
     lines = table.reason_lines(document())
     assert len(lines) == 3 and not any(line.startswith("as-is × 24.09.0") for line in lines)
+    assert [line.split(":")[0] for line in lines] == ["to-be × 24.09.0", "to-be × 25.1.0", "as-is × 25.1.0"]
 
 
-def test_terminal_render():
-    out = terminal.render(document())
-    assert "compatible (required) 1/1" in out and "✅" not in out
-    assert "to-be × 25.1.0: error — b: gateway unreachable" in out
-    assert out.rstrip().endswith("FastTrack is not public: every FastTrack profile here is a model "
-                                 "(see fasttracks[].model).")
+def test_row_titles_do_not_repeat_the_generation():
+    assert table.row_title({"id": "G0", "generation": "G0"}) == "G0"
+    assert table.row_title({"id": "as-is", "generation": "G4"}) == "as-is (G4)"
+
+
+def test_terminal_render_fits_and_summarises_cells_nobody_requires():
+    doc = document()
+    doc["cells"][1]["reason"] = "x" * 400
+    out = terminal.render(doc, 80)
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert "✓ 1/1 R" in out and "✗ 0/1" in out and "✅" not in out
+    assert "R: required by the policy" in out and "n/m: scenarios passed" in out
+    assert "to-be × 25.1.0: error — b: gateway unreachable" in out  # required: in full
+    assert "x" * 50 not in out and "1 cells the policy does not require are incompatible" in out
+    verbose = terminal.render(doc, 100, verbose=True, report="out/matrix.md")
+    assert all(len(line) <= 100 for line in verbose.splitlines())
+    assert "as-is × 25.1.0: incompatible — xxx" in verbose and "… (see out/matrix.md)" in verbose
+    assert verbose.rstrip().endswith("FastTrack is not public: every FastTrack profile here is a model "
+                                     "(see fasttracks[].model).")
+
+
+def test_terminal_splits_a_matrix_wider_than_the_window():
+    doc = document()
+    doc["fasttracks"] = [{"id": f"{n}.0.0-a-long-column-name"} for n in range(8)]
+    doc["cells"] = [dict(doc["cells"][0], fasttrack=f["id"]) for f in doc["fasttracks"]]
+    out = terminal.render(doc, 80)
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert out.count("gateway ") >= 2  # more than one table
+
+
+def test_terminal_shows_the_peer_verdict_and_findings():
+    doc = document()
+    doc["peer"] = {"release": "25.19.2", "row": "webserver-25.19.2", "reference_profile": "G6d", "undocumented": 1,
+                   "differences": [{"fasttrack": "25.1.0", "scenario": "a", "peer_outcome": "fail",
+                                    "reference_outcome": "pass", "finding": None, "reference_failure": None,
+                                    "peer_failure": {"step": "s", "hop": "gateway_to_client", "what": "status",
+                                                     "name": "", "kind": "equals"}}],
+                   "findings": [{"id": "W1", "kind": "weakness", "severity": "security", "title": "cookies leak",
+                                 "hop": "gateway_to_fasttrack", "scenario": "a", "explanation": "e", "evidence": "v"}]}
+    out = terminal.render(doc, 100)
+    assert "backend.ai-webserver 25.19.2 versus reference profile G6d: 1 differences, 1 undocumented" in out
+    assert "25.1.0/a: release fail, reference pass at gateway_to_client status -> UNDOCUMENTED" in out
+    assert "finding W1 (weakness, security): cookies leak" in out
 
 
 class _Stream(io.StringIO):
@@ -172,27 +214,31 @@ def test_progress_quiet_writes_nothing():
     assert s.getvalue() == ""
 
 
-def test_progress_off_a_tty_prints_only_errors():
+def test_progress_off_a_tty_is_quiet():
     s = _Stream(False)
     p = terminal.Progress(s)
-    p(RunStarted(3))
+    p(RunStarted(3, 1))
     p(_finished("pass", 1, 3))
-    p(_finished("fail", 2, 3))
     p(_finished("error", 3, 3))
-    assert s.getvalue() == "running 3 scenario runs\nas-is × 24.09.0: a error: boom\n"
+    assert s.getvalue() == ""
 
 
-def test_progress_on_a_tty_updates_one_line():
+def test_progress_on_a_tty_counts_cells_and_runs_on_one_line(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
     s = _Stream(True)
     p = terminal.Progress(s)
+    p(RunStarted(2, 2))
     p(_finished("pass", 1, 2))
+    p(CellFinished(CellResult("as-is", "24.09.0", True)))
     p(_finished("fail", 2, 2))
     out = s.getvalue()
-    assert out.count("\r") == 2 and "[2/2] as-is × 24.09.0: a fail" in out and out.endswith("\n")
+    assert "cells 0/2 · scenario runs 1/2 · as-is × 24.09.0: a pass" in out
+    assert "cells 1/2 · scenario runs 2/2" in out and out.endswith("\r\x1b[K")  # the line is cleared at the end
+    assert all(len(part) <= 80 for part in out.replace("\x1b[K", "").split("\r"))
 
 
 def test_progress_default_stream_follows_sys_stderr():
-    buf = io.StringIO()
+    buf = _Stream(True)
     with contextlib.redirect_stderr(buf):
-        terminal.Progress()(RunStarted(1))
-    assert buf.getvalue() == "running 1 scenario runs\n"
+        terminal.Progress()(_finished("pass", 1, 2))
+    assert "scenario runs 1/2" in buf.getvalue()

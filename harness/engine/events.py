@@ -11,6 +11,7 @@ from harness.results import CellResult, RunResult, ScenarioResult
 @dataclass(frozen=True)
 class RunStarted:
     total: int  # scenario runs planned
+    cells: int = 0  # cells planned
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,7 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
                      opts.timeout)
     cells, wanted = new_cells(plan, policy), plan.wanted
     total = plan.total
-    emit(RunStarted(total))
+    emit(RunStarted(total, len(cells)))
     limit = asyncio.Semaphore(max(1, opts.concurrency))
     done = 0
     order = {sc.id: i for i, sc in enumerate(scenarios)}

@@ -102,7 +102,7 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
         send.close()  # the parent keeps only the reading end, so a dead worker reads as EOF
         workers[receive] = (proc, group)
     total = plan.total
-    emit(RunStarted(total))
+    emit(RunStarted(total, len(plan.cells)))
     order = {sc.id: i for i, sc in enumerate(scenarios)}
     runs: dict[Key, list[ScenarioResult]] = {key: [] for key in plan.wanted}
     finished: dict[Key, CellResult] = {}

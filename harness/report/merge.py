@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="exit codes: as 'harness run' for the merged document (0 every required cell "
                                        "compatible, 1 one is not, 3 one is 'error'); 2 refused or bad usage")
     p.add_argument("sources", nargs="+", metavar="FROM.json")
-    p.add_argument("--out", default="reports", metavar="DIR", help="report directory (default reports/)")
+    p.add_argument("--out", default=output.DEFAULT_OUT, metavar="DIR",
+                   help=f"report directory (default {output.DEFAULT_OUT}/)")
     p.add_argument("--format", action="append", choices=sorted(output.WRITERS), help="formats (default all)")
     return p
 

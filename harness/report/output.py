@@ -16,6 +16,7 @@ from typing import Any
 from harness.errors import UsageError
 from harness.report import html, json_report, junit, markdown
 
+DEFAULT_OUT = "harness-reports"  # in the working directory, ignored by git: a run never rewrites committed files
 Writer = Callable[[dict[str, Any], Path], Path]
 WRITERS: dict[str, tuple[str, Writer]] = {
     "json": ("matrix.json", json_report.write), "md": ("matrix.md", markdown.write),

@@ -5,41 +5,99 @@ from __future__ import annotations
 from typing import Any
 
 SYMBOL = {"compatible": "✅", "incompatible": "❌", "error": "⚠️", "unknown": "❔"}
+# Text symbols (not emoji): one column wide on any terminal, and in fonts every machine has.
+TEXT_SYMBOL = {"compatible": "✓", "incompatible": "✗", "unknown": "?", "error": "⚠"}
+SECURITY_PREFIX = "security-"  # scenarios about security properties: their failures are listed on their own
+COUNT_MEANING = "n/m: scenarios passed / scenarios run (those that apply to the gateway)"
 
 
-def column_title(doc: dict[str, Any], fasttrack_id: str) -> str:
+def column_title(doc: dict[str, Any], fasttrack_id: str, prefix: str = "FastTrack ") -> str:
     """Columns are keyed by the version FastTrack announced; the profile id is shown when they differ."""
     seen = {c["fasttrack_version"] for c in doc["cells"] if c["fasttrack"] == fasttrack_id and c["fasttrack_version"]}
     if len(seen) == 1:
         observed = seen.pop()
-        return f"FastTrack {observed}" if observed == fasttrack_id else f"FastTrack {observed} ({fasttrack_id})"
-    return f"FastTrack {fasttrack_id} (version not observed)"
+        return f"{prefix}{observed}" if observed == fasttrack_id else f"{prefix}{observed} ({fasttrack_id})"
+    return f"{prefix}{fasttrack_id} (version not observed)"
+
+
+def row_title(gateway: dict[str, Any]) -> str:
+    """``as-is (G4)``; a profile whose id is its generation is not repeated (``G0``, not ``G0 (G0)``)."""
+    gen = gateway.get("generation")
+    return f"{gateway['id']} ({gen})" if gen and gen != gateway["id"] else str(gateway["id"])
+
+
+def axes(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Row and column ids: the profiles in document order, plus any that only cells name (so none is dropped)."""
+    gws = [str(g["id"]) for g in doc.get("gateways") or []]
+    fts = [str(f["id"]) for f in doc.get("fasttracks") or []]
+    for c in doc["cells"]:
+        if c["gateway"] not in gws:
+            gws.append(c["gateway"])
+        if c["fasttrack"] not in fts:
+            fts.append(c["fasttrack"])
+    return gws, fts
+
+
+def counts(cell: dict[str, Any]) -> str:
+    n = cell["counts"]
+    return f"{n['pass']}/{sum(n.values())}"
 
 
 def matrix_rows(doc: dict[str, Any], symbols: bool = True) -> tuple[list[str], list[list[str]]]:
-    fts = [f["id"] for f in doc["fasttracks"]]
+    """Markdown rows: ``✅ **required** 9/9``; with ``symbols=False`` words: ``compatible (required) 9/9``."""
+    gws, fts = axes(doc)
+    info = {str(g["id"]): g for g in doc.get("gateways") or []}
+    index = {(c["gateway"], c["fasttrack"]): c for c in doc["cells"]}
     headers = ["gateway"] + [column_title(doc, f) for f in fts]
     rows = []
-    for g in doc["gateways"]:
-        row = [f"{g['id']} ({g['generation']})"]
+    for g in gws:
+        row = [row_title(info.get(g, {"id": g}))]
         for f in fts:
-            cell = next((c for c in doc["cells"] if c["gateway"] == g["id"] and c["fasttrack"] == f), None)
+            cell = index.get((g, f))
             if cell is None:
                 row.append("—")
-                continue
-            mark = f"{SYMBOL.get(cell['verdict'], '')} " if symbols else ""
-            req = " (required)" if cell["required"] else ""
-            n = cell["counts"]
-            row.append(f"{mark}{cell['verdict']}{req} {n['pass']}/{sum(n.values())}")
+            elif symbols:
+                req = " **required**" if cell["required"] else ""
+                row.append(f"{SYMBOL.get(cell['verdict'], '')}{req} {counts(cell)}")
+            else:
+                req = " (required)" if cell["required"] else ""
+                row.append(f"{cell['verdict']}{req} {counts(cell)}")
         rows.append(row)
     return headers, rows
 
 
+def not_compatible(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cells that are not compatible, the required ones first (each group in matrix order)."""
+    bad = [c for c in doc["cells"] if c["verdict"] != "compatible"]
+    return [c for c in bad if c["required"]] + [c for c in bad if not c["required"]]
+
+
+def reason_line(cell: dict[str, Any]) -> str:
+    return f"{cell['gateway']} × {cell['fasttrack']}: {cell['verdict']} — {cell['reason'] or 'no reason recorded'}"
+
+
 def reason_lines(doc: dict[str, Any]) -> list[str]:
-    out = []
+    return [reason_line(c) for c in not_compatible(doc)]
+
+
+def provenance(doc: dict[str, Any]) -> str:
+    """Which harness wrote the document: ``harness 0.1.0 (commit 1a2b3c4d5e6f)``."""
+    info = doc.get("harness") or {}
+    commit = info.get("commit")
+    return f"harness {info.get('version', '?')}" + (f" (commit {str(commit)[:12]})" if commit else "")
+
+
+def security_failures(doc: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]], dict[str, Any]]]:
+    """Per failing security scenario: the cells it fails in (required first) and its first failing run."""
+    found: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for c in doc["cells"]:
-        if c["verdict"] != "compatible" and c["reason"]:
-            out.append(f"{c['gateway']} × {c['fasttrack']}: {c['verdict']} — {c['reason']}")
+        for s in c["scenarios"]:
+            if s["id"].startswith(SECURITY_PREFIX) and s["outcome"] in ("fail", "error"):
+                found.setdefault(s["id"], []).append((c, s))
+    out = []
+    for sid, runs in found.items():
+        runs.sort(key=lambda r: not r[0]["required"])
+        out.append((sid, [c for c, _ in runs], runs[0][1]))
     return out
 
 
