@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.engine.events import CellFinished, RunStarted, ScenarioFinished
+from harness.engine.events import CellFinished, RunFinished, RunStarted, ScenarioFinished
 from harness.errors import SourceSpan
 from harness.report import json_report, junit, markdown, table, terminal
 from harness.results import CellResult, RunResult, ScenarioResult
@@ -214,13 +214,14 @@ def test_progress_quiet_writes_nothing():
     assert s.getvalue() == ""
 
 
-def test_progress_off_a_tty_is_quiet():
+def test_progress_off_a_tty_says_only_when_the_run_starts_and_ends():
     s = _Stream(False)
     p = terminal.Progress(s)
     p(RunStarted(3, 1))
     p(_finished("pass", 1, 3))
     p(_finished("error", 3, 3))
-    assert s.getvalue() == ""
+    p(RunFinished(RunResult([], [], [], [], duration_s=1.5)))
+    assert s.getvalue() == "running 3 scenario runs in 1 cells\nfinished 0 scenario runs in 1.50 s\n"
 
 
 def test_progress_on_a_tty_counts_cells_and_runs_on_one_line(monkeypatch):

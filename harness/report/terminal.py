@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from tabulate import tabulate
 
-from harness.engine.events import CellFinished, Event, RunStarted, ScenarioFinished
+from harness.engine.events import CellFinished, Event, RunFinished, RunStarted, ScenarioFinished
 from harness.report.table import (
     COUNT_MEANING,
     TEXT_SYMBOL,
@@ -144,8 +144,8 @@ def peer_lines(doc: dict[str, Any], cols: int) -> list[str]:
 
 
 class Progress:
-    """A live line on a terminal (cells done / total, scenario runs done / total); nothing off a terminal or
-    under ``quiet``: CI logs get the summary only."""
+    """A live line on a terminal (cells done / total, scenario runs done / total). Off a terminal (a CI log) only
+    when the run started and when it finished; nothing under ``quiet``."""
 
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self._stream, self.quiet = stream, quiet
@@ -160,16 +160,21 @@ class Progress:
         return self.stream.isatty()
 
     def __call__(self, event: Event) -> None:
-        if self.quiet or not self.tty:
+        if self.quiet:
             return
         if isinstance(event, RunStarted):
             self.cells, self.cells_done = event.cells, 0
+            if not self.tty:
+                self.stream.write(f"running {event.total} scenario runs in {event.cells} cells\n")
         elif isinstance(event, CellFinished):
             self.cells_done += 1
-        elif isinstance(event, ScenarioFinished):
+        elif isinstance(event, ScenarioFinished) and self.tty:
             text = (f"cells {self.cells_done}/{self.cells or '?'} · scenario runs {event.done}/{event.total} · "
                     f"{event.gateway} × {event.fasttrack}: {event.result.id} {event.result.outcome}")
             self.stream.write("\r" + text[: width(self.stream) - 1] + "\x1b[K")
             if event.done == event.total:
                 self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        elif isinstance(event, RunFinished) and not self.tty:
+            runs = sum(len(c.scenarios) for c in event.result.cells)
+            self.stream.write(f"finished {runs} scenario runs in {event.result.duration_s:.2f} s\n")
+        self.stream.flush()
