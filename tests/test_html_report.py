@@ -84,8 +84,16 @@ def _failing(doc: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
+def _packed(page: str) -> dict[str, str]:
+    m = re.search(r'<script type="application/json" id="packed">(.*?)</script>', page, re.S)
+    assert m, "the page embeds its details"
+    return {k: html.unpack(v) for k, v in json.loads(m[1]).items()}
+
+
 def _detail(page: str, i: int) -> str:
-    start = page.index(f'<section class="detail" id="cell-{i}"')
+    if '<script type="application/json" id="packed">' in page:  # the page as written: details packed
+        return _packed(page)[str(i)]
+    start = page.index(f'<section class="detail" id="cell-{i}"')  # a DOM: the sections the script unpacked
     return page[start:page.index("</section>", start)]
 
 
@@ -99,9 +107,36 @@ def test_one_grid_cell_per_matrix_cell(doc: dict[str, Any], page: str, parsed: T
         assert a["data-verdict"] == c["verdict"]
         assert f"v-{c['verdict']}" in a["class"].split()
         assert ("required" in a["class"].split()) == c["required"]
-    # One detail section per cell, and one per-scenario block per scenario run.
-    assert page.count('<section class="detail"') == len(doc["cells"])
-    assert page.count('<details class="scenario') == sum(len(c["scenarios"]) for c in doc["cells"])
+    # One packed detail section per cell, and one per-scenario block per scenario run.
+    details = _packed(page)
+    assert sorted(details, key=int) == [str(i) for i in range(len(doc["cells"]))]
+    assert all(d.count('<section class="detail"') == 1 for d in details.values())
+    assert sum(d.count('<details class="scenario') for d in details.values()) == sum(
+        len(c["scenarios"]) for c in doc["cells"])
+
+
+def test_the_page_is_light_and_names_its_harness(doc: dict[str, Any], page: str) -> None:
+    assert len(page.encode("utf-8")) <= 3_000_000  # was 9.1 MB with every section and diagram inline
+    assert f"harness {doc['harness']['version']}" in page
+
+
+def test_the_grid_shows_each_cells_largest_root_cause(doc: dict[str, Any], parsed: Tags, page: str) -> None:
+    for i, cell in _failing(doc):
+        first = cell["causes"][0]
+        start = page.index(f'data-cell="{i}"')
+        td = htmllib.unescape(page[start:page.index("</td>", start)])
+        assert f'<span class="why">{first["count"]} of {first["of"]} failing scenarios: {first["hop"]}' in td
+
+
+def test_peer_comparison_and_findings_are_shown(doc: dict[str, Any]) -> None:
+    peer = copy.deepcopy(doc)
+    peer["peer"] = {"release": "25.19.2", "row": "webserver-25.19.2", "reference_profile": "G6d", "undocumented": 0,
+                    "differences": [], "findings": [{"id": "W1-x", "kind": "weakness", "severity": "security",
+                                                     "title": "cookies leak", "hop": "gateway_to_fasttrack",
+                                                     "scenario": "s", "explanation": "e", "evidence": "v"}]}
+    out = html.render(peer)
+    assert 'id="peer"' in out and "versus reference profile G6d: same outcome" in out
+    assert "<b>W1-x</b> (weakness, security): cookies leak" in out
 
 
 def test_rows_are_gateways_and_columns_are_keyed_by_the_observed_version(doc: dict[str, Any], page: str,
@@ -193,7 +228,8 @@ def _chromium() -> str | None:
 CHROMIUM = _chromium()
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=10000"]  # let the page unpack the section it opens before the DOM is taken
 
 
 def _browse(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -227,7 +263,11 @@ def test_chromium_renders_the_grid_and_a_diagram(doc: dict[str, Any], written: P
     shown = re.findall(r'<section class="detail" id="cell-(\d+)" data-cell="\d+">(.*?)</section>', dom, re.S)
     assert len(shown) == 1, [s[0] for s in shown]
     assert "<svg" in shown[0][1] and 'class="seq"' in shown[0][1]
-    assert doc["cells"][int(shown[0][0])]["verdict"] in ("incompatible", "error", "unknown")
+    opened = doc["cells"][int(shown[0][0])]
+    assert opened["verdict"] in ("incompatible", "error", "unknown")
+    # the most interesting cell: no required cell fails here, so the one with the most failing runs
+    if not any(c["required"] and c["verdict"] != "compatible" for c in doc["cells"]):
+        assert opened["counts"]["fail"] == max(c["counts"]["fail"] for c in doc["cells"])
     # A cell asked for by the URL is the one shown; #cell-N-sJ also opens scenario J (closed by default).
     j = len(cell["scenarios"]) - 1
     dom = _browse(tmp_path, f"{written.as_uri()}#cell-{i}-s{j}", "--dump-dom").stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -243,3 +244,20 @@ def test_progress_default_stream_follows_sys_stderr():
     with contextlib.redirect_stderr(buf):
         terminal.Progress()(_finished("pass", 1, 2))
     assert "scenario runs 1/2" in buf.getvalue()
+
+
+def test_the_default_matrix_reads_in_30_seconds(full_run_doc):
+    doc = full_run_doc
+    md = markdown.render(doc)
+    assert len(md.encode("utf-8")) <= 65_536  # a PR comment
+    assert "```mermaid" not in md or any(c["required"] and c["verdict"] != "compatible" for c in doc["cells"])
+    for c in doc["cells"]:
+        if c["verdict"] == "incompatible":
+            assert re.match(r"\d+ of \d+ failing scenarios: ", c["reason"]), c["reason"]
+    cells = {(c["gateway"], c["fasttrack"]): c for c in doc["cells"]}
+    for key, header, said in ((("as-is", "25.1.0"), "Authorization", "is not a Bearer token"),
+                              (("to-be", "24.09.0"), "X-BackendAI-SSO", "X-BackendAI-SSO missing")):
+        reason = cells[key]["reason"]
+        assert header in reason and f'(FastTrack: "{said}' in reason.replace("Authorization is", "is"), reason
+    out = terminal.render(doc, 100)
+    assert all(len(line) <= 100 for line in out.splitlines())

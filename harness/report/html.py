@@ -7,13 +7,18 @@ inline: CSS, a little plain JavaScript (cell selection and filters) and the sequ
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness import findings
 from harness.errors import SourceSpan
 from harness.report import diagrams
-from harness.report.table import column_title
+from harness.report.table import column_title, judged_lines, provenance, security_failures
+from harness.scenario.failures import Cause
 
 VERDICTS = ("compatible", "incompatible", "unknown", "error")
 # Text symbols (not emoji): they render with the fonts any machine has, headless browsers included.
@@ -46,7 +51,7 @@ table-layout:fixed}
 table.matrix col.g{width:150px}
 table.matrix th{text-align:left;font-size:13px;padding:4px 8px;vertical-align:bottom}
 table.matrix thead th small{display:block;font-weight:normal;color:var(--muted)}
-table.matrix tbody th{vertical-align:middle;white-space:nowrap}
+table.matrix tbody th{vertical-align:middle;white-space:normal;overflow-wrap:anywhere}
 table.matrix tbody th small{color:var(--muted);font-weight:normal}
 td.cell{border-radius:6px;padding:0;vertical-align:top;
 border:2px solid transparent;cursor:pointer}
@@ -56,8 +61,7 @@ td.cell .v{font-weight:700;white-space:nowrap;overflow:hidden;text-overflow:elli
 td.cell .n{font-size:11.5px;color:var(--muted);white-space:nowrap}
 td.cell .req{display:block;font-size:10.5px;text-transform:uppercase;letter-spacing:.05em;color:#3e4c59;
 font-weight:600}
-td.cell .why{display:-webkit-box;-webkit-line-clamp:2;line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;
-font-size:11.5px;line-height:1.3;color:#3e4c59}
+td.cell .why{display:block;font-size:11px;line-height:1.3;color:#3e4c59;overflow-wrap:anywhere;margin-top:2px}
 td.v-compatible{background:var(--ok-bg)}td.v-compatible .v{color:var(--ok)}
 td.v-incompatible{background:var(--bad-bg)}td.v-incompatible .v{color:var(--bad)}
 td.v-incompatible.opt{background:var(--bad-bg-opt)}
@@ -92,23 +96,53 @@ details.all summary{cursor:pointer;color:var(--muted);font-size:12px}
 details.all table{border-collapse:collapse;margin-top:4px}details.all td{border:0;padding:1px 8px 1px 0}
 .diagram{overflow-x:auto;border:1px solid var(--line);border-radius:6px;background:#fff;margin:8px 0;padding:4px}
 pre.mmd{background:#f6f8fa;padding:8px;overflow-x:auto;max-width:1300px}
+section.summary{background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 16px;margin:10px 0}
+section.summary ul{margin:4px 0;padding-left:20px}
 footer{margin-top:30px;color:var(--muted);font-size:12px}
 """
 
 JS = """
 (function(){
   var cells = Array.prototype.slice.call(document.querySelectorAll('td.cell'));
-  var details = Array.prototype.slice.call(document.querySelectorAll('section.detail'));
-  var hint = document.getElementById('hint');
-  function show(id, push){
-    details.forEach(function(d){ d.hidden = d.id !== id; });
+  var packed = JSON.parse(document.getElementById('packed').textContent);
+  var box = document.getElementById('details'), hint = document.getElementById('hint');
+  var shownId = '';
+  function unpack(n){  // base64 gzip -> the cell's section, parsed into the page once
+    var have = document.getElementById('cell-' + n);
+    if (have || !packed[n]) return Promise.resolve(have);
+    var bin = atob(packed[n]), bytes = new Uint8Array(bin.length);
+    for (var k = 0; k < bin.length; k++) bytes[k] = bin.charCodeAt(k);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return new Response(stream).text().then(function(markup){
+      var have2 = document.getElementById('cell-' + n);
+      if (have2) return have2;
+      var t = document.createElement('template'); t.innerHTML = markup;
+      var sec = t.content.firstElementChild; box.appendChild(sec);
+      Array.prototype.forEach.call(sec.querySelectorAll('a.jump'), function(a){
+        a.addEventListener('click', function(){
+          var d = document.getElementById(a.getAttribute('href').slice(1)); if (d) d.open = true; });
+      });
+      return sec;
+    });
+  }
+  function show(id, push, scenario){
+    shownId = id;
     cells.forEach(function(c){ c.classList.toggle('selected', 'cell-' + c.dataset.cell === id); });
     if (hint) hint.hidden = !!id;
+    Array.prototype.forEach.call(box.querySelectorAll('section.detail'), function(d){ d.hidden = d.id !== id; });
     if (push && id && window.history && history.replaceState) history.replaceState(null, '', '#' + id);
+    if (!id) return Promise.resolve(null);
+    return unpack(id.slice(5)).then(function(sec){
+      if (!sec) return null;
+      sec.hidden = shownId !== id;
+      if (scenario) { var d = document.getElementById(id + scenario); if (d) d.open = true; }
+      return sec;
+    });
   }
   cells.forEach(function(c){
-    c.addEventListener('click', function(ev){ ev.preventDefault(); show('cell-' + c.dataset.cell, true);
-      var d = document.getElementById('cell-' + c.dataset.cell); if (d) d.scrollIntoView({block: 'nearest'}); });
+    c.addEventListener('click', function(ev){ ev.preventDefault();
+      show('cell-' + c.dataset.cell, true).then(function(d){ if (d) d.scrollIntoView({block: 'nearest'}); });
+    });
   });
   var fg = document.getElementById('f-gateway'), ff = document.getElementById('f-fasttrack'),
       fo = document.getElementById('f-outcome'), shown = document.getElementById('shown');
@@ -131,25 +165,24 @@ JS = """
   [fg, ff, fo].forEach(function(s){ s.addEventListener('change', apply); });
   apply();
   function fromHash(){  // #cell-N shows cell N; #cell-N-sJ also opens its scenario J
-    var m = /^#(cell-[0-9]+)(-s[0-9]+)?$/.exec(location.hash);
-    if (!m || !document.getElementById(m[1])) return '';
-    if (m[2]) { var d = document.getElementById(m[1] + m[2]); if (d) d.open = true; }
-    return m[1];
+    var m = /^#cell-([0-9]+)(-s[0-9]+)?$/.exec(location.hash);
+    return m && packed[m[1]] ? ['cell-' + m[1], m[2] || ''] : null;
   }
   var first = fromHash();
-  if (!first) {
-    var bad = function(c){ return c.dataset.verdict === 'incompatible' || c.dataset.verdict === 'error'; };
-    var req = function(c){ return c.classList.contains('required'); };
-    var pick = cells.filter(function(c){ return bad(c) && req(c); })[0] || cells.filter(bad)[0]
-      || cells.filter(function(c){ return req(c) && c.dataset.verdict !== 'compatible'; })[0];
-    first = pick ? 'cell-' + pick.dataset.cell : '';
+  if (!first) {  // the most interesting cell: a failing required one, else the one with the most failing runs
+    var score = function(c){
+      var v = c.dataset.verdict, req = c.classList.contains('required');
+      if (req && (v === 'incompatible' || v === 'error')) return 3e6;
+      if (v === 'error') return 2e6;
+      if (req && v !== 'compatible') return 1e6;
+      return v === 'incompatible' ? Number(c.dataset.failing || 0) : -1;
+    };
+    var best = null;
+    cells.forEach(function(c){ if (score(c) >= 0 && (!best || score(c) > score(best))) best = c; });
+    first = best ? ['cell-' + best.dataset.cell, ''] : null;
   }
-  Array.prototype.forEach.call(document.querySelectorAll('a.jump'), function(a){
-    a.addEventListener('click', function(){
-      var d = document.getElementById(a.getAttribute('href').slice(1)); if (d) d.open = true; });
-  });
-  show(first, false);
-  window.addEventListener('hashchange', function(){ var id = fromHash(); if (id) show(id, false); });
+  if (first) show(first[0], false, first[1]);
+  window.addEventListener('hashchange', function(){ var h = fromHash(); if (h) show(h[0], false, h[1]); });
 })();
 """
 
@@ -247,7 +280,7 @@ def _scenario(cell: dict[str, Any], sc: dict[str, Any], anchor: str, is_open: bo
     parts.append(f'<p class="meta mono">{_e(sc.get("file"))} · {_e(sc.get("duration_ms"))} ms</p>')
     full = outcome in ("fail", "error")
     if not full and sc.get("steps"):
-        parts.append('<p class="meta">Every check passed on every hop; the diagram shows what crossed.</p>')
+        parts.append('<p class="meta">Every check passed on every hop.</p>')
     for i, st in enumerate(sc.get("steps") or [] if full else []):
         so = str(st.get("outcome"))
         parts.append(f'<h4><span class="badge b-{_e(so)}">{OUTCOME_MARK.get(so, "")} {_e(so)}</span> step {i + 1}: '
@@ -256,11 +289,8 @@ def _scenario(cell: dict[str, Any], sc: dict[str, Any], anchor: str, is_open: bo
             who = "transport" if so == "error" else "FastTrack said"
             parts.append(f'<div class="said">{who}: {_e(st["note"])}</div>')
         parts.append(_hop_table(sc, st, names))
-    title = f"{sc.get('id')} in {cell['gateway']} × {cell['fasttrack']}"
-    parts.append(f'<div class="diagram">{diagrams.svg(sc)}</div>')
-    if outcome in ("fail", "error"):  # the same text matrix.md embeds, to paste into an issue
-        parts.append(f'<details class="all"><summary>Mermaid source of this diagram</summary><pre class="mmd">'
-                     f"{_e(diagrams.mermaid(sc, title))}</pre></details>")
+    if full:  # the observed sequence of what failed (a passing one is what its scenario file says)
+        parts.append(f'<div class="diagram">{diagrams.svg(sc)}</div>')
     parts.append("</details>")
     return "".join(parts)
 
@@ -298,14 +328,75 @@ def _cell(i: int, cell: dict[str, Any]) -> str:
     total = sum(int(x) for x in n.values())
     req = cell.get("required")
     reason = str(cell.get("reason") or "")
+    causes = [Cause.from_json(c) for c in cell.get("causes") or []]
+    why = causes[0].text() + (f" (+{len(causes) - 1} more)" if len(causes) > 1 else "") if causes else reason
     cls = f"cell v-{_e(v)} {'required' if req else 'opt'}"
     return (f'<td class="{cls}" data-cell="{i}" data-gateway="{_e(cell["gateway"])}" '
-            f'data-fasttrack="{_e(cell["fasttrack"])}" data-verdict="{_e(v)}" title="{_e(reason or v)}">'
+            f'data-fasttrack="{_e(cell["fasttrack"])}" data-verdict="{_e(v)}" data-failing="{n.get("fail", 0)}" '
+            f'title="{_e(reason or v)}">'
             f'<a href="#cell-{i}" aria-controls="cell-{i}">'
             f'<span class="top"><span class="v">{SYMBOL.get(v, "")} {_e(v)}</span>'
             f'<span class="n">{n.get("pass", 0)}/{total} pass</span></span>'
             f'{"<span class=req>required</span>" if req else ""}'
-            f'<span class="why">{_e(reason)}</span></a></td>')
+            f'<span class="why">{_e(why)}</span></a></td>')
+
+
+def _pack(markup: str) -> str:
+    # mtime=0: the same document gives the same page
+    return base64.b64encode(gzip.compress(markup.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
+
+
+def unpack(text: str) -> str:
+    """A packed detail section as markup (what the page's script does; for tests and tools)."""
+    return gzip.decompress(base64.b64decode(text)).decode("utf-8")
+
+
+def _summary_sections(doc: dict[str, Any]) -> str:
+    """The peer comparison, its findings, what was not judged and the failing security scenarios."""
+    parts: list[str] = []
+    peer = doc.get("peer")
+    if peer:
+        diffs = peer["differences"]
+        verdict = ("same outcome and first failure as the reference profile on every scenario and column"
+                   if not diffs else f"{len(diffs)} differences, {peer['undocumented']} undocumented")
+        parts.append(f'<section class="summary" id="peer"><h2>backend.ai-webserver {_e(peer["release"])} versus '
+                     f'reference profile {_e(peer["reference_profile"])}: {_e(verdict)}</h2>')
+        if diffs:
+            rows = "".join(
+                f"<tr><td>{_e(d['fasttrack'])}</td><td>{_e(d['scenario'])}</td><td>{_e(d['peer_outcome'])}</td>"
+                f"<td>{_e(d['reference_outcome'])}</td><td>{_e(_first_difference(d))}</td>"
+                f"<td>{_e(d['finding'] or 'UNDOCUMENTED')}</td></tr>" for d in diffs)
+            parts.append('<table class="hops"><thead><tr><th>FastTrack</th><th>scenario</th><th>release</th>'
+                         f"<th>reference</th><th>first failure</th><th>finding</th></tr></thead><tbody>{rows}"
+                         "</tbody></table>")
+        items = "".join(f"<li><b>{_e(f['id'])}</b> ({_e(f['kind'])}, {_e(f['severity'])}): {_e(f['title'])}. "
+                        f"{_e(f['explanation'])} <small>Hop <code>{_e(f['hop'])}</code>, scenario "
+                        f"<code>{_e(f['scenario'])}</code>. Evidence: {_e(f['evidence'])}</small></li>"
+                        for f in peer["findings"])
+        if items:
+            parts.append(f"<h3>Findings</h3><ul>{items}</ul>")
+        parts.append("</section>")
+    judged = judged_lines(doc)
+    if judged:
+        parts.append('<section class="summary"><h2>What was judged</h2><ul>'
+                     + "".join(f"<li>{_e(x)}</li>" for x in judged) + "</ul></section>")
+    security = security_failures(doc)
+    if security:
+        items = "".join(f"<li><code>{_e(sid)}</code> fails in {len(cells)} cells{_required(cells)}: "
+                        f"{_e(', '.join(c['gateway'] + '×' + c['fasttrack'] for c in cells))}</li>"
+                        for sid, cells, _ in security)
+        parts.append(f'<section class="summary"><h2>Security scenarios that fail</h2><ul>{items}</ul></section>')
+    return "\n".join(parts)
+
+
+def _required(cells: list[dict[str, Any]]) -> str:
+    n = sum(1 for c in cells if c["required"])
+    return f" ({n} required)" if n else ""
+
+
+def _first_difference(d: dict[str, Any]) -> str:
+    f = d["peer_failure"] or d["reference_failure"]
+    return f"{f['hop']} {findings.subject(f)}" if f else ""
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -344,7 +435,12 @@ def render(doc: dict[str, Any]) -> str:
                           if f.get("model", True))
     notice = doc.get("notice") or "FastTrack is not public: every FastTrack profile here is a model."
     legend = "".join(f'<span class="b-{v}">{SYMBOL.get(v, "")} {v}</span>' for v in VERDICTS)
-    details = "".join(_detail(i, c, titles.get(c["fasttrack"], c["fasttrack"])) for i, c in enumerate(doc["cells"]))
+    # Details are rendered on demand: each cell's section is kept gzip-compressed (base64) in one embedded JSON
+    # object and unpacked by the page's script when the cell is opened (9 MB of markup -> under 2 MB).
+    packed = {str(i): _pack(_detail(i, c, titles.get(c["fasttrack"], c["fasttrack"]))) for i, c in
+              enumerate(doc["cells"])}
+    details = json.dumps(packed, separators=(",", ":"))  # base64 only: nothing in it can close the script
+    extra = _summary_sections(doc)
     colgroup = '<colgroup><col class="g">' + "<col>" * len(fts) + "</colgroup>"
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -358,8 +454,9 @@ def render(doc: dict[str, Any]) -> str:
 <header>
 <h1>Backend.AI gateway × FastTrack compatibility matrix</h1>
 <p class="meta">Run {_e(doc.get("started_at"))} · {len(doc["cells"])} cells · {n_scen} scenario runs ·
-{len(doc.get("scenarios") or [])} scenarios · columns keyed by the <code>X-BackendAI-FastTrack-Version</code> each
-FastTrack answered with · schema <code>{_e(doc.get("schema"))}</code></p>
+{len(doc.get("scenarios") or [])} scenarios · {_e(provenance(doc))} · columns keyed by the
+<code>X-BackendAI-FastTrack-Version</code> each FastTrack answered with · schema <code>{_e(doc.get("schema"))}</code>
+</p>
 <div class="notice" role="note"><strong>{_e(notice)}</strong><ul>{disclaimers}</ul></div>
 </header>
 <div class="filters">
@@ -372,9 +469,12 @@ FastTrack answered with · schema <code>{_e(doc.get("schema"))}</code></p>
 <table class="matrix" id="matrix">{colgroup}{"".join(head)}{"".join(body)}</table>
 <p class="legend">{legend} A dark border marks a cell the support policy requires; a paler red one is an expected
 incompatibility. Click a cell for its scenarios, the hops each step crossed and the observed sequence diagram.</p>
-<div id="details"><p id="hint" class="meta">Click a cell to see its scenarios.</p>{details}</div>
-<footer>Rendered from the result document alone (<code>matrix.json</code>); secrets are redacted as they are
-there. This page is self-contained and works offline.</footer>
+{extra}
+<div id="details"><p id="hint" class="meta">Click a cell to see its scenarios.</p></div>
+<script type="application/json" id="packed">{details}</script>
+<footer>Rendered by {_e(provenance(doc))} from the result document alone (<code>matrix.json</code>, which has
+every failure as data); secrets are redacted as they are there. This page is self-contained and works offline.
+</footer>
 <script>{JS}</script>
 </body>
 </html>
