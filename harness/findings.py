@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.protocol import generations
+from harness.results import ScenarioResult
+from harness.scenario.failures import Failure
 from harness.scenario.yamlnodes import LList, LMap, Source, load
 
 DEFAULT_FINDINGS = Path(__file__).parent / "data" / "peer-findings.yaml"
 _KEYS = ("id", "kind", "title", "releases", "scenario", "step", "hop", "check", "explanation", "evidence",
-         "severity")
+         "severity", "profiles")
+KINDS = ("difference", "weakness", "defect")
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,21 @@ class Finding:
     evidence: str = ""
     severity: str = "info"
     # "difference": explains where a release differs from its reference profile; "weakness": a behaviour the
-    # release shares with its profile (so no difference shows) that users must know, e.g. a security property.
+    # release shares with its profile (so no difference shows) that users must know; "defect": a failure of the
+    # contract the releases and the reference ``profiles`` that reproduce them share: the scenario states the
+    # contract and fails there, and the failure carries this id (a baseline may accept it under that id).
     kind: str = "difference"
+    profiles: tuple[str, ...] = ()  # reference gateway profiles that reproduce a defect
 
     def applies_to(self, version: str) -> bool:
         return any(fnmatch.fnmatch(version, r) for r in self.releases)
+
+    def explains(self, gateway: str, profile: str, scenario: str, failure: Failure) -> bool:
+        """A defect's failure: this scenario, hop, what was checked and step, on one of its profiles or releases."""
+        return (self.kind == "defect" and scenario == self.scenario
+                and (profile in self.profiles or self.applies_to(gateway))
+                and failure.hop == self.hop and failure.subject.lower() == self.check.lower()
+                and (self.step is None or failure.step == self.step))
 
     def matches(self, version: str, diff: Difference) -> bool:
         failure = diff.peer_failure or diff.reference_failure
@@ -91,15 +105,33 @@ def load_findings(path: str | Path = DEFAULT_FINDINGS) -> list[Finding]:
             scenario=str(item["scenario"]), hop=str(item["hop"]), check=str(item["check"]),
             explanation=str(item["explanation"]).strip(), step=item.get("step"),
             evidence=str(item.get("evidence", "")).strip(), severity=str(item.get("severity", "info")),
-            kind=str(item.get("kind", "difference"))))
-        if out[-1].kind not in ("difference", "weakness"):
-            raise src.error("kind must be 'difference' or 'weakness'", item.value_marks["kind"], f"findings[{i}].kind")
+            kind=str(item.get("kind", "difference")), profiles=tuple(str(p) for p in item.get("profiles") or ())))
+        if out[-1].kind not in KINDS:
+            raise src.error(f"kind must be one of {', '.join(KINDS)}", item.value_marks["kind"], f"findings[{i}].kind")
+        if (out[-1].kind == "defect") != bool(out[-1].profiles or "profiles" in item):
+            raise src.error("a defect names the reference 'profiles' that reproduce it (and only a defect does)",
+                            mark, f"findings[{i}]")
+        unknown = [p for p in out[-1].profiles if p not in generations.by_name()]
+        if unknown:
+            raise src.error(f"unknown gateway profile {unknown[0]!r}", item.value_marks["profiles"],
+                            f"findings[{i}].profiles")
+    ids = [f.id for f in out]
+    dup = next((x for x in ids if ids.count(x) > 1), None)
+    if dup is not None:
+        raise src.error(f"duplicate finding id {dup!r}", doc.mark, "findings")
     return out
 
 
 def subject(failure: dict[str, str]) -> str:
     """What a (first) failure checked, e.g. ``header Cookie``; an error's message."""
     return f"{failure['what']} {failure['name']}" if failure["name"] else failure["what"]
+
+
+def explain(findings: list[Finding], gateway: str, profile: str, result: ScenarioResult) -> str | None:
+    """The id of the defect a failing scenario's first failure is, or None."""
+    if result.outcome != "fail" or not result.failures:
+        return None
+    return next((f.id for f in findings if f.explains(gateway, profile, result.id, result.failures[0])), None)
 
 
 def _first_failure(scenario: dict[str, Any]) -> dict[str, str] | None:
@@ -144,6 +176,6 @@ def annotate(peer_doc: dict[str, Any], *, version: str, profile: str, peer_row: 
         "differences": [d.to_json() for d in diffs],
         "undocumented": sum(1 for d in diffs if d.finding is None),
         "findings": [f.to_json() for f in findings
-                     if f.id in used or (f.kind == "weakness" and f.applies_to(version))],
+                     if f.id in used or (f.kind in ("weakness", "defect") and f.applies_to(version))],
     }
     return diffs

@@ -199,15 +199,37 @@ class VersionNotObserved(Reason):
 
 @dataclass(frozen=True)
 class KnownIssue(Reason):
-    """A required cell is not compatible, exactly as the baseline records: accepted."""
+    """A required cell is not compatible, exactly as the baseline records: accepted (under the finding ids the
+    baseline accepted its failing scenarios with, if any)."""
 
     gateway: str
     fasttrack: str
     verdict: str
     detail: str | None = None
+    findings: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"{self.verdict}, as in the baseline" + (f": {self.detail}" if self.detail else "")
+        accepted = f" (accepted as {', '.join(self.findings)})" if self.findings else ""
+        return f"{self.verdict}, as in the baseline{accepted}" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class SecurityFailure(Reason):
+    """A security scenario fails in a required cell and the baseline does not accept that failure under the
+    finding id the run matched it to (a security failure is never accepted by the ratchet alone)."""
+
+    gateway: str
+    fasttrack: str
+    scenario: str
+    finding: str | None
+    accepted: str | None
+    detail: str | None = None
+    effect: ClassVar[Effect] = "not deployable"
+
+    def describe(self) -> str:
+        what = f"documented as {self.finding}" if self.finding else "matches no documented finding"
+        was = f"the baseline accepts {self.accepted}" if self.accepted else "the baseline accepts no finding here"
+        return f"security failure ({what}; {was})" + (f": {self.detail}" if self.detail else "")
 
 
 @dataclass(frozen=True)
@@ -303,9 +325,9 @@ class Flaky(Reason):
         return f"flipped between runs: {' → '.join(self.outcomes)}"
 
 
-REASON_TYPES: tuple[type[Reason], ...] = (Regression, RequiredCellFailing, RequiredCellMissing, RequiredCellUnknown,
-                                          ScenarioNotRun, VersionNotObserved, Flaky, Improvement, NewCell, NewScenario,
-                                          Removed, Changed, PolicyChanged, KnownIssue)
+REASON_TYPES: tuple[type[Reason], ...] = (Regression, RequiredCellFailing, SecurityFailure, RequiredCellMissing,
+                                          RequiredCellUnknown, ScenarioNotRun, VersionNotObserved, Flaky, Improvement,
+                                          NewCell, NewScenario, Removed, Changed, PolicyChanged, KnownIssue)
 
 
 # --- documents ----------------------------------------------------------------------------------------------------
@@ -346,13 +368,19 @@ def baseline_from(doc: dict[str, Any]) -> dict[str, Any]:
     Deterministic: cells sorted by (gateway, FastTrack), scenarios by id, no timestamps."""
     cells = []
     for c in sorted(doc["cells"], key=lambda c: (c["gateway"], c["fasttrack"])):
-        cells.append({
+        scenarios = sorted(c["scenarios"], key=lambda s: s["id"])
+        entry = {
             "gateway": c["gateway"],
             "fasttrack": c["fasttrack"],
             "verdict": c["verdict"],
             "required": bool(c.get("required", False)),
-            "scenarios": {s["id"]: s["outcome"] for s in sorted(c["scenarios"], key=lambda s: s["id"])},
-        })
+            "scenarios": {s["id"]: s["outcome"] for s in scenarios},
+        }
+        # A failure the run matched to a documented defect is accepted under that id, and only under it.
+        accepted = {s["id"]: s["finding"] for s in scenarios if s["outcome"] == "fail" and s.get("finding")}
+        if accepted:
+            entry["accepted"] = accepted
+        cells.append(entry)
     return {"schema": BASELINE_SCHEMA, "cells": cells}
 
 
@@ -379,7 +407,21 @@ def check_baseline(doc: Any, name: str) -> dict[str, Any]:
             if outcome not in OUTCOMES:
                 raise errors.UsageError(f"{name}: cells[{i}].scenarios.{sid} is {outcome!r}, not one of "
                                         f"{', '.join(OUTCOMES)}")
+        accepted = c.get("accepted", {})
+        if not isinstance(accepted, dict):
+            raise errors.UsageError(f"{name}: cells[{i}].accepted must map scenario ids to finding ids")
+        for sid, finding in accepted.items():
+            if c["scenarios"].get(sid) != "fail" or not isinstance(finding, str) or finding not in known_findings():
+                raise errors.UsageError(f"{name}: cells[{i}].accepted.{sid}: accepts a recorded failure under a "
+                                        f"finding id of harness/data/peer-findings.yaml, not {finding!r} "
+                                        f"(scenario {c['scenarios'].get(sid, 'absent')})")
     return doc
+
+
+def known_findings() -> set[str]:
+    from harness.findings import load_findings  # findings -> results -> scenario: imported when a baseline is read
+
+    return {f.id for f in load_findings()}
 
 
 def write_baseline(baseline: dict[str, Any], path: str | Path) -> Path:
@@ -429,6 +471,8 @@ def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None,
     if bool(was.get("required", False)) != required:
         out.append(PolicyChanged(g, f, bool(was.get("required", False)), required))
     scenario_regressions = _judge_scenarios(g, f, was["scenarios"], now["scenarios"], required, out)
+    if required:
+        out += _security(g, f, was.get("accepted") or {}, now["scenarios"])
     v0, was_required = was["verdict"], bool(was.get("required", False))
     if v0 == v1 and required and v1 != "compatible" and not was_required:
         # Accepted while the policy did not require the cell; requiring it now needs a baseline update.
@@ -436,7 +480,10 @@ def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None,
         out.append((RequiredCellFailing if failing else RequiredCellUnknown)(g, f, v1, f"{v0}, not required", why))
     elif v0 == v1:
         if required and v1 != "compatible":
-            out.append(KnownIssue(g, f, v1, why))
+            accepted = was.get("accepted") or {}
+            ids = tuple(dict.fromkeys(accepted[s["id"]] for s in now["scenarios"] if s["id"] in accepted
+                                      and s["outcome"] == "fail"))
+            out.append(KnownIssue(g, f, v1, why, ids))
     elif v1 == "compatible":
         out.append(Improvement(g, f, None, v0, v1))
     elif not required:
@@ -449,6 +496,13 @@ def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None,
     else:
         out.append(RequiredCellUnknown(g, f, v1, v0, why))
     return out
+
+
+def _security(g: str, f: str, accepted: dict[str, str], now: list[dict[str, Any]]) -> list[Reason]:
+    """Security failures of a required cell that the baseline does not accept under the run's finding id."""
+    return [SecurityFailure(g, f, s["id"], s.get("finding"), accepted.get(s["id"]), s.get("reason"))
+            for s in now if s.get("security") and s["outcome"] == "fail"
+            and (s.get("finding") is None or accepted.get(s["id"]) != s.get("finding"))]
 
 
 def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[dict[str, Any]], required: bool,
@@ -669,6 +723,8 @@ def render_text(result: GateResult) -> str:
             continue
         if title == KNOWN:
             lines.append(f"{len(rs)} required cell(s) not compatible, as in the baseline (accepted)")
+            lines += [f"  KnownIssue {r.where}: accepted as {', '.join(r.findings)}" for r in rs
+                      if isinstance(r, KnownIssue) and r.findings]
             continue
         lines += ["", f"{title}:", tabulate(_rows(rs, md=False), headers=["reason", "where", "detail"],
                                              tablefmt="simple", maxcolwidths=[None, None, 90])]

@@ -78,7 +78,10 @@ def decide(cell: CellResult) -> tuple[Verdict, str | None]:
         return "unknown", problem
     if failed:
         cell.causes = causes((s.id, s.failures) for s in failed)
-        return "incompatible", reason(cell.causes)
+        # A security failure leads the cell's reason, with its finding id: the mark every report shows.
+        security = [s for s in failed if s.security]
+        lead = f"{security[0].marks()}{security[0].id}; " if security else ""
+        return "incompatible", lead + reason(cell.causes)
     if problem:
         return "unknown", problem
     return "compatible", None

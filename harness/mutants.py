@@ -301,8 +301,6 @@ MUTANTS: tuple[Mutant, ...] = (
            change=with_fields(session_required="login-suffix", signed="login-suffix")),
     Mutant("G6~pooled-cookie-jar", "G6", "pooled client sessions: cookies stay in the jar across requests", G2F,
            change=with_fields(cookie_jar="pooled")),
-    Mutant("G6b~per-request-jar", "G6b", "a fresh cookie jar per request where 25.12+ pools them", G2F,
-           change=with_fields(cookie_jar="per-request")),
     # Path, query, framing.
     Mutant("G6~prefix-not-stripped", "G6", "/pipeline/ is not stripped from the upstream path", G2F,
            upstream=keep_prefix),

@@ -1,9 +1,11 @@
 """``python -m harness mutate``: run the suite against every deviant gateway of :mod:`harness.mutants`.
 
 Each mutant runs in its base profile's required cells, next to the base profile itself, in one matrix run. A
-mutant is *killed* when at least one of its required cells is not ``compatible`` while the base's own cells
-are; it is caught at the first failing hop of each failing scenario. A surviving mutant, or one caught only
-at another hop than intended, is a gap in the scenarios.
+mutant is *killed* when a scenario that passes on the base fails (or errs) on the mutant, in one of those cells;
+it is caught at the first failing hop of each such scenario. The base must judge cleanly: its cells compatible,
+or failing only as documented defects (a base that reproduces W1 still fails security-isolation; that scenario
+then cannot catch anything, the others can). A surviving mutant, or one caught only at another hop than
+intended, is a gap in the scenarios.
 
 Exit codes:
   0  every mutant is killed, each at its intended hop
@@ -44,13 +46,15 @@ class MutantResult:
     base_cells: dict[str, str]  # the same cells of the base profile's row
     catches: list[dict[str, Any]] = field(default_factory=list)  # first failure of each failing scenario
 
+    base_clean: bool = True  # every failure of the base is a documented defect (and nothing errs)
+
     @property
     def base_ok(self) -> bool:
-        return bool(self.base_cells) and all(v == "compatible" for v in self.base_cells.values())
+        return bool(self.base_cells) and self.base_clean
 
     @property
     def killed(self) -> bool:
-        return self.base_ok and any(v != "compatible" for v in self.cells.values())
+        return self.base_ok and bool(self.catches)
 
     @property
     def caught_at(self) -> list[str]:
@@ -95,9 +99,13 @@ class MutationRun:
                 "mutants": [r.to_json() for r in self.results]}
 
 
-def _catches(cell: CellResult) -> list[dict[str, Any]]:
+def _catches(cell: CellResult, base: CellResult) -> list[dict[str, Any]]:
+    """The first failure of each scenario that passes on the base and not on the mutant."""
+    passing = {sc.id for sc in base.scenarios if sc.outcome == "pass"}
     out: list[dict[str, Any]] = []
     for sc in cell.scenarios:
+        if sc.id not in passing:
+            continue
         if sc.outcome == "fail" and sc.failures:
             f = sc.failures[0]
             out.append({"fasttrack": cell.fasttrack, "scenario": sc.id, "step": f.step, "hop": f.hop,
@@ -126,9 +134,12 @@ async def run_mutants(mutants: Sequence[Mutant], scenarios: list[Scenario], poli
     results = []
     for m in mutants:
         required = sorted(policy[m.base])
+        base_row = [cells[(m.base, f)] for f in required]
+        clean = all(c.verdict in ("compatible", "incompatible") and all(
+            sc.outcome == "pass" or (sc.outcome == "fail" and sc.finding) for sc in c.scenarios) for c in base_row)
         results.append(MutantResult(
             m, {f: cells[(m.id, f)].verdict for f in required}, {f: cells[(m.base, f)].verdict for f in required},
-            [c for f in required for c in _catches(cells[(m.id, f)])]))
+            [c for f in required for c in _catches(cells[(m.id, f)], cells[(m.base, f)])], clean))
     return MutationRun(results, run)
 
 
@@ -136,7 +147,7 @@ def render(run: MutationRun) -> str:
     rows = []
     for r in run.results:
         if not r.base_ok:
-            status = "INCONCLUSIVE (base not compatible)"
+            status = "INCONCLUSIVE (base fails beyond its documented defects)"
         elif not r.killed:
             status = "SURVIVED"
         else:

@@ -31,6 +31,7 @@ from harness.scenario.model import Scenario
 
 _RESULTS = pytest.StashKey[dict[tuple[str, str, str], tuple[CellResult, ScenarioResult]]]()
 _BASELINE = pytest.StashKey[dict[tuple[str, str, str], str]]()
+_ACCEPTED = pytest.StashKey[dict[tuple[str, str, str], str]]()  # (gateway, FastTrack, scenario) -> finding id
 DEFAULT_BASELINE = Path(__file__).resolve().parent.parent / "reports" / "baseline.json"
 
 
@@ -44,6 +45,14 @@ class ScenarioFailed(Exception):
 
 class ScenarioRunError(Exception):
     """The harness could not judge the cell (set-up failure, unreachable target): never an expected failure."""
+
+
+class UnacceptedFailure(Exception):
+    """A failure the baseline accepts only under a finding id, failing as something else: never expected."""
+
+    def __init__(self, message: str, result: ScenarioResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -78,6 +87,7 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(exc.render()) from None
         policy = _policy(self.config)
         baseline = _baseline(self.config)
+        accepted = self.config.stash[_ACCEPTED]
         for gw in generations.PROFILES:
             if not applicable(scenario, gw):
                 continue
@@ -86,7 +96,12 @@ class ScenarioFile(pytest.File):
                 item: ScenarioItem = ScenarioItem.from_parent(self, name=f"{scenario.id}[{gw.id}-{ft.id}]",
                                                               scenario=scenario, gateway=gw.id, fasttrack=ft.id,
                                                               required=required)
-                if not required:
+                finding = accepted.get((gw.id, ft.id, scenario.id))
+                if finding is not None:  # a documented defect the reviewed baseline accepts under its id
+                    item.accepted = finding
+                    item.add_marker(pytest.mark.xfail(reason=f"known issue {finding}, accepted in the baseline",
+                                                      raises=ScenarioFailed, strict=True))
+                elif not required:
                     _expect_from_baseline(item, baseline.get((gw.id, ft.id, scenario.id)))
                 yield item
 
@@ -96,6 +111,7 @@ def _baseline(config: pytest.Config) -> dict[tuple[str, str, str], str]:
     cached = config.stash.get(_BASELINE, None)
     if cached is None:
         path = Path(config.getoption("--harness-baseline"))
+        config.stash[_ACCEPTED] = {}
         if not path.exists():  # no baseline yet: every scenario of a cell not required may go either way
             cached = {}
         else:
@@ -106,6 +122,8 @@ def _baseline(config: pytest.Config) -> dict[tuple[str, str, str], str]:
                 raise pytest.UsageError(f"--harness-baseline: {exc}") from None
             cached = {(c["gateway"], c["fasttrack"], sid): outcome
                       for c in doc["cells"] for sid, outcome in c["scenarios"].items()}
+            config.stash[_ACCEPTED] = {(c["gateway"], c["fasttrack"], sid): finding
+                                       for c in doc["cells"] for sid, finding in (c.get("accepted") or {}).items()}
         config.stash[_BASELINE] = cached
     return cached
 
@@ -127,6 +145,7 @@ class ScenarioItem(pytest.Item):
     def __init__(self, *, scenario: Scenario, gateway: str, fasttrack: str, required: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario, self.gateway, self.fasttrack, self.required = scenario, gateway, fasttrack, required
+        self.accepted: str | None = None  # the finding id the baseline accepts this item's failure under
         self.add_marker(pytest.mark.harness_cell(gateway=gateway, fasttrack=fasttrack))
 
     @property
@@ -141,6 +160,9 @@ class ScenarioItem(pytest.Item):
         if result.outcome == "error":
             raise ScenarioRunError(result.error)
         if result.outcome == "fail":
+            if self.accepted is not None and result.finding != self.accepted:
+                raise UnacceptedFailure(f"fails as {result.finding or 'no documented finding'}; the baseline "
+                                        f"accepts only {self.accepted}: {result.reason}", result)
             raise ScenarioFailed(cell, result)
         if self.required and cell.verdict == "unknown":
             raise ScenarioRunError(f"cell {self.gateway} × {self.fasttrack} is unknown: {cell.reason}")
@@ -150,6 +172,9 @@ class ScenarioItem(pytest.Item):
             text = format_failure(excinfo.value.cell, excinfo.value.result)
             return Redactor(excinfo.value.result.secrets, enabled=not self.config.getoption("--harness-show-secrets")
                             ).text(text)
+        if isinstance(excinfo.value, UnacceptedFailure):
+            return Redactor(excinfo.value.result.secrets, enabled=not self.config.getoption(
+                "--harness-show-secrets")).text(str(excinfo.value))
         if isinstance(excinfo.value, ScenarioRunError):
             return f"harness error in {self.gateway} × {self.fasttrack}: {excinfo.value}"
         return str(super().repr_failure(excinfo))

@@ -53,6 +53,9 @@ class ScenarioResult:
     secrets: set[str] = field(default_factory=set)  # values to redact; never serialised
     duration_ms: float = 0.0
     skipped: str | None = None  # why the outcome is 'skip' (e.g. nothing applicable against a real FastTrack)
+    security: bool = False  # a security failure (set by the matrix run: a security scenario in a required cell)
+    finding: str | None = None  # the documented finding (harness/data/peer-findings.yaml) this failure is
+    logins: int = 1  # users logged in through /server/login (a users: 2 scenario logs in two)
 
     @property
     def judged(self) -> int:
@@ -68,7 +71,17 @@ class ScenarioResult:
             return self.error
         if self.skipped:
             return self.skipped
-        return one_line(self.failures[0]) if self.failures else None
+        if not self.failures:
+            return None
+        return f"{self.marks()}{one_line(self.failures[0])}"
+
+    def marks(self) -> str:
+        """``SECURITY [finding] `` for a security failure or a documented defect: every report renders the reason,
+        so the mark and the finding id travel with it."""
+        if self.outcome != "fail":
+            return ""
+        marks = (["SECURITY"] if self.security else []) + ([f"[{self.finding}]"] if self.finding else [])
+        return f"{' '.join(marks)} " if marks else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +93,8 @@ class ScenarioResult:
             "error": self.error,
             "failures": [f.to_json() for f in self.failures],
             "checks": {"judged": self.judged, "not_applicable": self.not_applicable},
+            "security": self.security,
+            "finding": self.finding,
             "steps": [s.to_json() for s in self.steps],
             "duration_ms": round(self.duration_ms, 1),
         }
@@ -108,6 +123,7 @@ class CellResult:
             "required": self.required,
             "reason": self.reason,
             "causes": [c.to_json() for c in self.causes],
+            "security": any(s.security for s in self.scenarios),
             "counts": {o: sum(1 for s in self.scenarios if s.outcome == o) for o in ("pass", "fail", "error", "skip")},
             "scenarios": [s.to_json() for s in self.scenarios],
         }

@@ -431,6 +431,7 @@ def test_every_reason_type_renders(tmp_path: Path) -> None:
         RequiredCellMissing("g", "f", None), RequiredCellUnknown("g", "f", "error", "compatible", "boom"),
         ScenarioNotRun("g", "f", "s", "pass", "skip"), VersionNotObserved("f", ("g",)),
         KnownIssue("g", "f", "unknown"), Improvement("g", "f", None, "incompatible", "compatible"),
+        gate.SecurityFailure("g", "f", "s", None, None),
         NewCell("g", "f", "compatible", True), NewScenario("g", "f", "s", "pass"), gate.Removed("g", "f", "s", "pass"),
         Changed("g", "f", None, "compatible", "incompatible"), PolicyChanged("g", "f", True, False),
         Flaky("g", "f", None, ("incompatible", "compatible")),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.engine.matrix_run import Options, plan_runs
-from harness.engine.runner import run_username
+from harness.engine.runner import run_usernames
 from harness.engine.targets import FastTrackTarget, GatewayLauncher
 from harness.protocol.accounts import Directory, User
 from harness.scenario.model import Scenario
@@ -29,8 +29,8 @@ def planned(gateways: Sequence[GatewayLauncher], columns: Sequence[FastTrackTarg
     """Every user the run will log in, in run order."""
     plan = plan_runs(gateways, columns, scenarios, shard=shard)
     directory = Directory(options.seed)
-    return [directory.create(run_username(sc, g.label, f.id)) for g, f in plan.cells
-            for sc in plan.wanted[(g.label, f.id)]]
+    return [directory.create(name) for g, f in plan.cells for sc in plan.wanted[(g.label, f.id)]
+            for name in run_usernames(sc, g.label, f.id)]
 
 
 def write(path: Path, users: list[User], manager_url: str | None = None) -> Path:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from harness import matrix
+from harness import findings, matrix
 from harness.actors import server
 from harness.actors.journal import Attribution
 from harness.actors.manager import MockManager
@@ -188,6 +188,8 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     ctx = RunContext(directory, attribution, opts.clock, opts.jwt_secret, opts.session_max_age, opts.seed,
                      opts.timeout)
     cells, wanted = new_cells(plan, policy), plan.wanted
+    defects = [f for f in findings.load_findings() if f.kind == "defect"]
+    security_defects = {f.id for f in defects if f.severity == "security"}
     total = plan.total
     emit(RunStarted(total, len(cells)))
     limit = asyncio.Semaphore(max(1, opts.concurrency))
@@ -213,6 +215,11 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
         async with limit, lane_client(where, ctx) as client:
             for sc in runs:
                 res = await run_scenario(sc, where, ctx, client)
+                res.finding = findings.explain(defects, where.label, where.gateway.id, res)
+                # A security scenario failing where the pair must work, or a documented security defect; in a
+                # crossed cell a security scenario fails for the era's mismatch like any other.
+                res.security = res.outcome == "fail" and sc.security and (
+                    cell.required or res.finding in security_defects)
                 cell.scenarios.append(res)
                 done += 1
                 emit(ScenarioFinished(cell.gateway, cell.fasttrack, res, done, total))
@@ -295,7 +302,7 @@ def count_exchanges(cells: list[CellResult]) -> int:
     """HTTP exchanges made: per step one client exchange plus one upstream if it reached FastTrack; per run the
     login (client → gateway, gateway → manager probe and authorize)."""
     steps = sum(1 + ("gateway_to_fasttrack" in st.hops) for c in cells for s in c.scenarios for st in s.steps)
-    logins = sum(3 for c in cells for s in c.scenarios if s.outcome != "skip")
+    logins = sum(3 * s.logins for c in cells for s in c.scenarios if s.outcome != "skip")
     return steps + logins
 
 

@@ -9,7 +9,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -50,6 +50,9 @@ class RunContext:
     session_max_age: int
     seed: str
     timeout: float = 30.0
+    # Credential value -> whose it is (which user of which run), for every session id and captured secret of the
+    # runs of this process: a credential that crosses to another client is named with its owner.
+    owners: dict[str, str] = field(default_factory=dict)
 
 
 class _Abort(Exception):
@@ -64,9 +67,11 @@ def run_id(scenario: Scenario, cell: Cell) -> str:
     return f"{scenario.id}.{cell.label}.{cell.fasttrack_id}"
 
 
-def run_username(scenario: Scenario, label: str, fasttrack_id: str) -> str:
-    """The user a run logs in (its keypair is derived from the seed and this name: harness.engine.accounts)."""
-    return f"{scenario.id}.{label}.{fasttrack_id}@harness.test"
+def run_usernames(scenario: Scenario, label: str, fasttrack_id: str) -> list[str]:
+    """The users a run logs in, the first and (``users: 2``) the second (their keypairs are derived from the seed
+    and these names: harness.engine.accounts)."""
+    first = f"{scenario.id}.{label}.{fasttrack_id}@harness.test"
+    return [first, f"second.{first}"] if scenario.users == 2 else [first]
 
 
 async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
@@ -82,12 +87,27 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
     started = time.perf_counter()
     rid = run_id(scenario, cell)
     result = ScenarioResult(scenario.id, scenario.title, scenario.file, "pass")
-    user = ctx.directory.create(run_username(scenario, cell.label, cell.fasttrack_id))
-    result.secrets |= {user.secret_key, user.password, user.access_key, ctx.jwt_secret}
+    names = run_usernames(scenario, cell.label, cell.fasttrack_id)
+    user = ctx.directory.create(names[0])
+    second = ctx.directory.create(names[1]) if len(names) > 1 else None
+    result.secrets.add(ctx.jwt_secret)
+    for u in (user, second):
+        if u is not None:
+            result.secrets |= {u.secret_key, u.password, u.access_key}
     journal = RunJournal(rid)
     ip = client.source_ip
     ctx.attribution.register(ip, journal)
     current: Step | None = None
+    extra = contextlib.AsyncExitStack()
+    clients: dict[str, ScenarioClient] = {"first": client}
+
+    async def client_of(actor: str) -> ScenarioClient:
+        """The first user's client, or a client of its own (its own loopback address, filed under this run)."""
+        if actor not in clients:
+            clients[actor] = await extra.enter_async_context(lane_client(cell, ctx))
+            ctx.attribution.register(clients[actor].source_ip, journal)
+        return clients[actor]
+
     try:
         variables: dict[str, object] = {
             "username": user.username,
@@ -104,6 +124,16 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
         if scenario.login:
             variables["session_id"] = await _login(client, user.username, user.password)
             result.secrets.add(str(variables["session_id"]))
+            ctx.owners[str(variables["session_id"])] = f"the session of user 'first' of run {rid}"
+        if second is not None:  # logged in next to the first: both sessions live for the whole run
+            other = await client_of("second")
+            sid2 = await _login(other, second.username, second.password)
+            variables.update(second_username=second.username, second_password=second.password,
+                             second_access_key=second.access_key, second_session_id=sid2,
+                             second_client_ip=other.source_ip)
+            result.secrets.add(sid2)
+            result.logins = 2
+            ctx.owners[sid2] = f"the session of user 'second' of run {rid}"
         modes = profile_modes(cell.gateway)
         unavailable: set[str] = set()  # captures that a real FastTrack run cannot have (see _not_applicable)
         for step in scenario.steps:
@@ -117,7 +147,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                                                f"{why}", not_applicable=contract + model))
                 unavailable.update(c.name for c in step.captures)
                 continue
-            step_result = await _run_step(step, client, journal, variables, ctx, rid)
+            step_result = await _run_step(step, await client_of(step.actor), journal, variables, ctx, rid)
             step_result.judged, step_result.not_applicable = ((contract, model) if cell.real_fasttrack
                                                               else (contract + model, 0))
             if step_result.outcome == "pass":
@@ -126,6 +156,10 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
             if cell.real_fasttrack:
                 unavailable.update(c.name for c in step.captures if c.model)
             _bind_captures(step, step_result, variables, judge_model=not cell.real_fasttrack)
+            for cap in step.captures:
+                if cap.secret and variables.get(cap.name):
+                    ctx.owners.setdefault(str(variables[cap.name]),
+                                          f"{cap.name}, captured for user '{step.actor}' of run {rid}")
             result.steps.append(step_result)
             result.versions_seen += [
                 rec.headers.values(VERSION_HEADER)
@@ -155,8 +189,11 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
         at = f"{current.where}: step '{current.name}'" if current else scenario.file
         result.outcome, result.error = "error", f"scenario {at} cannot be run: {_describe(exc)}"
     finally:
+        await extra.aclose()
         ctx.attribution.release(journal)
         ctx.directory.forget(user.username)
+        if second is not None:
+            ctx.directory.forget(second.username)
     result.duration_ms = (time.perf_counter() - started) * 1000
     return result
 
@@ -196,17 +233,20 @@ def _ectx(variables: dict[str, object], modes: frozenset[str], ctx: RunContext, 
         user = ctx.directory.by_access_key(access_key)
         return user.secret_key if user else None
 
-    return EvalContext(variables, modes, secret_for, int(ctx.clock.now().timestamp()), judge_model)
+    return EvalContext(variables, modes, secret_for, int(ctx.clock.now().timestamp()), judge_model, ctx.owners.get)
 
 
-def _build(spec: RequestSpec, variables: dict[str, object], rid: str
+_SESSION_OF = {"first": "session_id", "second": "second_session_id"}  # the anonymous client has none
+
+
+def _build(spec: RequestSpec, variables: dict[str, object], rid: str, actor: str = "first"
            ) -> tuple[str, str, list[tuple[str, str]], bytes | None]:
     from urllib.parse import quote
 
     path = spec.path.render(variables)
     query = "&".join(f"{quote(k, safe='')}={quote(v.render(variables), safe='')}" for k, v in spec.query)
     headers = [(k, v.render(variables)) for k, v in spec.headers]
-    sid = variables.get("session_id")
+    sid = variables.get(_SESSION_OF[actor]) if actor in _SESSION_OF else None
     carrier = spec.session
     if carrier == "unknown":
         headers.append((SESSION_HEADER, derive("unknown-session", rid, 32)))
@@ -241,7 +281,7 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     """Send the step and record its hops (no expectations checked here)."""
     out = StepResult(step.name, "pass")
     try:
-        path, query, headers, body = _build(step.request, variables, rid)
+        path, query, headers, body = _build(step.request, variables, rid, step.actor)
     except UndefinedPlaceholder as exc:
         out.outcome, out.note = "fail", f"placeholder ${{{exc.args[0]}}} has no value (an earlier capture failed)"
         out.failures.append(Failure(step.name, "client_to_gateway", "request", "placeholders", "bound",

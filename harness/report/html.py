@@ -61,6 +61,7 @@ td.cell .v{font-weight:700;white-space:nowrap;overflow:hidden;text-overflow:elli
 td.cell .n{font-size:11.5px;color:var(--muted);white-space:nowrap}
 td.cell .req{display:block;font-size:10.5px;text-transform:uppercase;letter-spacing:.05em;color:#3e4c59;
 font-weight:600}
+td.cell .sec{display:block;font-size:10.5px;text-transform:uppercase;font-weight:700;color:#b00020}
 td.cell .why{display:block;font-size:11px;line-height:1.3;color:#3e4c59;overflow-wrap:anywhere;margin-top:2px}
 td.v-compatible{background:var(--ok-bg)}td.v-compatible .v{color:var(--ok)}
 td.v-incompatible{background:var(--bad-bg)}td.v-incompatible .v{color:var(--bad)}
@@ -338,6 +339,7 @@ def _cell(i: int, cell: dict[str, Any]) -> str:
             f'<span class="top"><span class="v">{SYMBOL.get(v, "")} {_e(v)}</span>'
             f'<span class="n">{n.get("pass", 0)}/{total} pass</span></span>'
             f'{"<span class=req>required</span>" if req else ""}'
+            f'{"<span class=sec>security failure</span>" if cell.get("security") else ""}'
             f'<span class="why">{_e(why)}</span></a></td>')
 
 

@@ -23,11 +23,15 @@ def render(doc: dict[str, Any]) -> str:
             if sc["outcome"] == "fail":
                 fails = [failures.Failure.from_json(f) for f in sc["failures"]]
                 msg = failures.one_line(fails[0]) if fails else "failed"
+                marks = (["SECURITY"] if sc.get("security") else []) + (
+                    [f"[{sc['finding']}]"] if sc.get("finding") else [])
+                msg = " ".join([*marks, msg])
                 if expected_fail:
                     ET.SubElement(case, "skipped", message=f"expected incompatibility (not required): {msg}")
                     counts["skipped"] += 1
                 else:
-                    el = ET.SubElement(case, "failure", message=msg, type="incompatible")
+                    el = ET.SubElement(case, "failure", message=msg,
+                                       type="security" if sc.get("security") else "incompatible")
                     el.text = "\n".join(line for f in fails for line in failures.render(f))
                     counts["failures"] += 1
             elif sc["outcome"] == "error":

@@ -58,10 +58,12 @@ def matrix_rows(doc: dict[str, Any], symbols: bool = True) -> tuple[list[str], l
                 row.append("—")
             elif symbols:
                 req = " **required**" if cell["required"] else ""
-                row.append(f"{SYMBOL.get(cell['verdict'], '')}{req} {counts(cell)}")
+                sec = " 🔒**security**" if cell.get("security") else ""
+                row.append(f"{SYMBOL.get(cell['verdict'], '')}{sec}{req} {counts(cell)}")
             else:
                 req = " (required)" if cell["required"] else ""
-                row.append(f"{cell['verdict']}{req} {counts(cell)}")
+                sec = " SECURITY" if cell.get("security") else ""
+                row.append(f"{cell['verdict']}{sec}{req} {counts(cell)}")
         rows.append(row)
     return headers, rows
 

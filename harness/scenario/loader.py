@@ -13,6 +13,8 @@ from harness.protocol import generations
 from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.records import HOPS
 from harness.scenario.model import (
+    ACTORS,
+    Actor,
     Capture,
     Check,
     CheckKind,
@@ -37,6 +39,9 @@ BUILTINS = frozenset({
     "username", "password", "access_key", "session_id", "jwt_secret", "session_max_age", "gateway_host", "client_ip",
     "fasttrack_host", "run_id",
 })
+# The second user's values, in a scenario with ``users: 2``.
+SECOND_USER = frozenset({"second_username", "second_password", "second_access_key", "second_session_id",
+                         "second_client_ip"})
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 _SESSIONS: tuple[SessionCarrier, ...] = ("header", "cookie", "both", "none", "unknown")
 _CHECK_KINDS = ("present", "absent", "equals", "not_equals", "regex", "jwt", "keypair_signature", "bearer")
@@ -60,6 +65,7 @@ class _Ctx:
         self.src = source
         self.defined: set[str] = set(BUILTINS)
         self.modes = known_modes()
+        self.users = 1
 
     def where(self, mark: tuple[int, int]) -> SourceSpan:
         return self.src.span(mark)
@@ -164,7 +170,7 @@ def parse_scenario(text: str, file: str) -> Scenario:
     ctx = _Ctx(Source(file, text))
     doc = load(ctx.src)
     top = _mapping(ctx, doc, "", getattr(doc, "mark", (1, 1)),
-                   ("id", "title", "description", "source", "modes", "login", "steps", "tags"),
+                   ("id", "title", "description", "source", "modes", "login", "steps", "tags", "users"),
                    ("id", "title", "modes", "steps"))
     sid = _typed(ctx, top, "id", "", str, "a string")
     _typed(ctx, top, "title", "", str, "a string")
@@ -174,6 +180,14 @@ def parse_scenario(text: str, file: str) -> Scenario:
         raise ctx.err("id must be lower-case letters, digits, '.', '_' or '-'", _mark(top, "id"), "id")
     modes = _modes(ctx, top, "modes", "")
     login = _typed(ctx, top, "login", "", bool, "true or false") if "login" in top else True
+    users = _typed(ctx, top, "users", "", int, "1 or 2") if "users" in top else 1
+    if users not in (1, 2):
+        raise ctx.err("users must be 1 or 2", _mark(top, "users"), "users")
+    if users == 2:
+        if not login:
+            raise ctx.err("a second user needs the login (login: true)", _mark(top, "users"), "users")
+        ctx.defined |= SECOND_USER
+    ctx.users = users
     steps_raw = top["steps"]
     if not isinstance(steps_raw, LList) or not steps_raw:
         raise ctx.err("steps must be a non-empty list", _mark(top, "steps"), "steps")
@@ -193,6 +207,7 @@ def parse_scenario(text: str, file: str) -> Scenario:
         source=str(top.get("source", "")),
         login=login,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        users=users,
     )
     problem = vacuous(scenario)
     if problem is not None:
@@ -233,9 +248,10 @@ def vacuous(scenario: Scenario) -> tuple[str, int | None] | None:
 
 
 def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
-    m = _mapping(ctx, raw, path, mark, ("name", "request", "expect", "capture", "modes"), ("name", "request"))
+    m = _mapping(ctx, raw, path, mark, ("name", "request", "expect", "capture", "modes", "as"), ("name", "request"))
     name = _typed(ctx, m, "name", path, str, "a string")
     request = _request(ctx, m["request"], _join(path, "request"), _mark(m, "request"))
+    actor = _actor(ctx, m, path, request)
     if "expect" not in m or (isinstance(m["expect"], LMap) and not m["expect"]):
         raise ctx.err("a step checks nothing without 'expect' (what must be seen on which hop)",
                       _mark(m, "expect") if "expect" in m else m.mark, _join(path, "expect"))
@@ -262,7 +278,21 @@ def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
     modes = _modes(ctx, m, "modes", path) if "modes" in m else None
     # Captures become placeholders only after their step: a step cannot use its own capture.
     ctx.defined.update(c.name for c in captures)
-    return Step(name, request, expect, tuple(captures), modes, ctx.where(mark), ws_expect)
+    return Step(name, request, expect, tuple(captures), modes, ctx.where(mark), ws_expect, actor)
+
+
+def _actor(ctx: _Ctx, m: LMap, path: str, request: RequestSpec) -> Actor:
+    if "as" not in m:
+        return "first"
+    actor = m["as"]
+    if actor not in ACTORS:
+        raise ctx.err(f"'as' must be one of {', '.join(ACTORS)}", _mark(m, "as"), _join(path, "as"))
+    if actor == "second" and ctx.users != 2:
+        raise ctx.err("'as: second' needs 'users: 2' at the top of the scenario", _mark(m, "as"), _join(path, "as"))
+    if actor == "anonymous" and request.session not in ("none", "unknown"):
+        raise ctx.err("an anonymous client has no session: give 'session: none' (or 'unknown')", _mark(m, "as"),
+                      _join(path, "as"))
+    return cast(Actor, actor)
 
 
 def _pairs(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int], headers: bool = False

@@ -31,6 +31,8 @@ class EvalContext:
     secret_for: Callable[[str], str | None]  # access key -> secret key (the mock manager's directory)
     now: int  # epoch seconds, for JWT expiry
     judge_model: bool = True  # False against a real FastTrack: a hop's model: section is not applicable
+    # credential value -> whose it is (a user of a run), to name what crossed where it must not
+    owner_of: Callable[[str], str | None] = lambda value: None
 
 
 def applies(modes: frozenset[str] | None, ctx: EvalContext) -> bool:
@@ -77,7 +79,7 @@ def evaluate_check(check: Check, values: list[str], ctx: EvalContext, record: Ho
     if check.kind == "present":
         return None if values else ("present", "absent")
     if check.kind == "absent":
-        return None if not values else ("absent", _show(values))
+        return None if not values else ("absent", _show(values) + _whose(values, ctx))
     if not values:
         return (check.describe() if check.value is None else _expected_text(check, ctx), "absent")
     if len(values) > 1 and not check.allow_duplicates:
@@ -87,6 +89,24 @@ def evaluate_check(check: Check, values: list[str], ctx: EvalContext, record: Ho
         if problem is not None:
             return problem
     return None
+
+
+def _whose(values: list[str], ctx: EvalContext) -> str:
+    """Name each known credential in header lines that should not be there, and whose it is: a cookie by its
+    name, a scheme's credential, or the whole value."""
+    named: list[str] = []
+    for value in values:
+        parts = [(f"cookie {k.strip()}", v.strip()) for k, _, v in (p.partition("=") for p in value.split(";"))
+                 if "=" in value]
+        scheme, _, credential = value.partition(" ")
+        parts += [(f"{scheme} credential", credential.strip())] if credential.strip() else []
+        parts.append(("value", value.strip()))
+        for label, part in parts:
+            owner = ctx.owner_of(part) if part else None
+            if owner is not None:
+                named.append(f"{label} is {owner}")
+                break
+    return f" ({'; '.join(named)})" if named else ""
 
 
 def _expected_text(check: Check, ctx: EvalContext) -> str:

@@ -13,6 +13,10 @@ _NOWHERE = SourceSpan("")
 
 CheckKind = Literal["present", "absent", "equals", "not_equals", "regex", "jwt", "keypair_signature", "bearer"]
 SessionCarrier = Literal["header", "cookie", "both", "none", "unknown"]
+# Who sends a step: the run's user, the second user of a ``users: 2`` scenario (logged in at the same time, from
+# its own client and address), or a client of nobody (its own address, no session, no credential).
+Actor = Literal["first", "second", "anonymous"]
+ACTORS: tuple[Actor, ...] = ("first", "second", "anonymous")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ class Step:
     modes: frozenset[str] | None = None
     where: SourceSpan = _NOWHERE
     websocket: WebSocketExpect | None = None
+    actor: Actor = "first"
 
     @property
     def needs_fasttrack_control(self) -> str | None:
@@ -192,3 +197,9 @@ class Scenario:
         """(contract, model) checks over all steps, whatever their modes."""
         counts = [s.count_checks() for s in self.steps]
         return sum(c for c, _ in counts), sum(m for _, m in counts)
+    users: int = 1  # 2: a second user is logged in for the whole run (steps with ``as: second``)
+
+    @property
+    def security(self) -> bool:
+        """A failure of this scenario is a security failure (tag ``security``)."""
+        return "security" in self.tags
