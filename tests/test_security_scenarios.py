@@ -256,7 +256,7 @@ def test_isolation_fails_only_where_the_cookie_jar_is_pooled_naming_the_cookie_a
             # The secure contract fails at hop 2, as the documented defect, marked as a security failure.
             assert (sc.outcome, sc.finding, sc.security) == ("fail", "W1-pooled-cookie-jar-leak", True)
             (f,) = sc.failures
-            assert (f.step, f.hop, f.check) == (ANON, "gateway_to_fasttrack", "header Cookie: absent")
+            assert (f.step, f.hop, f.subject, f.kind) == (ANON, "gateway_to_fasttrack", "header Cookie", "absent")
             second = step(run, gateway, ft, "security-isolation", "second user, bearer era: token, session header and "
                                                                   "cookie")
             (sid2,) = [v.split("=", 1)[1] for v in second.hops["client_to_gateway"].headers.values("Cookie")]

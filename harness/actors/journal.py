@@ -45,6 +45,17 @@ class Attribution:
                 return ip
         raise RuntimeError("no free loopback address")
 
+    def companion_ip(self, ip: str, k: int) -> str:
+        """The k-th companion address of a lane's ``ip`` (another client of the same run, e.g. its second user):
+        derived from it, so it does not depend on which runs happened to allocate before; reserved until
+        :meth:`free_ip`. Lanes use the low part of the span, companions sit 2^20 addresses apart above it."""
+        candidate = int(ipaddress.IPv4Address(ip)) + k * 2**20
+        text = str(ipaddress.IPv4Address(candidate))
+        if candidate < _BASE + _SPAN and not self.busy(text):
+            self._reserved.add(text)
+            return text
+        return self.allocate_ip()
+
     def free_ip(self, ip: str) -> None:
         self._reserved.discard(ip)
 

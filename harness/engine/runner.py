@@ -25,7 +25,7 @@ from harness.records import HOPS, HopRecord
 from harness.results import ScenarioResult, StepResult
 from harness.scenario.failures import Failure, fasttrack_reason
 from harness.scenario.matchers import EvalContext, applies, evaluate_hop, json_path
-from harness.scenario.model import HopExpect, RequestSpec, Scenario, Step
+from harness.scenario.model import ACTORS, Actor, HopExpect, RequestSpec, Scenario, Step
 from harness.scenario.template import UndefinedPlaceholder
 
 
@@ -101,10 +101,11 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
     extra = contextlib.AsyncExitStack()
     clients: dict[str, ScenarioClient] = {"first": client}
 
-    async def client_of(actor: str) -> ScenarioClient:
+    async def client_of(actor: Actor) -> ScenarioClient:
         """The first user's client, or a client of its own (its own loopback address, filed under this run)."""
         if actor not in clients:
-            clients[actor] = await extra.enter_async_context(lane_client(cell, ctx))
+            k = ACTORS.index(actor)
+            clients[actor] = await extra.enter_async_context(lane_client(cell, ctx, (client.source_ip, k)))
             ctx.attribution.register(clients[actor].source_ip, journal)
         return clients[actor]
 
@@ -199,9 +200,11 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
 
 
 @contextlib.asynccontextmanager
-async def lane_client(cell: Cell, ctx: RunContext) -> AsyncIterator[ScenarioClient]:
-    """A client for one lane of runs on ``cell``'s gateway, from a loopback address only it holds."""
-    ip = ctx.attribution.allocate_ip()
+async def lane_client(cell: Cell, ctx: RunContext, companion: tuple[str, int] | None = None
+                      ) -> AsyncIterator[ScenarioClient]:
+    """A client for one lane of runs on ``cell``'s gateway, from a loopback address only it holds (with
+    ``companion=(ip, k)``, the k-th address derived from the lane's ``ip``: deterministic whatever runs alongside)."""
+    ip = ctx.attribution.companion_ip(*companion) if companion else ctx.attribution.allocate_ip()
     try:
         async with ScenarioClient(cell.gateway_url, ip, timeout=ctx.timeout) as client:
             yield client
