@@ -112,8 +112,10 @@ def _baseline(config: pytest.Config) -> dict[tuple[str, str, str], str]:
     if cached is None:
         path = Path(config.getoption("--harness-baseline"))
         config.stash[_ACCEPTED] = {}
-        if not path.exists():  # no baseline yet: every scenario of a cell not required may go either way
+        if not path.exists() and path == DEFAULT_BASELINE:  # none yet: a cell not required may go either way
             cached = {}
+        elif not path.exists():  # a baseline the user named must be there: never silently an empty one
+            raise pytest.UsageError(f"--harness-baseline: {path} does not exist")
         else:
             # A baseline that cannot be read or says something unknown is a usage error, never an empty baseline.
             try:
@@ -164,8 +166,11 @@ class ScenarioItem(pytest.Item):
                 raise UnacceptedFailure(f"fails as {result.finding or 'no documented finding'}; the baseline "
                                         f"accepts only {self.accepted}: {result.reason}", result)
             raise ScenarioFailed(cell, result)
-        if self.required and cell.verdict == "unknown":
-            raise ScenarioRunError(f"cell {self.gateway} × {self.fasttrack} is unknown: {cell.reason}")
+        # Judged on this scenario's own observations, never on the cell's verdict (which depends on what else
+        # was selected): a scenario that heard FastTrack must have heard exactly one well-formed version.
+        _, problem = matrix.observed_version(result.versions_seen)
+        if self.required and result.versions_seen and problem:
+            raise ScenarioRunError(f"the FastTrack version is unknown in {self.gateway} × {self.fasttrack}: {problem}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioFailed):

@@ -140,3 +140,44 @@ def test_harness_jwt_secret_is_what_the_gateways_mint_with(project: pytest.Pytes
     args = ("--harness-policy", "policy.yaml", "scenarios/literal-secret.yaml", "-k", "as-is-24.09.0]")
     project.runpytest(*args, "--harness-jwt-secret", "a-real-fasttracks-secret").assert_outcomes(passed=1)
     project.runpytest(*args).assert_outcomes(failed=1)
+
+
+@pytest.mark.parametrize("content", ['{"schema": "harness/baseline@1", "cells": [', "", None],
+                         ids=["truncated", "empty", "missing"])
+def test_a_broken_or_missing_baseline_is_a_usage_error_at_collection(project: pytest.Pytester,
+                                                                      content: str | None) -> None:
+    if content is not None:
+        (project.path / "baseline.json").write_text(content)
+    result = project.runpytest("--collect-only", "--harness-policy", "policy.yaml", "--harness-baseline",
+                               "baseline.json", "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--harness-baseline" in result.stderr.str() and "Traceback" not in result.stderr.str()
+
+
+def test_selection_does_not_change_an_outcome(project: pytest.Pytester) -> None:
+    """An item judges its own scenario: selecting one that never reaches FastTrack does not make its cell
+    'unknown' (the cell's verdict depends on what else ran)."""
+    shutil.copy(ROOT / "scenarios" / "no-session.yaml", project.path / "scenarios" / "no-session.yaml")
+    shutil.copy(ROOT / "harness" / "data" / "support-policy.yaml", project.path / "support.yaml")
+
+    def outcomes(selection: str) -> dict[str, str]:
+        result = project.runpytest("--harness-policy", "support.yaml", "scenarios", "-k", selection, "-rA",
+                                   "-p", "no:cacheprovider")
+        return {line.split()[1]: line.split()[0] for line in result.outlines
+                if line.startswith(("PASSED ", "FAILED ", "XFAIL ", "XPASS ", "ERROR ")) and "no-session[" in line}
+
+    alone, together = outcomes("no-session and G0"), outcomes("G0")
+    assert alone and set(alone.values()) == {"PASSED"}
+    assert {k: v for k, v in together.items() if k in alone} == alone
+
+
+def test_a_scenario_broken_at_run_time_fails_only_its_own_items(project: pytest.Pytester) -> None:
+    (project.path / "scenarios" / "broken-frame.yaml").write_text(
+        "id: broken-frame\ntitle: a binary frame whose placeholder is not hex\nmodes: [to-be]\nsteps:\n"
+        "  - name: send a frame\n    request:\n      method: GET\n      path: /pipeline/stream/runs/1/\n"
+        "      session: none\n      websocket:\n        send: [{binary: \"${username}\"}]\n"
+        "    expect:\n      gateway_to_client: {status: 101}\n")
+    result = project.runpytest("--harness-policy", "policy.yaml", "scenarios", "-k", "to-be-25.1.0", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    text = result.stdout.str()
+    assert "broken-frame.yaml:5" in text and "FAILED scenarios/broken-frame.yaml::broken-frame[to-be-25.1.0]" in text
