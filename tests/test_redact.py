@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import re
+from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 
-from harness import matrix
+from harness import matrix, peers
 from harness.catalog import select
-from harness.engine.matrix_run import Options, run_matrix
+from harness.engine import workers
+from harness.engine.matrix_run import Options, mock_columns, run_matrix
 from harness.protocol.fasttrack_models import BEARER_25_1
 from harness.protocol.generations import G5
+from harness.pytest_plugin import format_failure
 from harness.report.output import write_reports
-from harness.report.redact import Redactor, tag
+from harness.report.redact import JWT_RE, Redactor, secret_shaped, tag
 from harness.scenario.loader import parse_scenario
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -140,3 +146,138 @@ async def test_uncaptured_fasttrack_token_in_a_body_is_redacted(tmp_path):
     write_reports(Redactor(result.secrets()).document(result.to_json()), tmp_path)
     for p in tmp_path.iterdir():
         assert not re.search(r"ftk_[0-9a-f]{16,}", p.read_text(encoding="utf-8")), p.name
+
+
+# --- the default matrix (and a real release, marker 'peers'): no secret readable, no non-secret hidden ---------
+
+def _runs(text: str) -> set[str]:
+    """Every run of token characters, and the decoded claims of every JWT (where a secret could hide)."""
+    runs = set(re.findall(r"[A-Za-z0-9_-]{6,}", text))
+    for m in JWT_RE.finditer(text):
+        with contextlib.suppress(ValueError):
+            claims = base64.urlsafe_b64decode(m[2] + "=" * (-len(m[2]) % 4)).decode()
+            runs |= set(re.findall(r"[A-Za-z0-9_-]{6,}", claims))
+    return runs
+
+
+class Finder:
+    """Secrets found anywhere in a text: whole, joined to other token characters, or inside JWT claims (at every
+    position of every distinct run of token characters, a secret starting there is looked up by its first six
+    characters)."""
+
+    def __init__(self, secrets: set[str]) -> None:
+        self.starts: dict[str, list[str]] = {}
+        self.pieces: dict[str, list[str]] = {}  # a secret with other characters: by its longest token piece
+        for secret in secrets:
+            piece = max(re.findall(r"[A-Za-z0-9_-]+", secret), key=len, default="")
+            if piece != secret:
+                self.pieces.setdefault(piece, []).append(secret)
+            if len(piece) >= 6:
+                self.starts.setdefault(piece[:6], []).append(piece)
+        self.memo: dict[str, frozenset[str]] = {}
+
+    def __call__(self, text: str) -> set[str]:
+        found: set[str] = {s for piece, full in self.pieces.items() if len(piece) < 6 for s in full if s in text}
+        for run in _runs(text):
+            hit = self.memo.get(run)
+            if hit is None:
+                hit = self.memo[run] = frozenset(
+                    piece for i in range(len(run) - 5) for piece in self.starts.get(run[i:i + 6], ())
+                    if run.startswith(piece, i))
+            for piece in hit:
+                full = self.pieces.get(piece)
+                found |= {s for s in full if s in text} if full else {piece}
+        return found
+
+
+def check_redaction(result: Any, tmp_path: Path) -> None:
+    secrets = {s for s in result.secrets() if secret_shaped(s)}
+    leaked = Finder(secrets)
+    clear = result.to_json()
+    raw = json.dumps(clear, ensure_ascii=False)
+    assert any(secret in raw for secret in sorted(secrets)[:200]), "the clear run must carry secrets"
+    redactor = Redactor(result.secrets())
+    redacted = redactor.document(clear)
+    write_reports(redacted, tmp_path)
+    texts = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir()}
+    texts["pytest output"] = "\n".join(
+        Redactor(s.secrets).text(format_failure(c, s)) for c in result.cells for s in c.scenarios
+        if s.outcome == "fail")
+    for name, text in texts.items():
+        found = leaked(text)
+        assert not found, f"{name} leaks {len(found)} secret(s), e.g. {sorted(found)[0][:10]}..."
+    # Nothing that is not a secret is hidden: failures without a secret read the same, header names, numbers.
+    hidden = []
+    for c_clear, c_red in zip(clear["cells"], redacted["cells"], strict=True):
+        for s_clear, s_red in zip(c_clear["scenarios"], c_red["scenarios"], strict=True):
+            for f_clear, f_red in zip(s_clear["failures"], s_red["failures"], strict=True):
+                for key in ("expected", "actual", "name", "hop", "kind"):
+                    value = f_clear.get(key)
+                    if isinstance(value, str) and not leaked(value) and f_red.get(key) != value:
+                        hidden.append((key, value, f_red.get(key)))
+            for st_clear, st_red in zip(s_clear["steps"], s_red["steps"], strict=True):
+                for hop, rec in st_clear["hops"].items():
+                    red = st_red["hops"][hop]
+                    if [h[0] for h in rec.get("headers") or []] != [h[0] for h in red.get("headers") or []]:
+                        hidden.append(("header names", hop, ""))
+                    if rec.get("status") != red.get("status"):
+                        hidden.append(("status", hop, ""))
+    assert not hidden, f"{len(hidden)} non-secret value(s) hidden, e.g. {hidden[:3]}"
+    # JWT claims stay readable: the claims of a redacted JWT decode, their numbers intact.
+    claims = [json.loads(base64.urlsafe_b64decode(m[2] + "=" * (-len(m[2]) % 4)))
+              for m in JWT_RE.finditer(texts["matrix.json"])] + [
+        json.loads(base64.urlsafe_b64decode(m[1] + "=" * (-len(m[1]) % 4)))
+        for m in re.finditer(r"eyJ[A-Za-z0-9_-]*\.(eyJ[A-Za-z0-9_-]*)\.‹signature›", texts["matrix.json"])]
+    assert claims and all(isinstance(c.get("exp"), int) for c in claims if "exp" in c)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_the_default_matrix_hides_every_secret_and_only_secrets(tmp_path):
+    sel = select(None, None, "*")
+    result = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy(), Options(),
+                         jobs=workers.available_cores())
+    check_redaction(result, tmp_path)
+
+
+@pytest.mark.peers
+def test_a_real_release_hides_every_secret_and_only_secrets(tmp_path):
+    rel = peers.release("24.9.14")
+    python, _ = peers.install(rel)
+    sel = select(None, ["24.09.0", "25.1.0"], "pr3353-*")
+    launcher = peers.PeerLauncher(rel, python)
+    result = workers.run([launcher], mock_columns(sel.fasttracks), sel.scenarios, matrix.load_policy(),
+                         Options(manager_contract=rel.manager))
+    check_redaction(result, tmp_path)
+
+
+def test_joined_quoted_encoded_secrets_and_numbers():
+    sid, ak = "0c30af5f006765147ed91258c499549c", "AKHARNESSABCDEF1234"
+    r = Redactor({sid, ak, "pa ss/word!"})
+    joined = r.text(f"req-{sid} {ak}_trace '{sid}' x{sid}y")
+    assert joined == f"req-{tag(sid)} {tag(ak)}_trace '{tag(sid)}' x{tag(sid)}y"
+    assert r.text("pa%20ss%2Fword%21") == tag("pa ss/word!")
+    basic = base64.b64encode(f"{ak}:secret-part".encode()).decode()
+    out = r.text(f"Basic {basic}")
+    assert ak not in base64.b64decode(out.split()[1]).decode()
+    assert Redactor({"604800", "3600"}).text("exp - iat = 604800, got 3600") == "exp - iat = 604800, got 3600"
+    literal = "Bearer client-credential-not-for-streams"  # a scenario's literal, not a generated credential
+    assert Redactor(set()).text(literal) == literal
+    token = jwt.encode({"aiohttp_session": sid, "access_key": ak, "exp": 2, "iat": 1, "iss": "x"}, "k" * 32)
+    header, _, _ = token.split(".")
+    out = r.text(token)
+    assert out.startswith(header + ".") and out.endswith(".‹signature›")
+    claims = json.loads(base64.urlsafe_b64decode(out.split(".")[1] + "=="))
+    assert claims == {"aiohttp_session": tag(sid), "access_key": tag(ak), "exp": 2, "iat": 1, "iss": "x"}
+
+
+def test_two_runs_of_one_commit_redact_alike_and_merge(tmp_path):
+    from harness.report import merge
+
+    sel = select(["G2", "G3", "to-be"], None, "*")
+    docs = []
+    for _ in range(2):
+        result = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy(), Options(), jobs=1)
+        docs.append(Redactor(result.secrets()).document(result.to_json()))
+    assert [merge.cell_content(c) for c in docs[0]["cells"]] == [merge.cell_content(c) for c in docs[1]["cells"]]
+    merged = merge.merge([("first", docs[0]), ("second", docs[1])])
+    assert len(merged["cells"]) == len(docs[0]["cells"])

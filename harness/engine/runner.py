@@ -498,8 +498,10 @@ def _secret_values(record: HopRecord) -> set[str]:
         lower = name.lower()
         if lower not in _SECRET_HEADERS or not value:
             continue
-        if lower in ("cookie", "set-cookie"):
+        if lower == "cookie":
             out.update(v for part in value.split(";") if (v := part.partition("=")[2].strip()))
+        elif lower == "set-cookie":  # the cookie's value; its attributes (Path=/, Max-Age=...) are not secrets
+            out.add(value.split(";", 1)[0].partition("=")[2].strip())
         elif lower == "authorization":
             # A keypair signature is hidden by pattern (its access key is a secret of the run already); of
             # "Scheme credential" the credential is the secret.
