@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -24,6 +25,7 @@ import jwt
 from harness.actors.gateway import Mutation
 from harness.engine.targets import ReferenceLauncher
 from harness.protocol import gateway_rules as rules
+from harness.protocol import signing
 from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.protocol.generations import GatewayProfile, resolve, route_matches
 from harness.protocol.headers import Headers
@@ -132,7 +134,8 @@ def replace_header(name: str, value: Callable[[str], str]) -> PlanFn:
 
 
 def remint_jwt(**claims: Any) -> PlanFn:
-    """The JWT the gateway minted, re-signed with some claims changed (a client's own X-BackendAI-SSO is left)."""
+    """The JWT the gateway minted, re-signed with some claims changed (None: left out; ``_secret``: signed with
+    that key instead); a client's own X-BackendAI-SSO is left."""
     def fn(req: rules.ClientRequest, session: rules.Session | None, plan: rules.UpstreamPlan,
            config: rules.GatewayConfig) -> rules.UpstreamPlan:
         if req.headers.get(rules.SSO_HEADER) is not None:
@@ -141,7 +144,9 @@ def remint_jwt(**claims: Any) -> PlanFn:
         def remint(token: str) -> str:
             header = jwt.get_unverified_header(token)
             payload = jwt.decode(token, options={"verify_signature": False})
-            return jwt.encode({**payload, **claims}, key=config.jwt_secret, algorithm=header["alg"])
+            changed = {k: v for k, v in claims.items() if not k.startswith("_")}
+            payload = {k: v for k, v in {**payload, **changed}.items() if v is not None}  # None: left out
+            return jwt.encode(payload, key=str(claims.get("_secret", config.jwt_secret)), algorithm=header["alg"])
         return replace_header(rules.SSO_HEADER, remint)(req, session, plan, config)
     return fn
 
@@ -201,6 +206,32 @@ def drop_query(req: rules.ClientRequest, session: rules.Session | None, plan: ru
     return dataclasses.replace(plan, rel_url=plan.rel_url.partition("?")[0])
 
 
+def resign(**wrong: Any) -> PlanFn:
+    """The keypair signature computed over a signing string with one input wrong (the Authorization line is
+    replaced by the signature of the changed input; every header the gateway sends stays as it was). Each value
+    is a function of the right input's field, e.g. ``rel_url=lambda u: u.partition("?")[0]``."""
+    def fn(req: rules.ClientRequest, session: rules.Session | None, plan: rules.UpstreamPlan,
+           config: rules.GatewayConfig) -> rules.UpstreamPlan:
+        if plan.signed is None or session is None:
+            return plan
+        inp = dataclasses.replace(plan.signed, **{k: f(getattr(plan.signed, k)) for k, f in wrong.items()})
+        value = signing.authorization_header(inp, session.access_key, session.secret_key)
+        return replace_header("Authorization", lambda _: value)(req, session, plan, config)
+    return fn
+
+
+SIGNING_INPUTS: dict[str, tuple[str, Callable[[str], str]]] = {
+    # what the signing string gets wrong -> (SigningInput field, the wrong value from the right one)
+    "method": ("method", lambda m: "GET" if m.upper() != "GET" else "POST"),
+    "path": ("rel_url", lambda u: "/pipeline" + u),
+    "query": ("rel_url", lambda u: u.partition("?")[0]),
+    "date": ("date", lambda d: (datetime.fromisoformat(d) + timedelta(seconds=1)).isoformat()),
+    "content-type": ("content_type", lambda ct: "text/plain" if ct != "text/plain" else "application/json"),
+    "api-version": ("api_version", lambda v: "v0.00000000"),
+    "host": ("host", lambda h: "fasttrack.invalid:9500"),
+}
+
+
 def json_as_text(value: str) -> str:
     return "text/plain; charset=utf-8" if value.lower().startswith("application/json") else value
 
@@ -246,7 +277,7 @@ def rewrite_status(old: int, new: int, reason: str) -> RelayFn:
 G2F: Hop = "gateway_to_fasttrack"
 G2C: Hop = "gateway_to_client"
 
-MUTANTS: tuple[Mutant, ...] = (
+_LISTED: tuple[Mutant, ...] = (
     # Headers dropped, renamed, duplicated.
     Mutant("to-be~login-sid-dropped", "to-be", "X-BackendAI-SessionID is not forwarded on the login route", G2F,
            upstream=drop_header(rules.SESSION_HEADER, login_only=True)),
@@ -329,6 +360,28 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("as-is~own-401-not-problem-json", "as-is", "the gateway's own 401 is typed application/json", G2C,
            reply=as_plain_json),
 )
+
+_SIGNATURE: tuple[Mutant, ...] = tuple(
+    # Every input of the keypair signature, wrong in the signing string, in each era that signs: every request
+    # (G2-G4: as-is) and the login route (G5+: to-be, G6).
+    Mutant(f"{base}~signature-{what}", base, f"the keypair signature's signing string has a wrong {what}", G2F,
+           upstream=resign(**{field: wrong}))
+    for base in ("as-is", "to-be", "G6") for what, (field, wrong) in SIGNING_INPUTS.items()
+)
+
+_JWT: tuple[Mutant, ...] = (
+    # The minted JWT: its secret and each claim the gateway takes from the session.
+    Mutant("as-is~jwt-wrong-secret", "as-is", "the JWT is signed with another secret", G2F,
+           upstream=remint_jwt(_secret="not-the-shared-secret-but-long-enough-for-hs256")),
+    Mutant("as-is~jwt-other-access-key", "as-is", "the JWT's access_key claim is not the session's", G2F,
+           upstream=remint_jwt(access_key="AKIAOTHERUSER0000000")),
+    Mutant("as-is~jwt-other-session", "as-is", "the JWT's aiohttp_session claim is not the session's", G2F,
+           upstream=remint_jwt(aiohttp_session="5ec0ffee5ec0ffee5ec0ffee5ec0ffee")),
+    Mutant("as-is~jwt-no-exp", "as-is", "the JWT carries no exp claim", G2F, upstream=remint_jwt(exp=None)),
+    Mutant("G3~jwt-no-iat", "G3", "the JWT carries no iat claim", G2F, upstream=remint_jwt(iat=None)),
+)
+
+MUTANTS: tuple[Mutant, ...] = (*_LISTED, *_SIGNATURE, *_JWT)
 
 
 def by_id() -> dict[str, Mutant]:

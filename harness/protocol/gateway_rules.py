@@ -13,6 +13,7 @@ from urllib.parse import quote, quote_plus
 from harness.protocol import problems, signing, sso_jwt
 from harness.protocol.generations import GatewayProfile, route_matches
 from harness.protocol.headers import Headers, mimetype
+from harness.protocol.signing import SigningInput
 
 SESSION_HEADER = "X-BackendAI-SessionID"
 SSO_HEADER = "X-BackendAI-SSO"
@@ -71,6 +72,7 @@ class UpstreamPlan:
     # Pooled client sessions (G6b+): the pool whose cookie jar this request used and must update with the
     # client's cookies afterwards; None when every request has a fresh cookie jar.
     pool: str | None = None
+    signed: SigningInput | None = None  # what the keypair signature of a signed request covers
 
 
 # Jars of pooled client sessions, by pool key: cookie name -> value (update_cookies semantics: the latest wins).
@@ -183,9 +185,10 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
             default_ct = "text/plain"
         out.append(("Content-Type", default_ct))
     url = rel_url(req)
+    inp: SigningInput | None = None
     if signed:
         assert session is not None
-        inp = signing.SigningInput(req.method, url, date, endpoint_authority,
+        inp = SigningInput(req.method, url, date, endpoint_authority,
                                    mimetype(sent_ct) if sent_ct else out[-1][1], api_version)
         signature = ("Authorization", signing.authorization_header(inp, session.access_key, session.secret_key))
         if auth_slot is None:
@@ -198,7 +201,7 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
     if cookies:
         out.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
     stream = req.has_body or profile.bodiless_framing == "chunked-octet-stream"
-    return UpstreamPlan(req.method.upper(), url, Headers.of(out), stream, pool)
+    return UpstreamPlan(req.method.upper(), url, Headers.of(out), stream, pool, inp if signed else None)
 
 
 def is_bearer(authorization: str | None) -> bool:
