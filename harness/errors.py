@@ -90,3 +90,33 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+MAX_ERRORS = 20  # a file with more errors than this reports the first ones and how many more there are
+
+
+class ScenarioErrors(ScenarioError):
+    """Every error found in one load (up to :data:`MAX_ERRORS`), each with its position and caret; the first one's
+    fields stand for the whole (``file``, ``line``, ``message``, ...)."""
+
+    def __init__(self, errors: list[ScenarioError], more: int = 0) -> None:
+        first = errors[0]
+        self.errors, self.more = errors, more
+        super().__init__(first.message, first.file, first.line, first.column, first.key, first.source_line)
+
+    def render(self) -> str:
+        if not getattr(self, "errors", None):
+            return super().render()
+        parts = [e.render() for e in self.errors]
+        total = len(self.errors) + self.more
+        if total > 1:
+            parts.append(f"{total} errors" + (f" ({self.more} more not shown)" if self.more else ""))
+        return "\n".join(parts)
+
+    @classmethod
+    def of(cls, errors: list[ScenarioError]) -> ScenarioError:
+        flat = [x for e in errors for x in (e.errors if isinstance(e, ScenarioErrors) else [e])]
+        more = sum(e.more for e in errors if isinstance(e, ScenarioErrors))
+        if len(flat) == 1 and not more:
+            return flat[0]
+        return cls(flat[:MAX_ERRORS], more + max(0, len(flat) - MAX_ERRORS))

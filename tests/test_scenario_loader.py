@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.catalog import DEFAULT_SCENARIOS
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, ScenarioErrors
 from harness.scenario.loader import discover, load_all, load_scenario, parse_scenario
 
 BASE = """\
@@ -55,6 +55,8 @@ def load_error(tmp_path: Path, text: str) -> tuple[ScenarioError, Path]:
 def check_rendering(err: ScenarioError, path: Path, text: str, line: int, column: int, key: str | None) -> None:
     """The message: '<file>:<line>:<col>: error: ... (at key '<key>')', then the source line, then a caret under it."""
     assert (err.line, err.column) == (line, column), str(err)
+    if isinstance(err, ScenarioErrors):  # the file has other (follow-on) errors too: check the first one's rendering
+        err = err.errors[0]
     rendered = str(err).splitlines()
     assert rendered[0].startswith(f"{path}:{line}:{column}: error: ")
     if key is not None:
@@ -406,3 +408,26 @@ def test_header_names_are_accepted_exactly_when_they_are_tokens(tmp_path, name):
     else:
         with pytest.raises(ScenarioError, match="is not a valid HTTP header name"):
             load_scenario(write(tmp_path, text))
+
+
+def test_every_error_of_a_file_in_one_run_with_did_you_mean(tmp_path):
+    from harness.scenario.loader import load_all
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad-one\ntitle: two mistakes\nmodes: [to-bee]\nstepz: 1\nsteps:\n"
+                   "  - name: first\n    request: {method: POST, path: /pipeline/login/}\n"
+                   "    expct:\n      gateway_to_client: {status: 200}\n"
+                   "  - name: second\n    request: {method: GET, path: \"/x/${sesion_id}\"}\n"
+                   "    expect:\n      gateway_to_client: {status: 200}\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("id: other\ntitle: t\nmodes: [to-be]\nsteps: []\n")
+    with pytest.raises(ScenarioErrors) as info:
+        load_all([bad, other])
+    text = str(info.value)
+    assert [(e.line, e.key) for e in info.value.errors] == [
+        (3, "modes[0]"), (4, "stepz"), (8, "steps[0].expct"), (11, "steps[1].request.path"), (4, "steps")]
+    assert "unknown mode 'to-bee' (did you mean 'to-be'?)" in text
+    assert "unknown key 'stepz' (did you mean 'steps'?)" in text
+    assert "unknown key 'expct' (did you mean 'expect'?)" in text
+    assert "undefined placeholder '${sesion_id}' (did you mean 'session_id'?)" in text
+    assert text.rstrip().endswith("5 errors") and text.count("^") == 5  # each with its caret

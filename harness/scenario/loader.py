@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from harness.errors import ScenarioError, SourceSpan
+from harness.errors import ScenarioError, ScenarioErrors, SourceSpan
 from harness.protocol import generations
 from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.records import HOPS
@@ -45,6 +46,7 @@ SECOND_USER = frozenset({"second_username", "second_password", "second_access_ke
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 _SESSIONS: tuple[SessionCarrier, ...] = ("header", "cookie", "both", "none", "unknown")
 _CHECK_KINDS = ("present", "absent", "equals", "not_equals", "regex", "jwt", "keypair_signature", "bearer")
+T = TypeVar("T")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # RFC 9110 field-name = token: a header name outside it can never be on the wire, so a check on it is vacuous.
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -90,11 +92,25 @@ def _mapping(ctx: _Ctx, value: Any, path: str, mark: tuple[int, int], allowed: I
     for key in value:
         if key not in allowed:
             hint = ", ".join(sorted(allowed))
-            raise ctx.err(f"unknown key '{key}' (allowed: {hint})", value.key_marks[key], _join(path, key))
+            raise ctx.err(f"unknown key '{key}'{did_you_mean(key, allowed)} (allowed: {hint})", value.key_marks[key],
+                          _join(path, key))
     for key in required:
         if key not in value:
             raise ctx.err(f"missing required key '{key}'", value.mark, path)
     return value
+
+
+def _known(m: LMap, keys: Iterable[str]) -> LMap:
+    """``m`` without the keys not in ``keys``, positions kept."""
+    out = LMap({k: v for k, v in m.items() if k in keys})
+    out.mark, out.key_marks, out.value_marks = m.mark, m.key_marks, m.value_marks
+    return out
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'expect'?)`` for a near miss of a known name, else nothing."""
+    close = difflib.get_close_matches(str(word), sorted(known), n=1, cutoff=0.7)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _join(path: str, key: str | int) -> str:
@@ -119,7 +135,8 @@ def _template(ctx: _Ctx, value: Any, mark: tuple[int, int], path: str) -> Templa
     for name in t.names:
         if name not in ctx.defined:
             known = ", ".join(sorted(ctx.defined))
-            raise ctx.err(f"undefined placeholder '${{{name}}}' (defined here: {known})", mark, path)
+            raise ctx.err(f"undefined placeholder '${{{name}}}'{did_you_mean(name, ctx.defined)} (defined here: "
+                          f"{known})", mark, path)
     return t
 
 
@@ -132,7 +149,8 @@ def _modes(ctx: _Ctx, m: LMap, key: str, path: str) -> frozenset[str]:
         if not isinstance(mode, str) or mode not in ctx.modes:
             known = ", ".join(sorted(ctx.modes))
             mk = _mark(raw, i) if isinstance(raw, LList) else _mark(m, key)
-            raise ctx.err(f"unknown mode {mode!r} (known: {known})", mk, _join(_join(path, key), i))
+            raise ctx.err(f"unknown mode {mode!r}{did_you_mean(str(mode), ctx.modes)} (known: {known})", mk,
+                          _join(_join(path, key), i))
     return frozenset(items)
 
 
@@ -167,31 +185,61 @@ def load_scenario(path: str | Path, display_name: str | None = None) -> Scenario
 
 
 def parse_scenario(text: str, file: str) -> Scenario:
+    """The scenario of a YAML file, or one :class:`ScenarioError` naming every error found (each top-level field
+    and each step is checked on its own, so one mistake does not hide the next)."""
     ctx = _Ctx(Source(file, text))
     doc = load(ctx.src)
-    top = _mapping(ctx, doc, "", getattr(doc, "mark", (1, 1)),
-                   ("id", "title", "description", "source", "modes", "login", "steps", "tags", "users"),
-                   ("id", "title", "modes", "steps"))
-    sid = _typed(ctx, top, "id", "", str, "a string")
-    _typed(ctx, top, "title", "", str, "a string")
+    found: list[ScenarioError] = []
+
+    def check(fn: Callable[[], T], default: T) -> T:
+        try:
+            return fn()
+        except ScenarioError as exc:
+            found.append(exc)
+            return default
+
+    top_keys = ("id", "title", "description", "source", "modes", "login", "steps", "tags", "users")
+    if isinstance(doc, LMap):  # unknown top-level keys are reported and skipped, the rest is still checked
+        for key in [k for k in doc if k not in top_keys]:
+            found.append(ctx.err(f"unknown key '{key}'{did_you_mean(key, top_keys)} (allowed: "
+                                 f"{', '.join(sorted(top_keys))})", doc.key_marks[key], key))
+        doc = _known(doc, top_keys)
+    try:
+        top = _mapping(ctx, doc, "", getattr(doc, "mark", (1, 1)), top_keys, ("id", "title", "modes", "steps"))
+    except ScenarioError as exc:
+        raise ScenarioErrors.of([*found, exc]) from None
+    sid = check(lambda: _typed(ctx, top, "id", "", str, "a string"), "x")
+    check(lambda: _typed(ctx, top, "title", "", str, "a string"), "")
     if "tags" in top and not (isinstance(top["tags"], list) and all(isinstance(t, str) for t in top["tags"])):
-        raise ctx.err("tags must be a list of strings", _mark(top, "tags"), "tags")
+        found.append(ctx.err("tags must be a list of strings", _mark(top, "tags"), "tags"))
     if not _ID_RE.match(sid):
-        raise ctx.err("id must be lower-case letters, digits, '.', '_' or '-'", _mark(top, "id"), "id")
-    modes = _modes(ctx, top, "modes", "")
-    login = _typed(ctx, top, "login", "", bool, "true or false") if "login" in top else True
-    users = _typed(ctx, top, "users", "", int, "1 or 2") if "users" in top else 1
+        found.append(ctx.err("id must be lower-case letters, digits, '.', '_' or '-'", _mark(top, "id"), "id"))
+    modes = check(lambda: _modes(ctx, top, "modes", ""), frozenset[str]())
+    login = check(lambda: _typed(ctx, top, "login", "", bool, "true or false"), True) if "login" in top else True
+    users = check(lambda: _typed(ctx, top, "users", "", int, "1 or 2"), 1) if "users" in top else 1
     if users not in (1, 2):
-        raise ctx.err("users must be 1 or 2", _mark(top, "users"), "users")
+        found.append(ctx.err("users must be 1 or 2", _mark(top, "users"), "users"))
     if users == 2:
         if not login:
-            raise ctx.err("a second user needs the login (login: true)", _mark(top, "users"), "users")
+            found.append(ctx.err("a second user needs the login (login: true)", _mark(top, "users"), "users"))
         ctx.defined |= SECOND_USER
     ctx.users = users
     steps_raw = top["steps"]
     if not isinstance(steps_raw, LList) or not steps_raw:
-        raise ctx.err("steps must be a non-empty list", _mark(top, "steps"), "steps")
-    steps = tuple(_step(ctx, item, f"steps[{i}]", _mark(steps_raw, i)) for i, item in enumerate(steps_raw))
+        raise ScenarioErrors.of([*found, ctx.err("steps must be a non-empty list", _mark(top, "steps"), "steps")])
+    parsed: list[Step | None] = []
+    for i, item in enumerate(steps_raw):
+        try:
+            step: Step | None = _step(ctx, item, f"steps[{i}]", _mark(steps_raw, i))
+        except ScenarioError as exc:
+            found.append(exc)
+            step = None
+        if step is None and isinstance(item, LMap) and isinstance(item.get("capture"), LMap):
+            ctx.defined.update(str(k) for k in item["capture"])  # later steps may use them: no follow-on errors
+        parsed.append(step)
+    if found:
+        raise ScenarioErrors.of(sorted(found, key=lambda e: (e.line, e.column)))
+    steps = tuple(s for s in parsed if s is not None)
     names = [s.name for s in steps]
     for i, n in enumerate(names):
         if names.index(n) != i:
@@ -640,12 +688,21 @@ def display_path(path: Path) -> str:
 
 
 def load_all(paths: Iterable[Path]) -> list[Scenario]:
+    """Every scenario, or one error naming the errors of every file (up to a cap)."""
     scenarios: list[Scenario] = []
     seen: dict[str, str] = {}
+    found: list[ScenarioError] = []
     for p in paths:
-        sc = load_scenario(p, display_path(p))
+        try:
+            sc = load_scenario(p, display_path(p))
+        except ScenarioError as exc:
+            found.append(exc)
+            continue
         if sc.id in seen:
-            raise ScenarioError(f"duplicate scenario id {sc.id!r} (also in {seen[sc.id]})", str(p), 1, 1, "id")
+            found.append(ScenarioError(f"duplicate scenario id {sc.id!r} (also in {seen[sc.id]})", str(p), 1, 1, "id"))
+            continue
         seen[sc.id] = str(p)
         scenarios.append(sc)
+    if found:
+        raise ScenarioErrors.of(found)
     return scenarios
