@@ -78,10 +78,11 @@ def decide(cell: CellResult) -> tuple[Verdict, str | None]:
         return "unknown", problem
     if failed:
         cell.causes = causes((s.id, s.failures) for s in failed)
-        # A security failure leads the cell's reason, with its finding id: the mark every report shows.
+        # The reason begins with the root causes (``N of M failing scenarios: ...``); a security failure follows
+        # with its finding id, the mark every report shows.
         security = [s for s in failed if s.security]
-        lead = f"{security[0].marks()}{security[0].id}; " if security else ""
-        return "incompatible", lead + reason(cell.causes)
+        mark = f"; {security[0].marks()}{security[0].id}" if security else ""
+        return "incompatible", reason(cell.causes) + mark
     if problem:
         return "unknown", problem
     return "compatible", None
