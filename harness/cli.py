@@ -12,31 +12,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from yarl import URL
-
 import harness
-from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve
+from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve, target_options
 from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
-from harness.engine import accounts, services, supervisor, workers
-from harness.engine.matrix_run import (
-    DEFAULT_JWT_SECRET,
-    Options,
-    describe_real_fasttrack,
-    mock_columns,
-    run_matrix,
-)
-from harness.engine.targets import CommandLauncher, FastTrackTarget, UrlLauncher
+from harness.engine import accounts, supervisor, workers
+from harness.engine.matrix_run import DEFAULT_JWT_SECRET, Options, mock_columns, run_matrix
+from harness.engine.targets import FastTrackTarget
 from harness.matrix import exit_code
-from harness.protocol import generations
-from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
 from harness.report import json_report, markdown, output, terminal
 from harness.report import merge as report_merge
@@ -68,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run every applicable scenario in every (gateway profile x FastTrack) cell, "
                                      f"print the matrix and write the reports (default {DEFAULT_OUT}/).")
     add_run_options(run)
-    add_target_options(run)
+    target_options.add_target_options(run, fault=True)
     peer = sub.add_parser("peer", help="install a real backend.ai-webserver release from PyPI, or run the matrix "
                           "against it", description="A real backend.ai-webserver release from PyPI, in a cached "
                           "venv outside the repository.", formatter_class=raw,
@@ -86,10 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG.rstrip("\n") + "\n  (1 also when the release differs from its reference profile in a way no "
                                      "documented finding explains)\n")
     for sp in (install, run_peer):
-        sp.add_argument("version", help=f"release ({', '.join(peers.RELEASES)})")
+        sp.add_argument("version", type=target_options.nonempty, help=f"release ({', '.join(peers.RELEASES)})")
         sp.add_argument("--fresh", action="store_true", help="reinstall the cached venv")
         sp.set_defaults(handler=cmd_peer)
     add_run_options(run_peer)
+    target_options.add_target_options(run_peer, gateway=False, fasttrack=False)
     serve.add_parser(sub)
     rep = sub.add_parser("report", help="re-render reports from a matrix.json without re-running", formatter_class=raw,
                          description="Re-render the reports from a matrix.json without re-running. Also: harness "
@@ -119,7 +109,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"report directory (default {DEFAULT_OUT}/)")
     run.add_argument("--concurrency", type=_concurrency, default=Options.concurrency,
                      help=f"scenario runs in flight at once (1-{MAX_CONCURRENCY})")
-    run.add_argument("--timeout", type=_seconds, default=30.0,
+    run.add_argument("--timeout", type=target_options.seconds, default=30.0,
                      help="seconds per HTTP exchange before 'error' (every hop, the tap's included; > 0, finite)")
     run.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
     run.add_argument("--jwt-secret", default=DEFAULT_JWT_SECRET, metavar="SECRET",
@@ -138,71 +128,6 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                      help="run the matrix N times in this process; a cell whose verdict or observed version, or a "
                           "scenario whose outcome or first failure, varies is listed (terminal, matrix.json "
                           "'repeat') and makes the exit code at least 1; reports show the first run")
-
-
-def add_target_options(p: argparse.ArgumentParser) -> None:
-    ext = p.add_argument_group("real targets", "judge a real gateway build and/or a real FastTrack")
-    ext.add_argument("--gateway-cmd", metavar="TEMPLATE",
-                     help="start this gateway per FastTrack column; placeholders {port} {fasttrack_url} "
-                          "{manager_url} {jwt_secret} {redis_url} {workdir}")
-    ext.add_argument("--gateway-url", type=_http_url, metavar="URL", help="an already running gateway")
-    ext.add_argument("--gateway-name", default="external", help="matrix row label of the real gateway")
-    ext.add_argument("--judge-as", metavar="PROFILE", help="judge the real gateway by this profile's expectations")
-    ext.add_argument("--fasttrack-listen", type=_listen, metavar="HOST:PORT",
-                     help="fixed address for the mock FastTrack (for --gateway-url)")
-    ext.add_argument("--manager-listen", type=_listen, metavar="HOST:PORT",
-                     help="fixed address for the mock manager (for --gateway-url)")
-    ext.add_argument("--fasttrack-url", type=_http_url, metavar="URL",
-                     help="a real FastTrack, reached through a recording tap")
-    ext.add_argument("--fasttrack-name", default="external", help="matrix column id of the real FastTrack")
-    ext.add_argument("--fault", action="append", metavar="NAME[@MODEL]",
-                     help="instead of the FastTrack models, fault columns (repeatable): the model MODEL (default "
-                          "25.1.0) with one injected fault, required wherever MODEL is; faults: "
-                          + ", ".join(faults.FAULTS))
-    ext.add_argument("--ready-timeout", type=_seconds, default=60.0, help="seconds for --gateway-cmd to listen")
-    ext.add_argument("--manager-session-token", action="store_true",
-                     help="mock manager answers with session_token (webserver 26.4+)")
-
-
-def build_targets(args: argparse.Namespace, sel: Selection) -> tuple[list[Any], list[FastTrackTarget]]:
-    """Gateway launchers and FastTrack columns for the run, from the selection and the real-target options."""
-    gateways: list[Any] = list(sel.gateways)
-    if args.gateway_cmd or args.gateway_url:
-        if args.gateway_cmd and args.gateway_url:
-            raise errors.UsageError("give --gateway-cmd or --gateway-url, not both")
-        if not args.judge_as:
-            raise errors.UsageError("a real gateway needs --judge-as PROFILE (the generation it claims to be)")
-        profile = resolve_profile(args.judge_as)
-        if args.gateway_cmd:
-            gateways = [CommandLauncher(args.gateway_cmd, profile, args.gateway_name, args.ready_timeout)]
-        else:
-            if not (args.fasttrack_listen and args.manager_listen):
-                raise errors.UsageError("--gateway-url needs --fasttrack-listen and --manager-listen, the addresses "
-                                        "its configuration points at")
-            gateways = [UrlLauncher(args.gateway_url, profile, args.gateway_name)]
-    if getattr(args, "fault", None):
-        if args.fasttrack_url:
-            raise errors.UsageError("give --fault or --fasttrack-url, not both")
-        specs = list(dict.fromkeys(faults.parse(f) for f in args.fault))
-        if args.fasttrack_listen and any(f.name == "refused" for f in specs):
-            raise errors.UsageError("--fault refused listens nowhere: it cannot use --fasttrack-listen")
-        # Held longer than the harness timeout, so the timeout is what ends a step that meets a hang.
-        columns = [FastTrackTarget(f.column_id, model=f.model, listen=args.fasttrack_listen,
-                                   describe=faults.describe(f), fault=f.name, fault_stall=2 * args.timeout)
-                   for f in specs]
-    elif args.fasttrack_url:
-        columns = [FastTrackTarget(args.fasttrack_name, url=args.fasttrack_url, listen=args.fasttrack_listen,
-                                   describe=describe_real_fasttrack(args.fasttrack_name, args.fasttrack_url))]
-    else:
-        columns = mock_columns(sel.fasttracks, args.fasttrack_listen)
-    return gateways, columns
-
-
-def resolve_profile(name: str) -> GatewayProfile:
-    try:
-        return generations.resolve(name)
-    except KeyError as exc:
-        raise errors.UsageError(str(exc.args[0])) from None
 
 
 def _positive(text: str) -> int:
@@ -232,38 +157,6 @@ def _concurrency(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    """A timeout: a positive, finite number of seconds (0, negative, nan or inf would disable it)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
-    return value
-
-
-def _listen(text: str) -> tuple[str, int]:
-    try:
-        return services.parse_listen(text)
-    except errors.UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _http_url(text: str) -> str:
-    try:
-        url = URL(text)
-    except (ValueError, TypeError):
-        url = URL()
-    if url.scheme not in ("http", "https") or not url.host:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL with a host, got {text!r}")
-    try:
-        url.port  # noqa: B018 - a port out of range raises here
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: the port is not 1-65535") from None
-    return text
-
-
 def _shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
@@ -275,12 +168,18 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    target_options.check(args, reference="--gateway" if args.gateway else None)
     output.check_dir(args.out)  # before the run: an unusable --out must not cost the run's results
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
-    gateways, columns = build_targets(args, sel)
+    policy = matrix.load_policy(args.policy)
+    real = target_options.real_gateway(args)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
                    manager_listen=args.manager_listen,
-                   manager_contract=ManagerContract(session_token=args.manager_session_token))
+                   manager_contract=real.manager if real else ManagerContract(session_token=args.manager_session_token))
+    columns = target_options.fasttrack_columns(args, sel.fasttracks)
+    gateways: list[Any] = list(sel.gateways)
+    if real is not None:
+        gateways = [identify.judge(real, sel.scenarios, policy, opts, args.fasttrack_listen)]
     if args.fasttrack_url:
         # A real FastTrack verifies keypair signatures and JWT access keys against the manager's accounts: they
         # are known before anything runs (seeded), so it can read them from this file.
@@ -292,25 +191,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
-    """Exit codes as ``run``; also 1 when the release differs from its reference profile in a way that no
-    documented finding (harness/data/peer-findings.yaml) explains."""
-    rel = peers.release(args.version)
-    python, seconds = peers.install(rel, fresh=args.fresh)
-    print(f"backend.ai-webserver {rel.version}: {python} " + (f"(installed in {seconds:.0f} s)" if seconds
-                                                            else "(cached)"), file=sys.stderr)
+    """Exit codes as ``run``; also 1 when the release differs from the reference profile it is judged as in a
+    way that no documented finding (harness/data/peer-findings.yaml) explains."""
     if args.action == "install":
+        target_options.check(args, builds=True)
+        rel = peers.release(args.version)
+        python, seconds = peers.install(rel, fresh=args.fresh)
+        print(f"backend.ai-webserver {rel.version}: {python} " + (f"(installed in {seconds:.0f} s)" if seconds
+                                                                else "(cached)"), file=sys.stderr)
         return errors.EXIT_OK
+    output.check_dir(args.out)
+    real = target_options.real_gateway(args, build=args.version, fresh=args.fresh)
+    assert real is not None and isinstance(real.launcher, peers.PeerLauncher)
+    rel = real.launcher.rel
     sel = select(None, args.fasttrack, args.scenario, args.scenarios_dir)
+    policy = matrix.load_policy(args.policy)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
-                   manager_contract=rel.manager)
-    launcher = peers.PeerLauncher(rel, python)
+                   manager_contract=real.manager)
+    launcher = identify.judge(real, sel.scenarios, policy, opts)
     columns = mock_columns(sel.fasttracks)
     undocumented = 0
 
     def compare_with_reference(doc: dict[str, Any]) -> None:
         nonlocal undocumented
-        reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios,
-                                              matrix.load_policy(args.policy),
+        reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios, policy,
                                               Options(seed=args.seed, jwt_secret=args.jwt_secret)))
         diffs = findings.annotate(doc, version=rel.version, profile=launcher.profile.id, peer_row=launcher.label,
                                   reference_doc=reference.to_json(), findings=findings.load_findings())

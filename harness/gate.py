@@ -15,19 +15,21 @@ reasons:
 ``not deployable`` wins over ``unknown``. Whatever the run shares with the baseline is accepted
 (:class:`KnownIssue`): the baseline is a ratchet. Improvements, new or removed cells and scenarios, changes of
 cells the policy does not require, policy changes and flaky results are reported and fail only under ``--strict``.
-``--confirm N`` re-runs each suspected regression N times (only its cell and scenario); if the outcome flips, it
-is reported as :class:`Flaky` instead.
+``--confirm N`` re-runs each suspected regression N times (only its cell and scenario, through the engine, on the
+same target); if the outcome flips, it is reported as :class:`Flaky` instead.
+
+A real gateway row (``gateways[]``: ``external``, ``judged_as``) is judged as the profile it claims: that profile's
+required cells and baseline entries apply to the row, under its own label (:func:`judged`). A real row is only
+ever re-run on its own target (:class:`EngineRunner`), never on the reference profile of that name.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -35,8 +37,14 @@ from typing import Any, ClassVar, Literal, get_args
 
 from tabulate import tabulate
 
-from harness import errors, matrix
+from harness import errors, identify, matrix, target_options
+from harness.catalog import DEFAULT_SCENARIOS, select
+from harness.engine import workers
+from harness.engine.matrix_run import Options
+from harness.engine.targets import FastTrackTarget, JudgedAs, ReferenceLauncher
+from harness.protocol import fasttrack_models
 from harness.report import output
+from harness.report.redact import Redactor
 from harness.results import SCHEMA, Outcome, Verdict
 
 BASELINE_SCHEMA = "harness/baseline@1"
@@ -68,6 +76,9 @@ EPILOG = """verdicts and exit codes:
 'not deployable' wins over 'unknown'. Failures the baseline already records are accepted (the baseline is a
 ratchet); improvements, new/removed cells and scenarios and flaky results are reported and fail only with --strict.
 --update-baseline writes the baseline from the run (unless required cells are missing: exit 3) and exits 0.
+A real gateway (--peer, --gateway-cmd, --gateway-url, or a --run document's real row) is judged as the profile
+it claims (--judge-as PROFILE, or auto: identify first); --confirm re-runs that same target (with --run: give
+the target option it ran with). Empty or contradictory target options are usage errors (2).
 """
 
 
@@ -440,16 +451,51 @@ def required_cells(policy: Mapping[str, frozenset[str]]) -> set[Key]:
     return {(g, f) for g, fts in policy.items() for f in fts}
 
 
+def real_rows(run: dict[str, Any]) -> dict[str, str]:
+    """Row label -> the profile a real gateway row was judged as (``gateways[]``: ``external``, ``judged_as``)."""
+    out: dict[str, str] = {}
+    for g in run.get("gateways") or []:
+        if isinstance(g, dict) and g.get("external"):
+            if not isinstance(g.get("judged_as"), str):
+                raise errors.UsageError(f"gateway row {g.get('id')!r} is a real gateway but the run does not say "
+                                        "which profile it was judged as (gateways[].judged_as)")
+            out[str(g.get("id"))] = g["judged_as"]
+    return out
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What the gate judges: the required cells, and the baseline entry that applies to each cell of the run.
+
+    A run of the reference profiles is judged on every cell the policy requires. A run with real gateway rows
+    is judged on its rows only: each real row as the profile it was judged as (its required cells and its
+    baseline entries, under the row's label); reference rows alongside it as themselves."""
+
+    required: set[Key]
+    was: dict[Key, dict[str, Any]]
+    rows: dict[str, str]  # row label -> profile, for a run with real rows (empty for a reference run)
+
+
+def judged(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> Judged:
+    real = real_rows(run)
+    if not real:
+        return Judged(required_cells(policy), {(c["gateway"], c["fasttrack"]): c for c in baseline["cells"]}, {})
+    rows = {label: real.get(label, label) for label in dict.fromkeys([*real, *(c["gateway"] for c in run["cells"])])}
+    required = {(label, f) for label, p in rows.items() for f in policy.get(p, frozenset())}
+    was = {(label, c["fasttrack"]): c for c in baseline["cells"] for label, p in rows.items() if c["gateway"] == p}
+    return Judged(required, was, rows)
+
+
 def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> list[Reason]:
     """Every reason, in run order (then baseline-only cells, then required cells neither has)."""
     now = {(c["gateway"], c["fasttrack"]): c for c in run["cells"]}
-    was = {(c["gateway"], c["fasttrack"]): c for c in baseline["cells"]}
-    required = required_cells(policy)
+    j = judged(run, baseline, policy)
+    was, required = j.was, j.required
     keys = [*now, *(k for k in was if k not in now), *sorted(k for k in required if k not in now and k not in was)]
     reasons: list[Reason] = []
     for key in dict.fromkeys(keys):
         reasons += judge_cell(key, now.get(key), was.get(key), key in required)
-    reasons += versions_not_observed(run, policy)
+    reasons += versions_not_observed(run, required)
     return reasons
 
 
@@ -534,13 +580,13 @@ def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[dict[str, An
     return regressions
 
 
-def versions_not_observed(run: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> list[Reason]:
-    """A FastTrack the policy requires, with cells in the run, none of which observed its version header."""
+def versions_not_observed(run: dict[str, Any], required: set[Key]) -> list[Reason]:
+    """A FastTrack that required cells need, with cells in the run, none of which observed its version header."""
     out: list[Reason] = []
-    for ft in sorted({f for fts in policy.values() for f in fts}):
+    for ft in sorted({f for _, f in required}):
         cells = [c for c in run["cells"] if c["fasttrack"] == ft]
         if cells and not any(c.get("fasttrack_version") for c in cells):
-            out.append(VersionNotObserved(ft, tuple(sorted(g for g, fts in policy.items() if ft in fts))))
+            out.append(VersionNotObserved(ft, tuple(sorted(g for g, f in required if f == ft))))
     return out
 
 
@@ -609,29 +655,46 @@ def confirm(reasons: list[Reason], run: dict[str, Any], times: int, runner: Runn
     return out
 
 
-def harness_runner(policy: str | Path, out_root: str | Path | None = None) -> Callable[..., dict[str, Any]]:
-    """Runs ``python -m harness run`` in-process (``--quiet``, output captured) and returns its result document.
-    Called as ``runner(gateway, fasttrack, scenario_glob)``; ``None`` ids mean the whole matrix."""
+@dataclass
+class EngineRunner:
+    """Runs the matrix, or one cell of it (``--confirm``), through the engine. A real row is re-run with the
+    very launcher that ran it (same command, venv or URL, judged as the same profile), never with a reference
+    profile of the same name; a reference row with its reference gateway."""
 
-    def run(gateway: str | None = None, fasttrack: str | None = None, scenario: str = "*") -> dict[str, Any]:
-        from harness import cli  # the CLI imports this module
+    policy: Mapping[str, frozenset[str]]
+    columns: list[FastTrackTarget]
+    options: Options
+    real: JudgedAs | None = None
+    real_labels: frozenset[str] = frozenset()  # rows of the run that are real gateways
+    scenarios_dir: str | Path = DEFAULT_SCENARIOS
+    jobs: int = 1
 
-        with tempfile.TemporaryDirectory(prefix="harness-gate-", dir=out_root) as tmp:
-            argv = ["run", "--out", tmp, "--quiet", "--policy", str(policy), "--scenario", scenario]
-            argv += ["--gateway", gateway] if gateway else []
-            argv += ["--fasttrack", fasttrack] if fasttrack else []
-            out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli.main(argv)
-            if code == errors.EXIT_USAGE:
-                raise errors.UsageError(f"harness {' '.join(argv[:1] + argv[4:])} failed: "
-                                        f"{err.getvalue().strip()}")
-            path = Path(tmp) / "matrix.json"
-            if not path.is_file():
-                raise errors.HarnessError(f"harness run wrote no matrix.json (exit {code}): {err.getvalue().strip()}")
-            return read_result(path)
+    def whole(self) -> dict[str, Any]:
+        sel = select(None, None, "*", self.scenarios_dir)
+        gateways: list[Any] = [self.real] if self.real is not None else list(sel.gateways)
+        return self._run(gateways, self.columns, sel.scenarios, keep_empty=True)
 
-    return run
+    def __call__(self, gateway: str, fasttrack: str, scenario: str = "*") -> dict[str, Any]:
+        if self.real is not None and gateway == self.real.label:
+            launcher: Any = self.real
+        elif gateway in self.real_labels:
+            raise errors.UsageError(f"cannot re-run {gateway}: it is a real gateway and the target it ran with is not "
+                                    "given (--peer, --gateway-cmd or --gateway-url)")
+        else:
+            launcher = ReferenceLauncher(target_options.resolve_profile(gateway))
+        column = next((c for c in self.columns if c.id == fasttrack), None)
+        if column is None:
+            raise errors.UsageError(f"cannot re-run FastTrack column {fasttrack}: it is neither a FastTrack model nor "
+                                    "the --fasttrack-url column given")
+        sel = select(None, None, scenario, self.scenarios_dir)
+        return self._run([launcher], [column], sel.scenarios, keep_empty=False)
+
+    def _run(self, gateways: list[Any], columns: list[FastTrackTarget], scenarios: list[Any],
+             keep_empty: bool) -> dict[str, Any]:
+        result = workers.run(gateways, columns, scenarios, self.policy, self.options, jobs=self.jobs,
+                             keep_empty=keep_empty)
+        doc: dict[str, Any] = Redactor(result.secrets()).document(result.to_json())
+        return doc
 
 
 # --- rendering ----------------------------------------------------------------------------------------------------
@@ -685,10 +748,21 @@ def shown_path(path: str | Path) -> str:
     return p.name
 
 
+def judged_as(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each real row of the run and the profile it was judged as (and how that was decided)."""
+    return [{"row": g.get("id"), "judged_as": g.get("judged_as"), "judged_by": g.get("judged_by")}
+            for g in run.get("gateways") or [] if isinstance(g, dict) and g.get("external")]
+
+
+def _judged_lines(run: dict[str, Any]) -> list[str]:
+    return [f"{r['row']} is a real gateway judged as {r['judged_as']}"
+            + (f" ({r['judged_by']})" if r.get("judged_by") else "") for r in judged_as(run)]
+
+
 def render_markdown(result: GateResult, run: dict[str, Any], policy: Mapping[str, frozenset[str]], baseline_name: str,
-                    policy_name: str) -> str:
+                    policy_name: str, baseline: dict[str, Any] | None = None) -> str:
     cells = run["cells"]
-    required = required_cells(policy)
+    required = judged(run, baseline or {"cells": []}, policy).required
     req = len(required)
     compat = sum(1 for c in cells if (c["gateway"], c["fasttrack"]) in required and c["verdict"] == "compatible")
     head = "baseline updated" if result.updated else result.verdict
@@ -698,6 +772,7 @@ def render_markdown(result: GateResult, run: dict[str, Any], policy: Mapping[str
         f"{len(cells)} cells in the run, {compat}/{req} required cells compatible; baseline `{baseline_name}`, "
         f"policy `{policy_name}`{', --strict' if result.strict else ''}.",
         "",
+        *(f"{line}." for line in _judged_lines(run)),
     ]
     for title, rs in result.groups():
         if not rs:
@@ -715,9 +790,9 @@ def render_markdown(result: GateResult, run: dict[str, Any], policy: Mapping[str
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_text(result: GateResult) -> str:
+def render_text(result: GateResult, run: dict[str, Any] | None = None) -> str:
     head = "baseline updated" if result.updated else result.verdict
-    lines = [f"gate: {head} (exit {result.exit_code})"]
+    lines = [f"gate: {head} (exit {result.exit_code})", *(_judged_lines(run) if run else [])]
     for title, rs in result.groups():
         if not rs:
             continue
@@ -747,9 +822,12 @@ def gate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, fro
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
         "gate", help="CI gate: compare a run with the support policy and the committed baseline",
-        description="Compare a run with the support policy and the committed baseline, per cell and scenario.",
+        description="Compare a run with the support policy and the committed baseline, per cell and scenario. "
+                    "A real gateway (--peer, --gateway-cmd, --gateway-url, or the real row of a --run document) is "
+                    "judged as the profile it claims: that profile's required cells and baseline entries apply.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", metavar="FROM.json", help="a run's matrix.json (default: run the matrix now)")
+    p.add_argument("--run", type=target_options.nonempty, metavar="FROM.json",
+                   help="a run's matrix.json (default: run the matrix now)")
     p.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="FILE",
                    help=f"committed baseline (default {DEFAULT_BASELINE}); a matrix.json is accepted too")
     p.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
@@ -757,10 +835,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="also fail on improvements, new/removed cells and scenarios, flaky results")
     p.add_argument("--update-baseline", action="store_true", help="rewrite the baseline from the run")
     p.add_argument("--confirm", type=_count, default=0, metavar="N",
-                   help="re-run each suspected regression N times (only its cell); flips are reported as Flaky")
+                   help="re-run each suspected regression N times (only its cell, on the same target: a real "
+                        "gateway needs its target option, also with --run); flips are reported as Flaky")
     p.add_argument("--summary", metavar="FILE", help="write the Markdown summary here (also appended to "
                    "$GITHUB_STEP_SUMMARY when set)")
     p.add_argument("--json", action="store_true", help="print the verdict and reasons as JSON")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
+    target_options.add_target_options(p, peer_option=True)
     p.set_defaults(handler=cmd_gate)
     return p
 
@@ -782,7 +863,35 @@ def load_policy(path: str | Path) -> Mapping[str, frozenset[str]]:
         raise errors.UsageError(f"cannot read policy {path}: {exc}") from None
 
 
+def _target(args: argparse.Namespace, run: dict[str, Any] | None, policy: Mapping[str, frozenset[str]],
+            opts: Options) -> tuple[JudgedAs | None, Options]:
+    """The real gateway the gate runs (or, with ``--run``, re-runs for ``--confirm``), judged as it claims, and
+    the options to run it with (its manager contract)."""
+    real = target_options.real_gateway(args)
+    if real is None:
+        return None, opts
+    opts = replace(opts, manager_contract=real.manager)
+    if run is None:
+        return identify.judge(real, select(None, None, "*").scenarios, policy, opts,
+                              getattr(args, "fasttrack_listen", None)), opts
+    if not args.confirm:
+        raise errors.UsageError(f"{target_options.real_gateway_options(args)[0]} with --run: the run is judged from "
+                                "the file; a target there only serves --confirm N")
+    rows = real_rows(run)
+    if len(rows) != 1:
+        raise errors.UsageError(f"{args.run}: --confirm re-runs one real gateway, the run has {len(rows)} real rows")
+    [(label, profile_id)] = rows.items()
+    candidate = real.judged(target_options.resolve_profile(profile_id), "as in the run")
+    if candidate.label != label:
+        raise errors.UsageError(f"{args.run}: its real row is {label!r}, the target given is {candidate.label!r} "
+                                "(give the target it ran with, and --gateway-name if it had one)")
+    if real.judge_as is not None and real.judge_as.id != profile_id:
+        raise errors.UsageError(f"{args.run}: {label} was judged as {profile_id}, not as {real.judge_as.id}")
+    return candidate, opts
+
+
 def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
+    target_options.check(args)
     # Where the gate will write, checked before it runs anything.
     if args.summary:
         output.check_file(args.summary, "--summary")
@@ -792,7 +901,6 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
     if args.update_baseline:
         output.check_file(args.baseline, "--baseline (to update)")
     policy = load_policy(args.policy)
-    run_all = harness_runner(args.policy)
     baseline_path = Path(args.baseline)
     if baseline_path.exists():
         baseline = check_baseline(read_json(baseline_path), str(baseline_path))
@@ -800,13 +908,25 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
         baseline = {"schema": BASELINE_SCHEMA, "cells": []}
     else:
         raise errors.UsageError(f"baseline {baseline_path} does not exist (create it with --update-baseline)")
-    if args.run:
-        run = read_result(args.run)
-    else:
-        print("gate: running the matrix", file=sys.stderr)
-        run = run_all()
-    result = gate(run, baseline, policy, strict=args.strict, confirm_times=args.confirm,
-                  runner=runner or run_all)
+    run = read_result(args.run) if args.run else None
+    opts = Options(timeout=args.timeout, manager_listen=getattr(args, "manager_listen", None))
+    real, opts = _target(args, run, policy, opts)
+    rows = real_rows(run) if run is not None else {}
+    if args.confirm and rows and real is None:
+        raise errors.UsageError(f"{args.run}: --confirm re-runs the real gateway {', '.join(rows)}: give the target it "
+                                "ran with (--peer, --gateway-cmd or --gateway-url), never a reference profile")
+    engine = EngineRunner(policy, target_options.fasttrack_columns(args, list(fasttrack_models.MODELS)), opts, real,
+                          frozenset(rows),
+                          jobs=workers.available_cores())
+    if run is None:
+        print(f"gate: running {real.label + ' judged as ' + real.profile.id if real else 'the matrix'}",
+              file=sys.stderr)
+        run = engine.whole()
+        rows = real_rows(run)
+    if args.update_baseline and rows:
+        raise errors.UsageError("--update-baseline records reference runs: a real gateway is judged against the "
+                                "baseline of the profile it claims, not written into it")
+    result = gate(run, baseline, policy, strict=args.strict, confirm_times=args.confirm, runner=runner or engine)
     if args.update_baseline:
         # What the new baseline cannot accept: required cells the run lacks, versions nobody answered.
         missing: list[Reason] = [r for r in result.reasons if isinstance(r, RequiredCellMissing | VersionNotObserved)]
@@ -816,10 +936,11 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
             write_baseline(baseline_from(run), baseline_path)
             print(f"gate: wrote {baseline_path} ({len(run['cells'])} cells)", file=sys.stderr)
             result = GateResult("deployable", result.reasons, args.strict, updated=True)
-    summary = render_markdown(result, run, policy, shown_path(baseline_path), shown_path(args.policy))
+    summary = render_markdown(result, run, policy, shown_path(baseline_path), shown_path(args.policy), baseline)
     if args.summary:
         output.write_text(args.summary, summary, "--summary")
     if step:
         output.append_text(step, summary, "$GITHUB_STEP_SUMMARY")
-    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if args.json else render_text(result))
+    print(json.dumps(result.to_json() | {"judged_as": judged_as(run)}, indent=2, ensure_ascii=False) if args.json
+          else render_text(result, run))
     return result.exit_code

@@ -1,58 +1,40 @@
 """``harness identify``: which gateway generation does a target behave like?
 
-Observation mode: the target gateway (a reference profile, a gateway command or a running gateway) is run once
-per candidate profile, each time judged by that candidate's expectations (its scenario modes) and paired with
-the FastTrack of the candidate's era (the first release model its support policy requires). The candidates
-are ranked by agreement (share of applicable scenarios that pass, then the number of passing steps); the best
-match is named and, for the close candidates, the first difference of every scenario that disagrees is listed.
-A scenario stops at its first failing step, so a difference list shows one hop per scenario.
-"""
+Observation mode: the target gateway (a reference profile, a build, a gateway command or a running gateway) is
+run once per candidate profile, each time judged by that candidate's expectations (its scenario modes) and
+paired with the FastTrack of the candidate's era (the first release model its support policy requires). The
+candidates are ranked by agreement over the same scenarios: a scenario that errored or never ran for any
+candidate is evidence about the set-up, not the target, and counts for none; the others count for each
+candidate they apply to (share that pass, then the number of passing steps). The best match is named with its
+margin over the runner-up and, for the close candidates, the first difference of every scenario that disagrees
+is listed. When most runs errored at set-up, no generation is named: the first error is shown in full (exit 3).
+``--judge-as auto`` (:func:`judge`) uses the same ranking to pick the profile a real build is judged as."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import errors, matrix, peers
+from harness import errors, matrix, target_options
 from harness.catalog import DEFAULT_SCENARIOS, select
-from harness.engine import services, supervisor
+from harness.engine import supervisor
 from harness.engine.matrix_run import Options, applicable, mock_columns, run_matrix
-from harness.engine.targets import CommandLauncher, GatewayLauncher, ReferenceLauncher, Shared, UrlLauncher
+from harness.engine.targets import GatewayLauncher, JudgedAs, ReferenceLauncher
 from harness.protocol import fasttrack_models, generations
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
 from harness.report.redact import Redactor
 from harness.results import RunResult
+from harness.scenario.model import Scenario
+from harness.target_options import RealGateway
 
 CLOSE = 0.25  # candidates within this share of the best agreement get their differences listed
-
-
-@dataclass
-class ObservedAs:
-    """The target gateway, judged by a candidate profile's expectations (a matrix row per candidate)."""
-
-    target: GatewayLauncher
-    profile: GatewayProfile
-
-    @property
-    def label(self) -> str:
-        return self.profile.id
-
-    @property
-    def shared(self) -> bool:
-        return self.target.shared
-
-    @contextlib.asynccontextmanager
-    async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
-        async with self.target.running(fasttrack_url, manager_url, env) as url:
-            yield url
 
 
 @dataclass
@@ -67,6 +49,8 @@ class Candidate:
 
     @property
     def agreement(self) -> float:
+        """Share of the counted scenarios (applicable to this candidate, and run to a verdict for every
+        candidate) that pass when judged as this candidate."""
         return self.passed / self.total if self.total else 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -86,16 +70,58 @@ def era_fasttrack(profile: GatewayProfile, policy: Mapping[str, frozenset[str]])
     return ranked[0]
 
 
-def score(result: RunResult, candidates: dict[str, Candidate], redact: Redactor) -> list[Candidate]:
+@dataclass
+class Ranking:
+    """The candidates, best first, over the same counted scenarios, and what could not be counted."""
+
+    candidates: list[Candidate]
+    planned: int  # scenario runs planned (every candidate's applicable scenarios)
+    errored: int  # of those, runs that errored or never ran (a gateway that could not start)
+    first_error: str | None  # the first set-up error, in full (redacted)
+    uncounted: list[str] = field(default_factory=list)  # scenarios that errored for some candidate
+
+    @property
+    def named(self) -> bool:
+        """A generation can be named only when most runs reached a verdict and someone was judged."""
+        return self.planned > 0 and 2 * self.errored <= self.planned and any(c.total for c in self.candidates)
+
+    @property
+    def best(self) -> Candidate:
+        return self.candidates[0]
+
+    @property
+    def margin(self) -> float | None:
+        """Agreement points between the best match and the runner-up."""
+        if len(self.candidates) < 2:
+            return None
+        return round(100 * (self.best.agreement - self.candidates[1].agreement), 1)
+
+    def why_unnamed(self) -> str:
+        if self.planned == 0:
+            return "no scenario applies to any candidate"
+        what = f"{self.errored} of {self.planned} scenario runs errored at set-up or never ran"
+        return f"no generation can be named: {what}; the first error:\n{self.first_error or '(none recorded)'}"
+
+
+def score(result: RunResult, candidates: dict[str, Candidate], redact: Redactor, planned: int) -> Ranking:
+    """Ranks the candidates over the same scenarios: a scenario that errored (or never ran) for any candidate
+    says nothing about the target and is counted for none; the rest count for every candidate they apply to."""
+    errored_ids = {sc.id for cell in result.cells for sc in cell.scenarios if sc.outcome in ("error", "skip")}
+    ran = sum(len(cell.scenarios) for cell in result.cells)
+    errored = planned - ran + sum(1 for cell in result.cells for sc in cell.scenarios if sc.outcome == "error")
+    first_error = next((sc.error for cell in result.cells for sc in cell.scenarios if sc.error), None)
+    first_error = first_error or next((c.reason for c in result.cells if c.verdict == "error" and c.reason), None)
     for cell in result.cells:
         cand = candidates[cell.gateway]
         for sc in cell.scenarios:
+            if sc.id in errored_ids:
+                cand.errors += sc.outcome == "error"
+                continue
             cand.total += 1
             cand.steps_passed += sum(1 for st in sc.steps if st.outcome == "pass")
             if sc.outcome == "pass":
                 cand.passed += 1
                 continue
-            cand.errors += sc.outcome == "error"
             first = sc.failures[0] if sc.failures else None
             cand.differences.append({
                 "scenario": sc.id,
@@ -103,25 +129,67 @@ def score(result: RunResult, candidates: dict[str, Candidate], redact: Redactor)
                 "hop": first.hop if first else "",
                 "what": redact.text(sc.reason or sc.outcome),
             })
-    return sorted(candidates.values(), key=lambda c: (-c.agreement, -c.passed, -c.steps_passed, c.profile.id))
+    ranked = sorted(candidates.values(), key=lambda c: (-c.agreement, -c.passed, -c.steps_passed, c.profile.id))
+    return Ranking(ranked, planned, errored, redact.text(first_error) if first_error else None,
+                   sorted(errored_ids))
 
 
-def render(target: str, ranking: list[Candidate]) -> str:
-    best = ranking[0]
-    lines = [f"identify: {target}", "",
-             f"{'rank':<5}{'profile':<32}{'agreement':>10}{'scenarios':>11}{'steps':>7}  FastTrack"]
-    for i, c in enumerate(ranking, 1):
+def observe(target: GatewayLauncher, profiles: list[GatewayProfile], scenarios: list[Scenario],
+            policy: Mapping[str, frozenset[str]], opts: Options, fasttrack_listen: tuple[str, int] | None = None,
+            show_secrets: bool = False) -> Ranking:
+    """Runs ``target`` once per candidate profile (judged by its expectations, against the FastTrack of its era)
+    and ranks the candidates."""
+    candidates = {p.id: Candidate(p, era_fasttrack(p, policy).id) for p in profiles}
+    models = [m for m in fasttrack_models.MODELS if m.id in {c.fasttrack for c in candidates.values()}]
+    only = {(sc.id, c.profile.id, c.fasttrack) for c in candidates.values() for sc in scenarios
+            if applicable(sc, c.profile)}
+    rows = [JudgedAs(target, c.profile, name=c.profile.id) for c in candidates.values()]
+    result = supervisor.run(run_matrix(rows, mock_columns(models, fasttrack_listen), scenarios, {}, opts, only=only))
+    return score(result, candidates, Redactor(result.secrets(), enabled=not show_secrets), len(only))
+
+
+def judge(real: RealGateway, scenarios: list[Scenario], policy: Mapping[str, frozenset[str]], opts: Options,
+          fasttrack_listen: tuple[str, int] | None = None) -> JudgedAs:
+    """The real gateway judged as the profile it claims (``--judge-as PROFILE``), or with ``--judge-as auto``
+    as the best match of ``identify`` over these scenarios; says which on stderr. No nameable generation (most
+    runs errored) is a runtime error (exit 3) with the first set-up error."""
+    if real.judge_as is not None:
+        return real.judged(real.judge_as, "--judge-as")
+    print(f"judge-as auto: identifying {real.described}", file=sys.stderr)
+    ranking = observe(real.launcher, list(generations.PROFILES), scenarios, policy, opts, fasttrack_listen)
+    if not ranking.named:
+        raise errors.HarnessError(f"cannot judge {real.described}: {ranking.why_unnamed()}")
+    best = ranking.best
+    margin = "" if ranking.margin is None else f", margin {ranking.margin:g} points"
+    how = f"identify: best match at {best.agreement:.0%} ({best.passed}/{best.total}){margin}"
+    if real.claimed is not None and real.claimed.id != best.profile.id:
+        how += f"; its version belongs to {real.claimed.id}"
+    print(f"judged as {best.profile.id} ({best.profile.generation}), {how}", file=sys.stderr)
+    return real.judged(best.profile, how)
+
+
+def render(target: str, ranking: Ranking) -> str:
+    lines = [f"identify: {target}", ""]
+    if not ranking.named:
+        return "\n".join([*lines, ranking.why_unnamed()])
+    best = ranking.best
+    lines.append(f"{'rank':<5}{'profile':<32}{'agreement':>10}{'scenarios':>11}{'steps':>7}  FastTrack")
+    for i, c in enumerate(ranking.candidates, 1):
         name = f"{c.profile.id} ({c.profile.generation})" + (" [proposal]" if c.profile.proposal else "")
         lines.append(f"{i:<5}{name:<32}{c.agreement:>9.0%}{f'{c.passed}/{c.total}':>11}{c.steps_passed:>7}"
                      f"  {c.fasttrack}")
-    ties = [c for c in ranking if (c.agreement, c.passed) == (best.agreement, best.passed)]
+    ties = [c for c in ranking.candidates if (c.agreement, c.passed) == (best.agreement, best.passed)]
+    margin = "" if ranking.margin is None else f"; margin {ranking.margin:g} points over the runner-up"
     lines += ["", f"best match: {best.profile.id} ({best.profile.generation}): {best.profile.title}; "
-                  f"releases {best.profile.releases}"]
+                  f"releases {best.profile.releases}{margin}"]
+    if ranking.uncounted:
+        lines.append(f"not counted for any candidate (errored in {ranking.errored} of {ranking.planned} runs): "
+                     + ", ".join(ranking.uncounted))
     if len(ties) > 1:
         lines.append("indistinguishable by this suite: " + ", ".join(c.profile.id for c in ties))
     if best.agreement < 1:
         lines.append("no candidate agrees on every scenario: the target matches no known generation exactly")
-    close = [c for c in ranking if c.differences and c.agreement >= best.agreement - CLOSE]
+    close = [c for c in ranking.candidates if c.differences and c.agreement >= best.agreement - CLOSE]
     if close:
         lines += ["", "differences (first failing check per scenario) for the close candidates:"]
         for c in close:
@@ -130,72 +198,60 @@ def render(target: str, ranking: list[Candidate]) -> str:
     return "\n".join(lines)
 
 
+EPILOG = """exit codes:
+  0  a candidate agrees on every counted scenario (an exact match)
+  1  a best match is named, but no candidate agrees on every scenario
+  2  usage error (bad option, contradictory target options, unknown profile)
+  3  no generation can be named: most scenario runs errored at set-up or never ran (the first error is shown)
+"""
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("identify", help="rank gateway profiles by how well a target gateway matches them",
-                       description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--gateway", metavar="ID", help="a reference gateway profile to identify (the 'unknown' target)")
-    p.add_argument("--gateway-cmd", metavar="TEMPLATE", help="a gateway command (placeholders as for 'run')")
-    p.add_argument("--gateway-url", metavar="URL", help="an already running gateway")
-    p.add_argument("--peer", metavar="VERSION", help="a real backend.ai-webserver release "
-                   f"({', '.join(peers.RELEASES)}), installed into the peer cache if needed")
-    p.add_argument("--fasttrack-listen", type=services.parse_listen, metavar="HOST:PORT",
-                   help="fixed mock FastTrack address (for --gateway-url)")
-    p.add_argument("--manager-listen", type=services.parse_listen, metavar="HOST:PORT",
-                   help="fixed mock manager address (for --gateway-url)")
+                       description=__doc__.splitlines()[0] if __doc__ else None, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--gateway", type=target_options.nonempty, metavar="ID",
+                   help="a reference gateway profile to identify (the 'unknown' target)")
+    target_options.add_target_options(p, peer_option=True, judged=False, fasttrack=False)
     p.add_argument("--candidate", action="append", metavar="ID", help="candidate profile (repeatable; default all)")
     p.add_argument("--scenario", default="*", metavar="GLOB")
     p.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
     p.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE")
     p.add_argument("--json", metavar="FILE", help="also write the ranking as JSON ('-' for stdout only)")
     p.add_argument("--concurrency", type=int, default=Options.concurrency)
-    p.add_argument("--timeout", type=float, default=30.0)
-    p.add_argument("--ready-timeout", type=float, default=60.0)
+    p.add_argument("--timeout", type=target_options.seconds, default=30.0)
     p.add_argument("--seed", default="harness")
     p.add_argument("--show-secrets", action="store_true")
     p.set_defaults(handler=cmd_identify)
 
 
 def _target(args: argparse.Namespace) -> tuple[GatewayLauncher, str, ManagerContract]:
-    given = [x for x in (args.gateway, args.gateway_cmd, args.gateway_url, args.peer) if x]
-    if len(given) != 1:
-        raise errors.UsageError("give exactly one of --gateway ID, --gateway-cmd TEMPLATE, --gateway-url URL, "
-                                "--peer VERSION")
-    any_profile = generations.PROFILES[0]  # replaced by each candidate; never used for expectations
-    if args.peer:
-        rel = peers.release(args.peer)
-        python, _ = peers.install(rel)
-        return peers.PeerLauncher(rel, python), f"backend.ai-webserver {rel.version} (real release)", rel.manager
-    if args.gateway:
-        try:
-            profile = generations.resolve(args.gateway)
-        except KeyError as exc:
-            raise errors.UsageError(str(exc.args[0])) from None
-        return ReferenceLauncher(profile), f"reference gateway {profile.id} ({profile.generation})", ManagerContract()
-    if args.gateway_cmd:
-        launcher = CommandLauncher(args.gateway_cmd, any_profile, "target", args.ready_timeout)
-        return launcher, "gateway command", ManagerContract()
-    if not (args.fasttrack_listen and args.manager_listen):
-        raise errors.UsageError("--gateway-url needs --fasttrack-listen and --manager-listen")
-    return UrlLauncher(args.gateway_url, any_profile, "target"), f"gateway at {args.gateway_url}", ManagerContract()
+    target_options.check(args, reference="--gateway" if args.gateway else None)
+    real = target_options.real_gateway(args, judging=False)
+    if real is not None:
+        return real.launcher, real.described, real.manager
+    if args.gateway is None:
+        raise errors.UsageError("give one target: --gateway ID, --peer TARGET, --gateway-cmd TEMPLATE or "
+                                "--gateway-url URL")
+    profile = target_options.resolve_profile(args.gateway)
+    return ReferenceLauncher(profile), f"reference gateway {profile.id} ({profile.generation})", ManagerContract()
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
     target, described, contract = _target(args)
     sel = select(args.candidate, None, args.scenario, args.scenarios_dir)
     policy = matrix.load_policy(args.policy)
-    candidates = {p.id: Candidate(p, era_fasttrack(p, policy).id) for p in sel.gateways}
-    models = [m for m in fasttrack_models.MODELS if m.id in {c.fasttrack for c in candidates.values()}]
-    only = {(sc.id, c.profile.id, c.fasttrack) for c in candidates.values() for sc in sel.scenarios
-            if applicable(sc, c.profile)}
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout,
                    manager_listen=args.manager_listen, manager_contract=contract)
-    rows = [ObservedAs(target, c.profile) for c in candidates.values()]
-    result = supervisor.run(run_matrix(rows, mock_columns(models, args.fasttrack_listen), sel.scenarios, {}, opts,
-                                    only=only))
-    ranking = score(result, candidates, Redactor(result.secrets(), enabled=not args.show_secrets))
-    doc = {"target": described, "best": ranking[0].profile.id,
-           "exact": [c.profile.id for c in ranking if c.total and c.agreement == 1],
-           "ranking": [c.to_json() for c in ranking]}
+    ranking = observe(target, sel.gateways, sel.scenarios, policy, opts, args.fasttrack_listen, args.show_secrets)
+    doc: dict[str, Any] = {"target": described, "named": ranking.named,
+                           "best": ranking.best.profile.id if ranking.named else None,
+                           "margin": ranking.margin if ranking.named else None,
+                           "exact": [c.profile.id for c in ranking.candidates if c.total and c.agreement == 1]
+                           if ranking.named else [],
+                           "runs_planned": ranking.planned, "runs_errored": ranking.errored,
+                           "uncounted": ranking.uncounted, "first_error": ranking.first_error,
+                           "ranking": [c.to_json() for c in ranking.candidates]}
     if args.json == "-":
         print(json.dumps(doc, indent=2))
     else:
@@ -203,4 +259,6 @@ def cmd_identify(args: argparse.Namespace) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
             print(f"\nranking: {args.json}", file=sys.stderr)
+    if not ranking.named:
+        return errors.EXIT_RUNTIME
     return errors.EXIT_OK if doc["exact"] else errors.EXIT_INCOMPATIBLE

@@ -13,6 +13,7 @@ import asyncio
 
 from aiohttp import web
 
+from harness import mutants
 from harness.actors.fasttrack import MockFastTrack
 from harness.actors.gateway import ReferenceGateway
 from harness.actors.journal import Attribution
@@ -39,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--manager-url", help="gateway: the manager endpoint")
     p.add_argument("--jwt-secret", default=DEFAULT_JWT_SECRET)
     p.add_argument("--seed", default="harness")
+    p.add_argument("--mutant", metavar="ID", help="gateway: with this deliberate deviation of --profile "
+                   "(harness/mutants.py), a stand-in for a build with one defect")
 
 
 def build_app(args: argparse.Namespace) -> web.Application:
@@ -49,9 +52,14 @@ def build_app(args: argparse.Namespace) -> web.Application:
             if not (args.fasttrack_url and args.manager_url):
                 raise UsageError("serve gateway needs --fasttrack-url and --manager-url")
             profile = generations.resolve(args.profile)
+            mutant = mutants.resolve_mutant(args.mutant) if args.mutant else None
+            if mutant is not None and mutant.base_profile.id != profile.id:
+                raise UsageError(f"mutant {mutant.id} deviates from {mutant.base}, not from {profile.id}")
             return ReferenceGateway(profile, fasttrack_url=args.fasttrack_url, manager_url=args.manager_url,
                                     config=GatewayConfig(jwt_secret=args.jwt_secret), clock=SystemClock(),
-                                    seed=args.seed).app()
+                                    seed=args.seed, mutation=mutant).app()
+        if args.mutant:
+            raise UsageError("--mutant is for serve gateway")
         model = fasttrack_models.resolve(args.profile)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None

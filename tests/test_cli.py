@@ -240,3 +240,50 @@ def test_report_committed_needs_a_document(tmp_path, monkeypatch, capsys):
     assert main(["report", "--committed"]) == 2  # no harness-reports/matrix.json here
     assert "harness-reports/matrix.json" in capsys.readouterr().err
     assert main(["report"]) == 2
+
+
+CMD = "serve --port {port}"
+URL = ["--gateway-url", "http://127.0.0.1:1", "--fasttrack-listen", "127.0.0.1:2", "--manager-listen", "127.0.0.1:3"]
+BAD_TARGETS = {
+    "empty --gateway-cmd": ["run", "--gateway-cmd", "", "--judge-as", "as-is"],
+    "blank --gateway-cmd": ["run", "--gateway-cmd", "  ", "--judge-as", "as-is"],
+    "empty --gateway-url": ["run", "--gateway-url", "", "--judge-as", "as-is"],
+    "empty --fasttrack-url": ["run", "--fasttrack-url", ""],
+    "empty --judge-as": ["run", "--gateway-cmd", CMD, "--judge-as", ""],
+    "empty --gateway-name": ["run", "--gateway-cmd", CMD, "--judge-as", "as-is", "--gateway-name", ""],
+    "--judge-as without a real gateway": ["run", "--judge-as", "as-is"],
+    "--gateway-name without a real gateway": ["run", "--gateway-name", "rc"],
+    "--ready-timeout without a started gateway": ["run", "--ready-timeout", "5"],
+    "--ready-timeout with --gateway-url": ["run", *URL, "--judge-as", "as-is", "--ready-timeout", "5"],
+    "--gateway-cmd with --gateway-url": ["run", "--gateway-cmd", CMD, *URL, "--judge-as", "as-is"],
+    "--gateway-cmd with --gateway": ["run", "--gateway-cmd", CMD, "--judge-as", "as-is", "--gateway", "as-is"],
+    "a real gateway without --judge-as": ["run", "--gateway-cmd", CMD],
+    "unknown --judge-as": ["run", "--gateway-cmd", CMD, "--judge-as", "G99"],
+    "--fasttrack-listen without --gateway-url": ["run", "--fasttrack-listen", "127.0.0.1:9500"],
+    "--manager-listen with --gateway-cmd": ["run", "--gateway-cmd", CMD, "--judge-as", "as-is",
+                                            "--manager-listen", "127.0.0.1:9501"],
+    "--gateway-url without the listen addresses": ["run", "--gateway-url", "http://127.0.0.1:1", "--judge-as", "as-is"],
+    "--fasttrack-name without --fasttrack-url": ["run", "--fasttrack-name", "25.1.0"],
+    "--fault with --fasttrack-url": ["run", "--fault", "refused", "--fasttrack-url", "http://127.0.0.1:1"],
+    "empty peer target": ["peer", "run", ""],
+    "peer --judge-as unknown": ["peer", "run", "25.1.1", "--judge-as", "nosuch"],
+    "gate: empty --gateway-cmd": ["gate", "--gateway-cmd", ""],
+    "gate: empty --peer": ["gate", "--peer", ""],
+    "gate: empty --run": ["gate", "--run", ""],
+    "gate: --judge-as without a real gateway": ["gate", "--judge-as", "as-is"],
+    "gate: --peer with --gateway-cmd": ["gate", "--peer", "25.1.1", "--gateway-cmd", CMD, "--judge-as", "as-is"],
+    "identify: empty --gateway-cmd": ["identify", "--gateway-cmd", ""],
+    "identify: --gateway with --gateway-cmd": ["identify", "--gateway", "as-is", "--gateway-cmd", CMD],
+    "identify: no target": ["identify"],
+    "identify: --manager-listen without --gateway-url": ["identify", "--gateway", "as-is",
+                                                         "--manager-listen", "127.0.0.1:9501"],
+}
+
+
+@pytest.mark.parametrize("argv", list(BAD_TARGETS.values()), ids=list(BAD_TARGETS))
+def test_empty_or_contradictory_target_options_are_usage_errors(argv, tmp_path, capsys):
+    # Never silently ignored: the reference matrix running instead of the named build would be a false pass.
+    assert main([*argv, *(["--out", str(tmp_path)] if argv[0] in ("run", "peer") else [])]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() and "Traceback" not in captured.err
+    assert not (tmp_path / "matrix.json").exists()

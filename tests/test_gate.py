@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from harness import cli, gate, matrix
+from harness.engine.matrix_run import Options, mock_columns
 from harness.gate import (
     Changed,
     Flaky,
@@ -28,6 +29,7 @@ from harness.gate import (
     ScenarioNotRun,
     VersionNotObserved,
 )
+from harness.protocol import fasttrack_models
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "reports" / "baseline.json"
@@ -371,9 +373,13 @@ def test_summary_is_markdown_for_a_pr_comment_and_the_step_summary(tmp_path: Pat
 
 # --- the real matrix and the committed baseline ----------------------------------------------------------------
 
+def engine(policy: Path = matrix.DEFAULT_POLICY) -> gate.EngineRunner:
+    return gate.EngineRunner(matrix.load_policy(policy), mock_columns(fasttrack_models.MODELS), Options(), jobs=2)
+
+
 @pytest.fixture(scope="module")
 def real_run() -> dict[str, Any]:
-    return gate.harness_runner(matrix.DEFAULT_POLICY)()
+    return engine().whole()
 
 
 def test_gate_passes_on_the_committed_baseline(real_run: dict[str, Any], tmp_path: Path) -> None:
@@ -389,15 +395,16 @@ def test_gate_passes_on_the_committed_baseline(real_run: dict[str, Any], tmp_pat
 
 def test_gate_runs_the_matrix_itself_without_run(real_run: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    # The real in-process runner made ``real_run``; here only its wiring (policy passed on, whole matrix asked for).
-    asked: list[tuple[str, tuple[Any, ...]]] = []
+    # The engine made ``real_run``; here only the wiring (the policy passed on, the whole reference matrix asked for).
+    asked: list[tuple[dict[str, frozenset[str]], Any]] = []
 
-    def factory(policy: str) -> Any:
-        return lambda *a: asked.append((policy, a)) or real_run
+    def whole(self: gate.EngineRunner) -> dict[str, Any]:
+        asked.append((self.policy, self.real))
+        return real_run
 
-    monkeypatch.setattr(gate, "harness_runner", factory)
+    monkeypatch.setattr(gate.EngineRunner, "whole", whole)
     assert cli.main(["gate", "--baseline", str(BASELINE), "--json"]) == 0
-    assert asked == [(str(matrix.DEFAULT_POLICY), ())]
+    assert asked == [(matrix.load_policy(matrix.DEFAULT_POLICY), None)]
     assert json.loads(capsys.readouterr().out)["verdict"] == "deployable"
 
 

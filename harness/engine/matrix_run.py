@@ -73,7 +73,8 @@ def describe_gateway(launcher: GatewayLauncher) -> dict[str, object]:
                               "releases": p.releases, "aliases": list(p.aliases), "proposal": p.proposal,
                               "sources": list(p.sources)}
     if not isinstance(launcher, ReferenceLauncher):
-        out.update(external=True, judged_as=p.id, title=f"external gateway judged as {p.id}")
+        how = getattr(launcher, "how", "--judge-as")  # JudgedAs: the claim, or identify's best match
+        out.update(external=True, judged_as=p.id, judged_by=how, title=f"real gateway judged as {p.id} ({how})")
     return out
 
 

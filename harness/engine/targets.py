@@ -82,6 +82,30 @@ class ReferenceLauncher:
             await srv.stop()
 
 
+@dataclass
+class JudgedAs:
+    """A real gateway judged by a profile's expectations and support policy: the profile it claims
+    (``--judge-as``) or the best match ``identify`` found (``how`` says which, for the reports)."""
+
+    target: GatewayLauncher
+    profile: GatewayProfile
+    name: str | None = None
+    how: str = "--judge-as"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.target.label
+
+    @property
+    def shared(self) -> bool:
+        return self.target.shared
+
+    @contextlib.asynccontextmanager
+    async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
+        async with self.target.running(fasttrack_url, manager_url, env) as url:
+            yield url
+
+
 def template_fields(template: str) -> set[str]:
     try:
         return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}

@@ -1,0 +1,122 @@
+"""The gate judges the real build: a gateway command (a ``serve`` process, with or without one deliberate
+deviation) and real releases (``peers`` marker, cached venvs), judged as the profile they claim, with
+``--confirm`` re-running the very same target."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import cli, gate
+from harness.report import json_report
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "reports" / "baseline.json"
+SERVE = (f"{sys.executable} -m harness serve gateway --profile as-is --port {{port}} --fasttrack-url {{fasttrack_url}} "
+         "--manager-url {manager_url} --jwt-secret {jwt_secret}")
+MUTANT = SERVE + " --mutant as-is~sso-renamed"  # X-BackendAI-SSO renamed: every SSO-era login fails at hop 2
+
+
+def gate_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    capsys.readouterr()
+    code = cli.main(["gate", "--json", *argv])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}
+
+
+def test_a_gateway_with_one_deviation_is_not_deployable_even_with_confirm(capsys: pytest.CaptureFixture[str]
+                                                                           ) -> None:
+    code, out = gate_json(capsys, "--gateway-cmd", MUTANT, "--judge-as", "as-is", "--gateway-name", "rc",
+                          "--confirm", "2")
+    assert code == 1 and out["verdict"] == "not deployable"
+    regressions = [r for r in out["reasons"] if r["kind"] == "Regression"]
+    assert regressions and all(r["confirmed"] == 2 for r in regressions)  # the mutant was re-run, not as-is
+    assert {r["fasttrack"] for r in regressions} == {"24.09.0", "24.12.0-dual"}  # as-is's required cells
+    assert all(r["gateway"] == "rc" for r in out["reasons"] if "gateway" in r)
+    assert out["judged_as"] == [{"row": "rc", "judged_as": "as-is", "judged_by": "--judge-as"}]
+
+
+def test_its_faithful_twin_is_deployable(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = gate_json(capsys, "--gateway-cmd", SERVE, "--judge-as", "as-is", "--confirm", "2")
+    assert code == 0 and out["verdict"] == "deployable", out["reasons"]
+    assert not [r for r in out["reasons"] if r["effect"] != "info"]
+
+
+def small_run(tmp_path: Path, name: str, template: str) -> Path:
+    out = tmp_path / name
+    code = cli.main(["run", "--quiet", "--out", str(out), "--scenario", "pr3353-as-is", "--fasttrack", "24.09.0",
+                     "--gateway-cmd", template, "--judge-as", "as-is", "--gateway-name", "as-is"])
+    assert code in (0, 1)
+    return out / "matrix.json"
+
+
+def test_confirm_of_a_real_row_never_re_runs_the_reference_profile_of_the_same_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The real row is labelled like the profile it claims ('as-is'). Re-running the reference 'as-is' would pass,
+    # turn the regression into Flaky and say deployable: a false pass.
+    twin, mutant = small_run(tmp_path, "twin", SERVE), small_run(tmp_path, "mutant", MUTANT)
+    doc = json_report.read(twin)
+    assert doc["gateways"][0]["external"] is True and doc["gateways"][0]["judged_as"] == "as-is"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('required:\n  as-is: ["24.09.0"]\n')
+    base = ["--run", str(mutant), "--baseline", str(twin), "--policy", str(policy)]
+    code, out = gate_json(capsys, *base)
+    assert code == 1 and [r["kind"] for r in out["reasons"]] == ["Regression"]
+    assert cli.main(["gate", *base, "--confirm", "2"]) == 2  # the target it ran with is needed
+    assert "never a reference profile" in capsys.readouterr().err
+    code, out = gate_json(capsys, *base, "--confirm", "2", "--gateway-cmd", MUTANT, "--judge-as", "as-is",
+                          "--gateway-name", "as-is")
+    assert code == 1 and [(r["kind"], r["confirmed"]) for r in out["reasons"]] == [("Regression", 2)]
+    # Another target than the run's is refused, as is a target without --confirm.
+    assert cli.main(["gate", *base, "--confirm", "2", "--gateway-cmd", MUTANT, "--judge-as", "as-is"]) == 2
+    assert cli.main(["gate", *base, "--gateway-cmd", MUTANT, "--judge-as", "as-is", "--gateway-name", "as-is"]) == 2
+
+
+def test_a_real_run_is_judged_on_its_row_as_the_profile_it_claims() -> None:
+    baseline = json.loads(BASELINE.read_text())
+    policy = {"to-be": frozenset({"25.1.0", "24.12.0-dual"}), "as-is": frozenset({"24.09.0"})}
+    to_be = {(c["fasttrack"]): c for c in baseline["cells"] if c["gateway"] == "to-be"}
+    cells = [{"gateway": "webserver-x", "fasttrack": f, "fasttrack_version": f, "verdict": c["verdict"],
+              "required": c["required"], "reason": None,
+              "scenarios": [{"id": k, "outcome": v} for k, v in c["scenarios"].items()]} for f, c in to_be.items()]
+    run = {"schema": gate.RESULT_SCHEMA, "cells": cells,
+           "gateways": [{"id": "webserver-x", "external": True, "judged_as": "to-be"}]}
+    result = gate.gate(run, baseline, policy)
+    assert (result.verdict, result.reasons) == ("deployable", [])
+    assert gate.judged(run, baseline, policy).required == {("webserver-x", "25.1.0"), ("webserver-x", "24.12.0-dual")}
+    run["cells"] = [c for c in cells if c["fasttrack"] != "25.1.0"]
+    assert [r.kind for r in gate.evaluate(run, baseline, policy)] == ["RequiredCellMissing"]
+    run["gateways"][0].pop("judged_as")
+    with pytest.raises(Exception, match="judged_as"):
+        gate.evaluate(run, baseline, policy)
+
+
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is needed")
+
+
+@pytest.mark.parametrize("confirm", [[], ["--confirm", "2"]])
+@pytest.mark.peers
+@needs_redis
+def test_a_release_judged_as_a_later_generation_is_not_deployable(confirm: list[str],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = gate_json(capsys, "--peer", "24.9.14", "--judge-as", "to-be", *confirm)
+    assert code == 1 and out["verdict"] == "not deployable"
+    assert out["judged_as"] == [{"row": "webserver-24.9.14", "judged_as": "to-be", "judged_by": "--judge-as"}]
+    if confirm:
+        assert all(r["confirmed"] == 2 for r in out["reasons"] if r["kind"] in ("Regression", "RequiredCellFailing"))
+
+
+@pytest.mark.peers
+@needs_redis
+def test_a_release_run_then_gated_from_its_matrix_json_is_deployable(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["peer", "run", "25.1.1", "--quiet", "--out", str(tmp_path)]) == 0
+    row = json_report.read(tmp_path / "matrix.json")["gateways"][0]
+    assert (row["external"], row["judged_as"]) == (True, "to-be") and row["judged_by"].startswith("identify")
+    code, out = gate_json(capsys, "--run", str(tmp_path / "matrix.json"))
+    assert code == 0 and out["verdict"] == "deployable", out["reasons"]
