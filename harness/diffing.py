@@ -1,5 +1,10 @@
 """``python -m harness diff A.json B.json``: what changed between two runs, cell by cell and scenario by scenario.
 
+Two builds: when each document has exactly one real gateway row (``gateways[]``: ``external``), or the rows are
+chosen with ``--row A=LABEL --row B=LABEL``, those two rows are compared with each other column by column (the
+FastTrack column keys the cells), whatever their labels; a different ``judged_as`` is a change too. Otherwise
+the documents are compared whole, cells keyed by (gateway, FastTrack).
+
 Reads only result documents. A change is one of: a cell's verdict or observed FastTrack version, a cell or
 scenario present in only one run, a scenario's outcome, or (same outcome) its first failing step/hop/check.
 ``--allow PATTERN`` removes changes: a pattern is matched (glob) against the cell ``gateway×fasttrack``, the
@@ -17,10 +22,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from harness import errors
-from harness.gate import read_result
+from harness.gate import read_result, real_rows
 from harness.scenario import failures
 
-ChangeKind = Literal["verdict", "version", "required", "outcome", "first_failure", "only_in_a", "only_in_b"]
+ChangeKind = Literal["verdict", "version", "required", "outcome", "first_failure", "only_in_a", "only_in_b",
+                     "judged_as"]
 CELL_KINDS = ("verdict", "version", "required")
 
 
@@ -46,7 +52,8 @@ class Change:
             return f"only in A ({self.a})"
         if self.kind == "only_in_b":
             return f"only in B ({self.b})"
-        label = {"first_failure": "first failure", "version": "observed FastTrack version"}.get(self.kind, self.kind)
+        label = {"first_failure": "first failure", "version": "observed FastTrack version",
+                 "judged_as": "judged as"}.get(self.kind, self.kind)
         return f"{label}: {self.a} → {self.b}"
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +108,48 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
     return out
 
 
+def pick_rows(a: dict[str, Any], b: dict[str, Any], chosen: dict[str, str]) -> tuple[str, str] | None:
+    """The rows to compare with each other (``chosen``: side -> label from ``--row``; else each document's only
+    real row), or None to compare the documents whole."""
+    picked: dict[str, str] = {}
+    for side, doc in (("A", a), ("B", b)):
+        labels = {c["gateway"] for c in doc["cells"]}
+        if side in chosen:
+            if chosen[side] not in labels:
+                raise errors.UsageError(f"--row {side}={chosen[side]}: no such row in {side} "
+                                        f"(rows: {', '.join(sorted(labels)) or 'none'})")
+            picked[side] = chosen[side]
+            continue
+        real = [label for label in real_rows(doc) if label in labels]
+        if len(real) == 1:
+            picked[side] = real[0]
+    if len(picked) == 2:
+        return picked["A"], picked["B"]
+    if chosen:
+        missing = next(side for side in ("A", "B") if side not in picked)
+        raise errors.UsageError(f"{missing} has no single real gateway row: choose one with --row {missing}=LABEL")
+    return None
+
+
+def diff_rows(a: dict[str, Any], b: dict[str, Any], row_a: str, row_b: str) -> list[Change]:
+    """Row ``row_a`` of A against row ``row_b`` of B, column by column, shown as one row ``row_a|row_b``."""
+    name = row_a if row_a == row_b else f"{row_a}|{row_b}"
+
+    def only(doc: dict[str, Any], row: str) -> dict[str, Any]:
+        return {"cells": [dict(c, gateway=name) for c in doc["cells"] if c["gateway"] == row]}
+
+    judged_a, judged_b = real_rows(a).get(row_a, row_a), real_rows(b).get(row_b, row_b)  # a reference row: itself
+    head = [Change("judged_as", name, "*", None, judged_a, judged_b)] if judged_a != judged_b else []
+    return head + diff(only(a, row_a), only(b, row_b))
+
+
+def parse_row(text: str) -> tuple[str, str]:
+    side, sep, label = text.partition("=")
+    if not sep or side not in ("A", "B") or not label.strip():
+        raise argparse.ArgumentTypeError("expected A=LABEL or B=LABEL")
+    return side, label
+
+
 def _matches(change: Change, pattern: str) -> bool:
     names = [change.cell] + ([change.scenario, change.where] if change.scenario else [])
     return any(fnmatch.fnmatchcase(n, pattern) for n in names)
@@ -133,8 +182,10 @@ def render_text(remaining: Sequence[Change], allowed: Sequence[Change], name_a: 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
-        "diff", help="list the cells, scenarios and hops that changed between two runs",
-        description="List the cells, scenarios and first failing hops that changed between two runs.",
+        "diff", help="list the cells, scenarios and hops that changed between two runs (or two builds' rows)",
+        description="List the cells, scenarios and first failing hops that changed between two runs. When each "
+                    "has exactly one real gateway row (or --row chooses them), those two rows are compared with "
+                    "each other, column by column.",
         epilog="exit codes:\n  0  no change (after --allow)\n  1  the runs differ\n  2  usage error "
                "(unreadable file, not a harness/matrix@2 document)\n\npatterns: 'as-is×25.1.0' (a cell), "
                "'pr3353-as-is' (a scenario in every cell), 'G6*×*/pr3353-*' (globs on gateway×fasttrack/scenario)",
@@ -143,6 +194,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("b", metavar="B.json")
     p.add_argument("--allow", action="append", default=[], metavar="PATTERN",
                    help="ignore changes of cells/scenarios matching this glob (repeatable)")
+    p.add_argument("--row", action="append", type=parse_row, default=[], metavar="A=LABEL|B=LABEL",
+                   help="compare this row of A (or B) with the other side's row (default: each document's only "
+                        "real gateway row, when both have one)")
     p.add_argument("--json", action="store_true", help="print the changes as JSON")
     p.set_defaults(handler=cmd_diff)
     return p
@@ -150,9 +204,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     a, b = read_result(args.a), read_result(args.b)
-    remaining, allowed = split_allowed(diff(a, b), args.allow)
+    chosen = dict(args.row)
+    if len(chosen) != len(args.row):
+        raise errors.UsageError("--row names each side (A, B) once")
+    rows = pick_rows(a, b, chosen)
+    changes = diff_rows(a, b, *rows) if rows else diff(a, b)
+    remaining, allowed = split_allowed(changes, args.allow)
+    if rows and not args.json:
+        print(f"comparing row {rows[0]} of {args.a} (A) with row {rows[1]} of {args.b} (B)")
     if args.json:
-        print(json.dumps({"a": args.a, "b": args.b, "equal": not remaining,
+        print(json.dumps({"a": args.a, "b": args.b, "rows": list(rows) if rows else None, "equal": not remaining,
                           "changes": [c.to_json() for c in remaining],
                           "allowed": [c.to_json() for c in allowed]}, indent=2, ensure_ascii=False))
     else:

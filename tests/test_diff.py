@@ -234,3 +234,45 @@ def test_merged_shards_of_a_real_run_equal_the_unsharded_run(tmp_path: Path) -> 
     assert s1 and s2 and not {c[:2] for c in s1} & {c[:2] for c in s2}  # disjoint shards
     assert judged(merged_dir / "matrix.json") == judged(outs["all"] / "matrix.json")
     assert cli.main(["diff", str(merged_dir / "matrix.json"), str(outs["all"] / "matrix.json")]) == 0
+
+
+# --- diff of two builds: their real rows, column by column ---------------------------------------------------
+
+def build(label: str, judged_as: str = "to-be", **outcomes: str) -> dict[str, Any]:
+    out = doc(cell(label, "25.1.0", required=True, **(outcomes or {"s1": "pass"})),
+              cell(label, "24.09.0", "incompatible"))
+    out["gateways"] = [{"id": label, "external": True, "judged_as": judged_as}]
+    return out
+
+
+def test_two_builds_compare_their_real_rows_whatever_their_labels(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    release, backport = build("webserver-25.1.1"), build("my-backport")
+    assert diff_cli(tmp_path, release, backport) == 0
+    out = capsys.readouterr().out
+    assert "comparing row webserver-25.1.1" in out and "no change" in out and "only in" not in out
+    broken = build("my-backport", s1="fail")
+    broken["cells"][0]["verdict"] = "incompatible"
+    assert diff_cli(tmp_path, release, broken, "--json") == 1
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert [(c["kind"], c["where"]) for c in changes] == [
+        ("verdict", "webserver-25.1.1|my-backport×25.1.0"), ("outcome", "webserver-25.1.1|my-backport×25.1.0/s1")]
+
+
+def test_a_build_judged_as_another_profile_is_a_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert diff_cli(tmp_path, build("a"), build("b", judged_as="G6")) == 1
+    assert "judged as: to-be → G6" in capsys.readouterr().out
+
+
+def test_row_chooses_the_rows_to_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reference = good_run()  # reference rows only: no real row to pick by default
+    reference["cells"] = [cell("to-be", "25.1.0", required=True), cell("to-be", "24.09.0", "incompatible")]
+    assert diff_cli(tmp_path, build("rc"), reference) == 1  # compared whole: only in A / only in B
+    assert "only in A" in capsys.readouterr().out
+    assert diff_cli(tmp_path, build("rc"), reference, "--row", "B=to-be") == 0
+    assert diff_cli(tmp_path, build("rc"), reference, "--row", "A=rc", "--row", "B=to-be") == 0
+    capsys.readouterr()
+    for bad in (["--row", "B=nosuch"], ["--row", "A=rc"], ["--row", "C=x"], ["--row", "A="],
+                ["--row", "A=rc", "--row", "A=rc"]):
+        assert diff_cli(tmp_path, build("rc"), reference, *bad) == 2, bad
+        assert "Traceback" not in capsys.readouterr().err

@@ -120,3 +120,12 @@ def test_a_release_run_then_gated_from_its_matrix_json_is_deployable(tmp_path: P
     assert (row["external"], row["judged_as"]) == (True, "to-be") and row["judged_by"].startswith("identify")
     code, out = gate_json(capsys, "--run", str(tmp_path / "matrix.json"))
     assert code == 0 and out["verdict"] == "deployable", out["reasons"]
+
+
+def test_diff_of_two_builds_compares_their_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    twin, again, mutant = (small_run(tmp_path, n, t) for n, t in (("a", SERVE), ("b", SERVE), ("m", MUTANT)))
+    assert cli.main(["diff", str(twin), str(again)]) == 0
+    capsys.readouterr()
+    assert cli.main(["diff", str(twin), str(mutant), "--json"]) == 1
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert {c["kind"] for c in changes} == {"verdict", "outcome"} and all("only" not in c["kind"] for c in changes)
