@@ -4,15 +4,20 @@ deviation) and real releases (``peers`` marker, cached venvs), judged as the pro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness import cli, gate
+from harness.engine import services
 from harness.report import json_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +134,41 @@ def test_diff_of_two_builds_compares_their_rows(tmp_path: Path, capsys: pytest.C
     assert cli.main(["diff", str(twin), str(mutant), "--json"]) == 1
     changes = json.loads(capsys.readouterr().out)["changes"]
     assert {c["kind"] for c in changes} == {"verdict", "outcome"} and all("only" not in c["kind"] for c in changes)
+
+
+@contextlib.contextmanager
+def running_elsewhere(argv: list[str], port: int) -> Iterator[None]:
+    """A process started outside the harness's run (its own thread and event loop), stopped on exit."""
+    ready, stop, failed = threading.Event(), threading.Event(), []
+
+    async def hold() -> None:
+        try:
+            async with services.process("gateway started by hand", argv, host="127.0.0.1", port=port,
+                                        ready_timeout=30):
+                ready.set()
+                await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        except Exception as exc:  # reported by the test, not lost in the thread
+            failed.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),))
+    thread.start()
+    try:
+        assert ready.wait(60) and not failed, failed
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_gate_on_a_running_gateway_url_confirms_on_that_same_url(capsys: pytest.CaptureFixture[str]) -> None:
+    gw, ft, mgr = services.free_port(), services.free_port(), services.free_port()
+    argv = [sys.executable, "-m", "harness", "serve", "gateway", "--profile", "as-is", "--mutant", "as-is~sso-renamed",
+            "--port", str(gw), "--fasttrack-url", f"http://127.0.0.1:{ft}", "--manager-url", f"http://127.0.0.1:{mgr}"]
+    with running_elsewhere(argv, gw):
+        code, out = gate_json(capsys, "--gateway-url", f"http://127.0.0.1:{gw}", "--fasttrack-listen",
+                              f"127.0.0.1:{ft}", "--manager-listen", f"127.0.0.1:{mgr}", "--judge-as", "as-is",
+                              "--confirm", "1")
+    assert code == 1 and out["verdict"] == "not deployable"
+    regressions = [r for r in out["reasons"] if r["kind"] == "Regression"]
+    assert regressions and all(r["confirmed"] == 1 and r["gateway"] == "external" for r in regressions)
