@@ -44,7 +44,9 @@ async def start(name: str, app: web.Application, host: str = LOOPBACK, port: int
     except OSError as exc:
         await runner.cleanup()
         raise HarnessError(f"{name} could not start: {exc}") from None
-    site = web.TCPSite(runner, host, port, reuse_address=False)
+    # A fixed port (--fasttrack-listen) is bound again by each column in turn: its last column's connections are
+    # still in TIME_WAIT. SO_REUSEADDR allows that on Linux and still refuses a port another socket listens on.
+    site = web.TCPSite(runner, host, port, reuse_address=port != 0)
     try:
         await site.start()
     except OSError as exc:
