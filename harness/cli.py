@@ -5,6 +5,8 @@ Exit codes of run (the other commands document theirs in their --help):
   1  a required cell is incompatible or unknown
   2  usage error: bad option, scenario file, profile or policy (file:line:column in the message)
   3  runtime error: a server could not start or a target was unreachable (a required cell is 'error')
+  130, 143  interrupted by SIGINT or SIGTERM: everything started is stopped, the finished cells are written as a
+            partial document ("partial": true)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ EPILOG = """exit codes:
   1  a required cell is incompatible or unknown
   2  usage error (bad option, scenario file, profile, policy)
   3  runtime error (a server could not start, a target unreachable)
+  130, 143  interrupted by SIGINT or SIGTERM (the finished cells are written, marked partial)
 """
 TOP_EPILOG = """commands: run (the matrix), peer install|run (a real webserver release), report (re-render; report merge
 joins shards), gate (CI verdict against the baseline), diff (two runs), identify (which profile a build is),
