@@ -220,3 +220,13 @@ def test_a_reader_that_goes_away_keeps_the_exit_code(small_doc):
     proc.stdout.close()  # `| head` that has read enough
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == expected and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_merging_a_partial_document_gives_a_partial_document(small_doc, tmp_path):
+    from harness.report import merge
+
+    doc = json.loads(small_doc.read_text(encoding="utf-8"))
+    other = {**doc, "partial": True, "interrupted": "SIGTERM", "cells": []}
+    merged = merge.merge([("full", doc), ("stopped", other)])
+    assert merged["partial"] is True and merged["interrupted"] == "SIGTERM"
+    assert "partial" not in merge.merge([("full", doc)])

@@ -90,8 +90,11 @@ def merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     ordered = sorted(cells, key=lambda k: (g_order.get(k[0], len(g_order)), f_order.get(k[1], len(f_order)), k))
     started = sorted(str(d["started_at"]) for _, d in docs if d.get("started_at"))
     first = docs[0][1]
+    interrupted = [str(d.get("interrupted") or "a signal") for _, d in docs if d.get("partial")]
     return {
         **first,
+        # One interrupted shard makes the whole a partial document (its unfinished cells are 'unknown').
+        **({"partial": True, "interrupted": ", ".join(dict.fromkeys(interrupted))} if interrupted else {}),
         "started_at": started[0] if started else first.get("started_at", ""),
         "duration_s": max(float(d.get("duration_s") or 0) for _, d in docs),  # shards run side by side
         "http_exchanges": sum(int(d.get("http_exchanges") or 0) for _, d in docs),
