@@ -8,6 +8,7 @@ The FastTrack columns are models (harness/protocol/fasttrack_models.py), not the
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -191,6 +192,18 @@ def test_bearer_outcomes(run, gateway):
         never = step(run, gateway, ft, "security-bearer", "a token this FastTrack never issued (another session's)")
         assert never.hops["fasttrack_to_gateway"].status == 401
         assert never.note is not None and "not issued by this FastTrack" in never.note
+        # a real token issued to the second user of the run is that user's, whoever's client presents it
+        second = step(run, gateway, ft, "security-bearer",
+                      "the second user logs in at the pipeline from its own client")
+        replay = step(run, gateway, ft, "security-bearer", "the second user's real token, replayed by the first "
+                                                           "user's client")
+        token = json.loads(second.hops["gateway_to_client"].body)["token"]
+        assert replay.hops["gateway_to_fasttrack"].headers.values("Authorization") == [f"Bearer {token}"]
+        assert replay.hops["gateway_to_fasttrack"].headers.get("X-Forwarded-For") != \
+            second.hops["gateway_to_fasttrack"].headers.get("X-Forwarded-For")  # another client
+        answered = json.loads(replay.hops["fasttrack_to_gateway"].body)["user"]
+        assert answered == second.hops["gateway_to_fasttrack"].headers.get("Authorization").split("credential=")[1] \
+            .split(":")[0]
         tampered = step(run, gateway, ft, "security-bearer", "the issued token, tampered")
         assert tampered.hops["fasttrack_to_gateway"].status == 401
         big = step(run, gateway, ft, "security-bearer", "a large Authorization value is forwarded intact")
