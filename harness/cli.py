@@ -25,7 +25,7 @@ from harness import diffing, errors, findings, gate, identify, matrix, mutate, p
 from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
 from harness.engine import accounts, supervisor, workers
-from harness.engine.matrix_run import DEFAULT_JWT_SECRET, Options, mock_columns, run_matrix
+from harness.engine.matrix_run import DEFAULT_JWT_SECRET, MAX_CONCURRENCY, Options, mock_columns, run_matrix
 from harness.engine.targets import FastTrackTarget
 from harness.matrix import exit_code
 from harness.protocol.manager_rules import ManagerContract
@@ -148,9 +148,6 @@ def _jobs(text: str) -> int:
     if text == "auto":
         return workers.available_cores()
     return min(_positive(text), workers.available_cores())
-
-
-MAX_CONCURRENCY = 1024  # runs in flight per process: each holds a client, a loopback address and sockets
 
 
 def _concurrency(text: str) -> int:

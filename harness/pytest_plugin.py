@@ -19,7 +19,7 @@ import pytest
 
 from harness import gate, matrix
 from harness.engine import workers
-from harness.engine.matrix_run import DEFAULT_JWT_SECRET, Options, applicable
+from harness.engine.matrix_run import DEFAULT_JWT_SECRET, MAX_CONCURRENCY, Options, applicable
 from harness.errors import ScenarioError, UsageError
 from harness.protocol import fasttrack_models, generations
 from harness.report.redact import Redactor
@@ -208,7 +208,7 @@ def _jobs(config: pytest.Config) -> int:
     if jobs != "auto":
         if not jobs.isdigit() or int(jobs) < 1:
             raise pytest.UsageError(f"--harness-jobs takes a whole number >= 1 or 'auto', not {jobs!r}")
-        return int(jobs)
+        return min(int(jobs), workers.available_cores())  # as run --jobs: at most one worker per core
     # Under pytest-xdist the cores are xdist's already: each of its workers runs its items in one process.
     return 1 if os.environ.get("PYTEST_XDIST_WORKER") else workers.available_cores()
 
@@ -230,4 +230,6 @@ def _run_selected(session: pytest.Session) -> dict[tuple[str, str, str], tuple[C
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "harness_cell(gateway, fasttrack): a scenario item's matrix cell")
     _jobs(config)  # a bad --harness-jobs is a usage error before anything runs
+    if not 1 <= config.getoption("--harness-concurrency") <= MAX_CONCURRENCY:  # as run --concurrency
+        raise pytest.UsageError(f"--harness-concurrency takes 1-{MAX_CONCURRENCY}")
     _baseline(config)  # so is a baseline that cannot be read or says something unknown

@@ -181,3 +181,10 @@ def test_a_scenario_broken_at_run_time_fails_only_its_own_items(project: pytest.
     result.assert_outcomes(passed=1, failed=1)
     text = result.stdout.str()
     assert "broken-frame.yaml:5" in text and "FAILED scenarios/broken-frame.yaml::broken-frame[to-be-25.1.0]" in text
+
+
+@pytest.mark.parametrize("value", ["0", "100000"])
+def test_a_concurrency_out_of_bounds_is_a_usage_error(project: pytest.Pytester, value: str) -> None:
+    result = project.runpytest("--collect-only", "--harness-policy", "policy.yaml", "--harness-concurrency", value,
+                               "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "--harness-concurrency" in result.stderr.str()

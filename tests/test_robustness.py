@@ -230,3 +230,21 @@ def test_merging_a_partial_document_gives_a_partial_document(small_doc, tmp_path
     merged = merge.merge([("full", doc), ("stopped", other)])
     assert merged["partial"] is True and merged["interrupted"] == "SIGTERM"
     assert "partial" not in merge.merge([("full", doc)])
+
+
+def test_the_recording_tap_honours_the_timeout(tmp_path):
+    """A real FastTrack that accepts connections and never answers: each tapped exchange ends after --timeout
+    (here 1 s), not after a fixed 30 s."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the backlog; nothing is ever read or answered
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        code = cli.main(["run", "--gateway", "to-be", "--scenario", "pr3353-to-be", "--fasttrack-url", url,
+                         "--fasttrack-name", "silent", "--timeout", "1", "--quiet", "--out", str(tmp_path)])
+    doc = json.loads((tmp_path / "matrix.json").read_text(encoding="utf-8"))
+    (cell,) = doc["cells"]
+    assert code == 3 or not cell["required"]
+    assert cell["verdict"] == "error"
+    assert doc["duration_s"] < 25, "the tap waited its own 30 s instead of --timeout"

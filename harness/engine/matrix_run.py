@@ -34,6 +34,9 @@ from harness.scenario.outline import outline
 DEFAULT_JWT_SECRET = "harness-shared-pipeline-jwt-secret-for-tests"
 
 
+MAX_CONCURRENCY = 1024  # runs in flight per process: each holds a client, a loopback address and sockets
+
+
 @dataclass
 class Options:
     jwt_secret: str = DEFAULT_JWT_SECRET
