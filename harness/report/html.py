@@ -17,7 +17,7 @@ from typing import Any
 from harness import findings
 from harness.errors import SourceSpan
 from harness.report import diagrams
-from harness.report.table import column_title, judged_lines, provenance, security_failures
+from harness.report.table import axes, column_title, judged_lines, provenance, security_failures
 from harness.scenario.failures import Cause
 
 VERDICTS = ("compatible", "incompatible", "unknown", "error")
@@ -190,18 +190,6 @@ JS = """
 
 def _e(s: object) -> str:
     return escape("" if s is None else str(s), quote=True)
-
-
-def _axes(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Row and column ids: the profiles in document order, plus any that only cells name (so none is dropped)."""
-    gws = [str(g["id"]) for g in doc.get("gateways") or []]
-    fts = [str(f["id"]) for f in doc.get("fasttracks") or []]
-    for c in doc["cells"]:
-        if c["gateway"] not in gws:
-            gws.append(c["gateway"])
-        if c["fasttrack"] not in fts:
-            fts.append(c["fasttrack"])
-    return gws, fts
 
 
 def _header_values(record: dict[str, Any], name: str) -> list[str]:
@@ -402,7 +390,7 @@ def _first_difference(d: dict[str, Any]) -> str:
 
 
 def render(doc: dict[str, Any]) -> str:
-    gws, fts = _axes(doc)
+    gws, fts = axes(doc)
     gw_info = {str(g["id"]): g for g in doc.get("gateways") or []}
     ft_info = {str(f["id"]): f for f in doc.get("fasttracks") or []}
     titles = {f: column_title(doc, f) for f in fts}
