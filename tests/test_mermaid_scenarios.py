@@ -362,6 +362,7 @@ def test_pytest_collects_diagrams_and_judges_the_four_cells(pytester: pytest.Pyt
     four = "as-is-24.09.0 or as-is-25.1.0 or to-be-24.09.0 or to-be-25.1.0"
     collected = pytester.runpytest("--collect-only", "-q", "--harness-policy", "policy.yaml", "scenarios", "-k", four)
     assert "scenarios/diagram-pr3353-as-is.mmd::diagram-pr3353-as-is[as-is-24.09.0]" in collected.outlines
+    (pytester.path / "none.json").write_text('{"schema": "harness/baseline@1", "cells": []}')  # records nothing
     result = pytester.runpytest("--harness-policy", "policy.yaml", "--harness-baseline", "none.json", "scenarios",
                                 "-k", four)
     result.assert_outcomes(passed=2, xfailed=2)
