@@ -21,14 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness import diffing, errors, findings, gate, identify, matrix, mutate, peers, repeat, serve, target_options
+from harness import (
+    census,
+    diffing,
+    errors,
+    findings,
+    gate,
+    identify,
+    matrix,
+    mutate,
+    peers,
+    repeat,
+    serve,
+    target_options,
+)
 from harness.actors import faults
 from harness.catalog import DEFAULT_SCENARIOS, Selection, select
 from harness.engine import accounts, supervisor, workers
 from harness.engine.matrix_run import DEFAULT_JWT_SECRET, MAX_CONCURRENCY, Options, mock_columns, run_matrix
-from harness.engine.targets import FastTrackTarget
+from harness.engine.targets import FastTrackTarget, contract_for_profiles
 from harness.matrix import exit_code
-from harness.protocol.manager_rules import ManagerContract
 from harness.report import json_report, markdown, output, terminal
 from harness.report import merge as report_merge
 from harness.report.redact import Redactor
@@ -61,10 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      f"print the matrix and write the reports (default {DEFAULT_OUT}/).")
     add_run_options(run)
     target_options.add_target_options(run, fault=True)
-    peer = sub.add_parser("peer", help="install a real backend.ai-webserver release from PyPI, or run the matrix "
-                          "against it", description="A real backend.ai-webserver release from PyPI, in a cached "
-                          "venv outside the repository.", formatter_class=raw,
-                          epilog="commands: peer install VERSION, peer run VERSION (each --help gives its exit codes)")
+    peer = sub.add_parser("peer", help="install a real backend.ai-webserver build (any PyPI version, a wheel, an "
+                          "sdist, a source tree), run the matrix against it, or take a census of every release line",
+                          description="A real backend.ai-webserver build, in a cached venv outside the repository.",
+                          formatter_class=raw, epilog="commands: peer install TARGET, peer run TARGET, peer census "
+                          "(each --help gives its exit codes)")
     peer_sub = peer.add_subparsers(dest="action", required=True)
     install = peer_sub.add_parser(
         "install", help="install the release into its cached venv", formatter_class=raw,
@@ -78,8 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG.rstrip("\n") + "\n  (1 also when the release differs from its reference profile in a way no "
                                      "documented finding explains)\n")
     for sp in (install, run_peer):
-        sp.add_argument("version", type=target_options.nonempty, help=f"release ({', '.join(peers.RELEASES)})")
-        sp.add_argument("--fresh", action="store_true", help="reinstall the cached venv")
+        sp.add_argument("version", type=target_options.nonempty, metavar="TARGET",
+                        help="a backend.ai-webserver version on PyPI (any), a wheel, an sdist or a source directory")
+    census_p = peer_sub.add_parser(
+        "census", help="install, run and identify the latest release of every line on PyPI", formatter_class=raw,
+        description="The latest release of every minor line from --since on: installed (--installs at a time), "
+                    "run as itself and identified; writes census.md and census.json.",
+        epilog="exit codes:\n  0  every release identified as its generation, every difference explained\n"
+               "  1  one misidentified or differing without a documented finding\n  2  bad option\n"
+               "  3  one could not be installed, started or logged in (the others are still reported)\n")
+    census_p.add_argument("--since", default=census.FIRST_LINE, metavar="X.Y",
+                          help=f"the first release line (default {census.FIRST_LINE})")
+    census_p.add_argument("--line", action="append", metavar="X.Y", help="only these release lines (repeatable)")
+    census_p.add_argument("--installs", type=_positive, default=2, metavar="N",
+                          help="installs in parallel (default 2; runs are one at a time)")
+    census_p.add_argument("--resume", action="store_true",
+                          help="keep the releases OUT/census.json already judged, run the others and the failed "
+                               "ones again")
+    add_run_options(census_p)
+    census_p.set_defaults(handler=cmd_census)
+    for sp in (install, run_peer, census_p):
+        sp.add_argument("--fresh", action="store_true", help="reinstall the cached venv(s)")
+    for sp in (install, run_peer):
         sp.set_defaults(handler=cmd_peer)
     add_run_options(run_peer)
     target_options.add_target_options(run_peer, gateway=False, fasttrack=False)
@@ -173,9 +206,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
     policy = matrix.load_policy(args.policy)
     real = target_options.real_gateway(args)
+    contract = real.manager if real else contract_for_profiles(args.manager_contract, sel.gateways)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
-                   manager_listen=args.manager_listen,
-                   manager_contract=real.manager if real else ManagerContract(session_token=args.manager_session_token))
+                   manager_listen=args.manager_listen, manager_contract=contract)
     columns = target_options.fasttrack_columns(args, sel.fasttracks)
     gateways: list[Any] = list(sel.gateways)
     if real is not None:
@@ -188,6 +221,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                               accounts.planned(gateways, columns, sel.scenarios, opts, args.shard), manager)
         print(f"harness: the accounts of this run are in {path} (for the real FastTrack)", file=sys.stderr)
     return execute(args, sel, gateways, columns, opts)
+
+
+def cmd_census(args: argparse.Namespace) -> int:
+    """``peer census``: exit codes in its --help."""
+    return census.run_census(census.CensusOptions(
+        since=args.since, lines=args.line, installs=args.installs, out=Path(args.out),
+        scenarios_dir=args.scenarios_dir, scenario=args.scenario, policy=args.policy, seed=args.seed,
+        timeout=args.timeout, concurrency=args.concurrency, fresh=args.fresh, show_secrets=args.show_secrets,
+        resume=args.resume))
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
@@ -208,16 +250,21 @@ def cmd_peer(args: argparse.Namespace) -> int:
     policy = matrix.load_policy(args.policy)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
                    manager_contract=real.manager)
+    info = peers.installed_info(rel).get("constraints", {})
+    print(f"{rel.describe()}: Python {rel.python}, manager contract {real.manager.id}, config "
+          f"{rel.config_template.name}, constraints: {info.get('describe', 'not recorded')}", file=sys.stderr)
     launcher = identify.judge(real, sel.scenarios, policy, opts)
     columns = mock_columns(sel.fasttracks)
     undocumented = 0
 
     def compare_with_reference(doc: dict[str, Any]) -> None:
         nonlocal undocumented
-        reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios, policy,
-                                              Options(seed=args.seed, jwt_secret=args.jwt_secret)))
+        ref_opts = Options(seed=args.seed, jwt_secret=args.jwt_secret,
+                           manager_contract=contract_for_profiles("auto", [launcher.profile]))
+        reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios, policy, ref_opts))
         diffs = findings.annotate(doc, version=rel.version, profile=launcher.profile.id, peer_row=launcher.label,
                                   reference_doc=reference.to_json(), findings=findings.load_findings())
+        doc["peer"]["build"] = {**rel.to_json(), **peers.installed_info(rel), "manager_contract": real.manager.id}
         undocumented = sum(1 for d in diffs if d.finding is None)
         for d in diffs:
             where = d.peer_failure or d.reference_failure or {}

@@ -19,8 +19,17 @@ from harness import errors, peers
 from harness.actors import faults
 from harness.engine import services
 from harness.engine.matrix_run import describe_real_fasttrack, mock_columns
-from harness.engine.targets import CommandLauncher, FastTrackTarget, GatewayLauncher, JudgedAs, UrlLauncher
-from harness.protocol import generations
+from harness.engine.targets import (
+    CommandLauncher,
+    FastTrackTarget,
+    GatewayLauncher,
+    JudgedAs,
+    UrlLauncher,
+    add_manager_contract_option,
+    config_template,
+    contract_for_profiles,
+)
+from harness.protocol import generations, manager_rules
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
@@ -83,7 +92,10 @@ def add_target_options(p: argparse.ArgumentParser, *, peer_option: bool = False,
     if gateway:
         ext.add_argument("--gateway-cmd", type=nonempty, metavar="TEMPLATE",
                          help="start this gateway per FastTrack column; placeholders {port} {fasttrack_url} "
-                              "{manager_url} {jwt_secret} {redis_url} {workdir}")
+                              "{fasttrack_port} {manager_url} {manager_port} {jwt_secret} {redis_url} {redis_port} "
+                              "{workdir} and {config} (a webserver config rendered for the column from the shipped "
+                              "template of the release line: 26.x with the 26.4 manager contract, else the "
+                              "classic one), e.g. 'python -m ai.backend.web.server -f {config}'")
         ext.add_argument("--gateway-url", type=http_url, metavar="URL", help="an already running gateway")
     if judged:
         ext.add_argument("--gateway-name", type=nonempty, metavar="NAME",
@@ -110,8 +122,7 @@ def add_target_options(p: argparse.ArgumentParser, *, peer_option: bool = False,
                               + ", ".join(faults.FAULTS))
     ext.add_argument("--ready-timeout", type=seconds, metavar="SECONDS",
                      help="seconds for a started gateway to listen (default 60; builds 90)")
-    ext.add_argument("--manager-session-token", action="store_true",
-                     help="mock manager answers with session_token (webserver 26.4+)")
+    add_manager_contract_option(ext)
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:
@@ -197,7 +208,8 @@ def real_gateway(args: argparse.Namespace, *, build: str | None = None, fresh: b
         launcher = peers.PeerLauncher(rel, python)
         if args.ready_timeout is not None:
             launcher.ready_timeout = args.ready_timeout
-        return RealGateway(launcher, judged, rel.manager, f"backend.ai-webserver {rel.version} (real build)", name,
+        contract = manager_rules.choose(getattr(args, "manager_contract", "auto"), rel.version)
+        return RealGateway(launcher, judged, contract, f"{rel.describe()} (real build)", name,
                            claimed=launcher.profile)
     cmd, url = getattr(args, "gateway_cmd", None), getattr(args, "gateway_url", None)
     if cmd is None and url is None:
@@ -205,12 +217,13 @@ def real_gateway(args: argparse.Namespace, *, build: str | None = None, fresh: b
     if judge is None and judging:
         raise errors.UsageError("a real gateway needs --judge-as PROFILE (the generation it claims to be) or "
                                 "--judge-as auto")
-    contract = ManagerContract(session_token=bool(getattr(args, "manager_session_token", False)))
+    contract = contract_for_profiles(getattr(args, "manager_contract", "auto"), [judged] if judged else [])
     placeholder = judged or generations.PROFILES[0]  # JudgedAs supplies the profile that judges it
     label = name or "external"
     if cmd is not None:
         timeout = args.ready_timeout if args.ready_timeout is not None else COMMAND_READY_TIMEOUT
-        return RealGateway(CommandLauncher(cmd, placeholder, label, timeout), judged, contract, "gateway command")
+        return RealGateway(CommandLauncher(cmd, placeholder, label, timeout, config=config_template(contract)),
+                           judged, contract, "gateway command")
     assert url is not None
     return RealGateway(UrlLauncher(url, placeholder, label), judged, contract, f"gateway at {url}")
 

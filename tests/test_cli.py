@@ -37,15 +37,17 @@ def light_scenarios(tmp_path: Path) -> Path:
 
 
 def test_default_matrix_run_fails_only_on_the_documented_security_defect(tmp_path):
-    # G6b-G6d reproduce W1 (the pooled cookie jar of 25.12+): security-isolation fails in their required cells, and
-    # nothing else fails anywhere that is required. `gate` accepts it through the baseline; `run` does not hide it.
+    # G6b-G6d and G6g reproduce W1 (the pooled cookie jar of 25.12+): security-isolation fails in their required
+    # cells, and nothing else fails anywhere that is required. `gate` accepts it through the baseline; `run` does
+    # not hide it.
     code = run(tmp_path, "--scenarios-dir", str(light_scenarios(tmp_path)))
     doc = json.loads((tmp_path / "out" / "matrix.json").read_text(encoding="utf-8"))
     not_ok = {(c["gateway"], c["fasttrack"]): sorted((s["id"], s["finding"], s["security"]) for s in c["scenarios"]
                                                      if s["outcome"] != "pass")
               for c in doc["cells"] if c["required"] and c["verdict"] != "compatible"}
     w1 = [("security-isolation", "W1-pooled-cookie-jar-leak", True)]
-    assert (code, not_ok) == (1, {(g, f): w1 for g in ("G6b", "G6c", "G6d") for f in ("24.12.0-dual", "25.1.0")})
+    assert (code, not_ok) == (1, {(g, f): w1 for g in ("G6b", "G6c", "G6d", "G6g")
+                                 for f in ("24.12.0-dual", "25.1.0")})
 
 
 def test_run_writes_reports_with_documented_keys(tmp_path, capsys):

@@ -185,7 +185,7 @@ def test_default_policy_keeps_the_default_matrix_required_cells():
     assert dict(policy) == {
         "G0": {"23.03.0"}, "G1a": {"23.03.0"}, "G1b": {"23.03.0"}, "G2": {"23.09.0"}, "G3": {"23.09.0"},
         "as-is": {"24.09.0", "24.12.0-dual"}, "transitional": {"24.12.0-dual"},
-        **{g: {"25.1.0", "24.12.0-dual"} for g in ("to-be", "G6", "G6b", "G6c", "G6d")}}
+        **{g: {"25.1.0", "24.12.0-dual"} for g in ("to-be", "G6", "G6b", "G6c", "G6d", "G6g")}}
     assert policy.requires("to-be", "25.6.0") and policy.requires("G6", "25.6.0")
     assert policy.requires("as-is", "24.9.14") and not policy.requires("as-is", "25.6.0")
 

@@ -126,10 +126,22 @@ class ReferenceGateway:
             problem = answer if isinstance(answer, dict) else {}
             return web.json_response(manager_rules.login_failure(status, problem))
         data: dict[str, Any] = answer["data"]
-        sid = self._new_sid(str(body["username"]))
+        if self.profile.sid_source == "manager-token":
+            # 26.4+: the manager's login-session token is the session id; without it the real webserver's
+            # AuthSuccessResponse validation fails (real-webserver-peers "The 26.x line").
+            token = data.get("session_token")
+            if not isinstance(token, str) or not token:
+                return web.json_response({"authenticated": False, "data": {
+                    "type": "https://api.backend.ai/probs/schema-validation-failed",
+                    "title": "Failed to validate the manager's response (AuthSuccessResponse: session_token)"}},
+                    status=400)
+            sid = token
+        else:
+            sid = self._new_sid(str(body["username"]))
         self.sessions[sid] = rules.Session(sid, data["access_key"], data["secret_key"])
         resp = web.json_response(manager_rules.login_success(data), headers={rules.SESSION_HEADER: sid})
-        resp.set_cookie(rules.SESSION_COOKIE, sid, max_age=self.config.session_max_age, httponly=True, path="/")
+        resp.set_cookie(rules.SESSION_COOKIE, sid, max_age=self.config.session_max_age, httponly=True, path="/",
+                        secure=self.profile.cookie_secure or None)
         return resp
 
     @staticmethod

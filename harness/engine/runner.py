@@ -216,6 +216,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+LOGIN_BODY_KEPT = 4096
+
+
 async def _login(client: ScenarioClient, username: str, password: str) -> str:
     body = json.dumps({"username": username, "password": password}).encode()
     sent = await client.send("POST", "/server/login", "", [("Content-Type", "application/json")], body)
@@ -226,7 +229,10 @@ async def _login(client: ScenarioClient, username: str, password: str) -> str:
     except ValueError:
         payload = None
     if resp.status != 200 or not sid or not isinstance(payload, dict) or payload.get("authenticated") is not True:
-        raise _Abort(f"login through /server/login failed: status {resp.status}, body {resp.body[:200]!r}")
+        # The whole problem body (a few KiB at most): which field the build's validation missed is in it.
+        body_text = resp.body[:LOGIN_BODY_KEPT].decode("utf-8", "replace")
+        cut = f" ... ({len(resp.body)} bytes)" if len(resp.body) > LOGIN_BODY_KEPT else ""
+        raise _Abort(f"login through /server/login failed: status {resp.status}, body {body_text}{cut}")
     return sid
 
 

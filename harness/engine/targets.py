@@ -3,11 +3,13 @@ harness starts, an already running gateway, or a real FastTrack behind a recordi
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import string
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from harness.actors import faults, server
@@ -17,13 +19,33 @@ from harness.actors.journal import Attribution
 from harness.actors.tap import RecordingTap
 from harness.engine import services
 from harness.errors import UsageError
+from harness.protocol import manager_rules
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.gateway_rules import GatewayConfig
 from harness.protocol.generations import GatewayProfile
+from harness.protocol.manager_rules import ManagerContract
 
-TEMPLATE_FIELDS = frozenset({"port", "fasttrack_url", "manager_url", "jwt_secret", "redis_url", "workdir"})
+TEMPLATE_FIELDS = frozenset({"port", "fasttrack_url", "manager_url", "jwt_secret", "redis_url", "workdir",
+                             "fasttrack_port", "manager_port", "redis_port", "config"})
+
+
+def add_manager_contract_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--manager-contract``, one definition for run, peer and identify."""
+    p.add_argument("--manager-contract", choices=manager_rules.CHOICES, default="auto",
+                   help="what the mock manager answers: classic (access/secret key, role, status, response_type) "
+                        "or 26.4 (also session_token and user_id, GET /health/readyz, POST /auth/logout; webserver "
+                        "26.4+). auto (default): by the release's version for a peer, else by the profiles judged "
+                        "(26.4 when one of them is a 26.x generation)")
+
+
+def contract_for_profiles(choice: str, profiles: list[GatewayProfile]) -> ManagerContract:
+    """``--manager-contract`` for rows whose version the harness does not know: auto gives the 26.4 contract when
+    a judged profile takes its session id from the manager's token (older webservers ignore the extra keys)."""
+    if choice != "auto":
+        return manager_rules.CONTRACTS[choice]
+    return manager_rules.V26_4 if any(p.sid_source == "manager-token" for p in profiles) else manager_rules.CLASSIC
 
 
 @dataclass
@@ -113,15 +135,46 @@ def template_fields(template: str) -> set[str]:
         raise UsageError(f"--gateway-cmd template is malformed: {exc}") from None
 
 
+CONFIG_TEMPLATES = Path(__file__).resolve().parent.parent / "data"
+CLASSIC_CONFIG = CONFIG_TEMPLATES / "webserver.conf.tmpl"  # 22.x-25.x (halfstack.conf-derived)
+CONFIG_26 = CONFIG_TEMPLATES / "webserver-26.conf.tmpl"  # 26.x (pydantic config; webserver-26.conf.example)
+CONFIG_2303 = CONFIG_TEMPLATES / "webserver-23.03.conf.tmpl"  # up to the 23.03 line: redis host/port, not addr
+
+
+def config_template(contract: ManagerContract) -> Path:
+    """The shipped webserver config for a release line: 26.x (the 26.4 manager contract) or older."""
+    return CONFIG_26 if contract.session_token else CLASSIC_CONFIG
+
+
+def render_config(template: Path, *, port: int, fasttrack_port: int, manager_port: int, redis_port: int,
+                  jwt_secret: str, workdir: str) -> str:
+    """Fill a webserver config template: {port} {fasttrack_port} {manager_port} {redis_port} {jwt_secret}
+    {workdir} (literal replacement: TOML's own braces stay as they are)."""
+    text = template.read_text(encoding="utf-8")
+    values = {"port": port, "fasttrack_port": fasttrack_port, "manager_port": manager_port,
+              "redis_port": redis_port, "jwt_secret": jwt_secret, "workdir": workdir}
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+def url_port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
 @dataclass
 class CommandLauncher:
-    """``--gateway-cmd``: a command template the harness fills, starts, waits for and stops per FastTrack column."""
+    """``--gateway-cmd``: a command template the harness fills, starts, waits for and stops per FastTrack column.
+
+    ``{config}`` is the path of a webserver config rendered from ``config`` (the shipped template of the release
+    line) for this column, so a source checkout runs as ``python -m ai.backend.web.server -f {config}``."""
 
     template: str
     profile: GatewayProfile
     label: str = "external"
     ready_timeout: float = 60.0
     shared: bool = True
+    config: Path = CLASSIC_CONFIG
 
     def __post_init__(self) -> None:
         unknown = template_fields(self.template) - TEMPLATE_FIELDS
@@ -132,13 +185,25 @@ class CommandLauncher:
     @contextlib.asynccontextmanager
     async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
         port = services.free_port()
+        fields = template_fields(self.template)
         async with contextlib.AsyncExitStack() as stack:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-gw-"))
             redis_url = ""
-            if "redis_url" in template_fields(self.template):
+            if fields & {"redis_url", "redis_port", "config"}:
                 redis_url = await stack.enter_async_context(services.redis_server())
-            command = self.template.format(port=port, fasttrack_url=fasttrack_url, manager_url=manager_url,
-                                           jwt_secret=env.config.jwt_secret, redis_url=redis_url, workdir=workdir)
+            config = ""
+            if "config" in fields:
+                config = str(Path(workdir) / "webserver.conf")
+                Path(config).write_text(render_config(
+                    self.config, port=port, fasttrack_port=url_port(fasttrack_url), manager_port=url_port(manager_url),
+                    redis_port=url_port(redis_url), jwt_secret=env.config.jwt_secret, workdir=workdir),
+                    encoding="utf-8")
+                (Path(workdir) / "ipc").mkdir()
+            command = self.template.format(
+                port=port, fasttrack_url=fasttrack_url, manager_url=manager_url, jwt_secret=env.config.jwt_secret,
+                redis_url=redis_url, workdir=workdir, fasttrack_port=url_port(fasttrack_url),
+                manager_port=url_port(manager_url), redis_port=url_port(redis_url) if redis_url else "",
+                config=config)
             await stack.enter_async_context(services.process(
                 f"gateway command ({self.label})", command, host="127.0.0.1", port=port,
                 ready_timeout=self.ready_timeout, cwd=workdir))

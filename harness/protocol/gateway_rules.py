@@ -161,7 +161,7 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
     if (cl := client.get("Content-Length")) is not None:
         out.append(("Content-Length", cl))
     auth_slot: int | None = None
-    for name in HEADERS_TO_FORWARD:
+    for name in (*HEADERS_TO_FORWARD, *profile.extra_forwarded):
         value = client.get(name)
         if value is None:
             continue

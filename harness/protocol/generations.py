@@ -23,6 +23,8 @@ scenario can say *why* an expectation differs instead of listing generations:
   bearer-overwritten | bearer-forwarded        a client Authorization: Bearer on a non-login route is
                                                replaced by the keypair signature (G2-G4), or reaches FastTrack
   bearer-passthrough, proposal                 the transitional design proposal
+  act-as-dropped | act-as-forwarded            a client X-BackendAI-Act-As is dropped (whitelist, §3.3), or
+                                               forwarded on every HTTP pipeline route (26.9.6 observed)
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from packaging.version import InvalidVersion, Version
+
 # Which pipeline requests a rule applies to. "login-exact" is G5's ``POST /pipeline/{path:login/$}``;
 # "login-suffix" is G6's ``POST /pipeline/{path:.*login/$}``; "except-login-suffix" is everything else.
 RouteSet = Literal["all", "none", "login-exact", "login-suffix", "except-login-suffix"]
 
+ACT_AS = "X-BackendAI-Act-As"
 _LOGIN_EXACT = re.compile(r"^login/$")
 _LOGIN_SUFFIX = re.compile(r"^.*login/$")
 
@@ -73,6 +78,7 @@ SidRule = Literal["none", "header-or-cookie", "header-or-empty", "client-header"
 Framing = Literal["chunked-octet-stream", "empty-text-plain"]  # bodiless requests upstream
 ErrorRelay = Literal["problem-json", "verbatim"]  # upstream 4xx/5xx towards the client
 CookieJar = Literal["per-request", "pooled"]
+SidSource = Literal["webserver", "manager-token"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,13 @@ class GatewayProfile:
     # its cookie jar keeps every client cookie it was given: anonymous requests of one client carry cookies that
     # other clients sent before (observed with 25.19.2: another user's AIOHTTP_SESSION reached FastTrack).
     cookie_jar: CookieJar = "per-request"
+    # Client headers forwarded on every HTTP pipeline route besides the HEADERS_TO_FORWARD whitelist
+    # (Accept-Language, Authorization): 26.9.6 forwards X-BackendAI-Act-As (real-webserver-peers, "The 26.x line").
+    extra_forwarded: tuple[str, ...] = ()
+    # Where the session id handed to the client comes from: minted by the webserver (uuid4 hex), or the manager's
+    # login-session token (26.4.0+, #10489: /server/login fails without it; protocol-history §3.6).
+    sid_source: SidSource = "webserver"
+    cookie_secure: bool = False  # Set-Cookie AIOHTTP_SESSION ... Secure (security.cookie_secure default, 26.4.3+)
     # G1b+ route ``GET /pipeline/{path:stream/.*$}`` to the WebSocket handler (scenarios/websocket-stream.yaml).
     stream_route: bool = False
     aliases: tuple[str, ...] = ()
@@ -111,7 +124,7 @@ class GatewayProfile:
         # with the profile and the field named, not as a silent "never matches".
         for name, kind in (("session_required", RouteSet), ("signed", RouteSet), ("bearer_passthrough", RouteSet),
                            ("sid", SidRule), ("bodiless_framing", Framing), ("upstream_errors", ErrorRelay),
-                           ("cookie_jar", CookieJar)):
+                           ("cookie_jar", CookieJar), ("sid_source", SidSource)):
             value, allowed = getattr(self, name), get_args(kind)
             if value not in allowed:
                 raise ValueError(f"gateway profile {self.id!r}: {name}={value!r} is not one of {allowed}")
@@ -146,6 +159,7 @@ def facets(p: GatewayProfile) -> tuple[str, ...]:
     out.append("bearer-overwritten" if overwritten else "bearer-forwarded")
     if p.bearer_passthrough != "none":
         out.append("bearer-passthrough")
+    out.append("act-as-forwarded" if ACT_AS in p.extra_forwarded else "act-as-dropped")
     if p.proposal:
         out.append("proposal")
     return tuple(out)
@@ -369,7 +383,56 @@ G6D = GatewayProfile(
     tags=("bearer",),
 )
 
-PROFILES: tuple[GatewayProfile, ...] = (G0, G1A, G1B, G2, G3, G4, TRANSITIONAL, G5, G6, G6B, G6C, G6D)
+G6G = GatewayProfile(
+    id="G6g",
+    generation="G6g",
+    title="G6g-like: as G6d, a client X-BackendAI-Act-As is forwarded on login and anonymous routes",
+    releases="26.9.0-26.9.6 (inferred: first tag not verified; 26.8.1 forwards only Accept-Language, Authorization)",
+    webserver_version="26.9.6",
+    api_version="v9.20250722",
+    session_required="login-suffix",
+    signed="login-suffix",
+    sid="client-header",
+    jwt=None,
+    bodiless_framing="empty-text-plain",
+    upstream_errors="verbatim",
+    filter_hop_by_hop=True,
+    cookie_jar="pooled",
+    stream_route=True,
+    extra_forwarded=(ACT_AS,),
+    sid_source="manager-token",
+    cookie_secure=True,
+    aliases=("26.9",),
+    sources=("real-webserver-peers.md 'The 26.x line': 26.9.6 on the wire, differences 1-4 from 25.19.2",
+             "26.8.1:src/ai/backend/web/proxy.py:37-40 (HTTP_HEADERS_TO_FORWARD without Act-As)",
+             "26.4.0:src/ai/backend/web/server.py:443 (session id = manager session_token)",
+             "#11105 (security.cookie_secure, 26.4.3)"),
+    notes="The session id is the manager's session_token from 26.4.0 and the cookie Secure from 26.4.3, so "
+          "26.4-26.8 releases share those two with G6g; they are not visible on the pipeline hop and are modelled "
+          "only here. Which 26.9 tag first forwards Act-As is inferred (observed: 26.9.6).",
+    tags=("bearer",),
+)
+
+PROFILES: tuple[GatewayProfile, ...] = (G0, G1A, G1B, G2, G3, G4, TRANSITIONAL, G5, G6, G6B, G6C, G6D, G6G)
+
+# protocol-history §2 (release -> generation, by code fingerprint of every tag) as lower bounds: a release
+# belongs to the last row whose first version it reaches. Pre-releases sort before their release (PEP 440).
+RELEASE_MAP: tuple[tuple[str, str], ...] = (
+    ("22.06.0b2", "G0"),
+    ("23.03.3", "G1a"),
+    ("23.03.4", "G1b"),
+    ("23.03.10", "G2"),
+    ("23.09.0a1", "G2"),   # main: 23.09.0a1-a4
+    ("23.09.0b1", "G3"),
+    ("24.03.3rc1", "as-is"),
+    ("25.1.0", "to-be"),
+    ("25.2.0", "G6"),
+    ("25.12.0", "G6b"),
+    ("25.13.3", "G6c"),
+    ("25.14.0", "G6d"),    # G6d, G6e (25.16.0rc1-26.4.4rc3), G6f (26.4.4rc4-26.8.x): one HTTP contract
+    ("26.9.0", "G6g"),     # inferred from 26.9.6 (real-webserver-peers "The 26.x line")
+)
+
 
 
 def by_name(profiles: tuple[GatewayProfile, ...] | None = None) -> dict[str, GatewayProfile]:
@@ -390,3 +453,16 @@ def resolve(name: str) -> GatewayProfile:
     except KeyError:
         known = ", ".join(p.id for p in PROFILES)
         raise KeyError(f"unknown gateway profile {name!r} (known: {known})") from None
+
+
+def generation_of(version: str) -> GatewayProfile | None:
+    """The profile a webserver release belongs to by :data:`RELEASE_MAP`; None before the pipeline proxy."""
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return None
+    found = None
+    for first, profile_id in RELEASE_MAP:
+        if v >= Version(first):
+            found = profile_id
+    return None if found is None else resolve(found)

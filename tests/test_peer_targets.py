@@ -1,0 +1,362 @@
+"""Peer targets without the network: what a TARGET is, which Python and constraints it gets, the 26.4 manager
+contract, and every kind of bad input (an unknown version, a wheel for the wrong Python, a directory that is not
+a webserver tree, a build that never listens, a manager contract the build rejects)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import shutil
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from packaging.version import Version
+
+from harness import census, cli, peers
+from harness.actors.manager import MockManager
+from harness.engine.matrix_run import Options, mock_columns, run_matrix
+from harness.engine.targets import CLASSIC_CONFIG, CONFIG_26, CONFIG_2303, TEMPLATE_FIELDS
+from harness.errors import HarnessError, UsageError
+from harness.protocol import fasttrack_models, generations, manager_rules
+from harness.protocol.accounts import Directory
+from harness.scenario.loader import load_scenario
+
+DATA = Path(__file__).parent / "data"
+SCENARIOS = Path(__file__).parent.parent / "scenarios"
+VERSIONS = [Version(v) for v in ("26.9.6", "26.9.5", "26.8.1", "25.1.1", "24.9.14", "23.9.10", "23.3.13")]
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "peer-cache"
+    monkeypatch.setenv("HARNESS_PEER_CACHE", str(cache))
+    return cache
+
+
+def any_python(minor: str) -> str:
+    return sys.executable  # the tests only need a Python to be "found"
+
+
+def fake_wheel(tmp_path: Path, *, version: str = "26.9.6", requires_python: str = ">=3.13,<3.14",
+               tag: str = "py3-none-any", name: str = "backend.ai-webserver") -> Path:
+    path = tmp_path / f"{name.replace('.', '_').replace('-', '_')}-{version}-{tag}.whl"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: {requires_python}\n" \
+           "Requires-Dist: aiohttp~=3.14.3\n\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"backend_ai_webserver-{version}.dist-info/METADATA", meta)
+    return path
+
+
+# --- what a target is -------------------------------------------------------------------------------------
+
+def test_derivation_reproduces_the_shipped_26_9_6_lock_from_26_8_1() -> None:
+    # lock-26.9.6.txt was made by hand from lock-26.8.1.txt and 26.9.6's wheels (real-webserver-peers); the
+    # harness derives the same pins from the recorded Requires-Dist of those wheels.
+    fixture = json.loads((DATA / "requires-26.9.6.json").read_text())
+    base = (peers.LOCKS / "lock-26.8.1.txt").read_text().splitlines()
+    lines, relaxed = peers.derive_lock("lock-26.8.1.txt", base, fixture["requires_dist"], fixture["companions"],
+                                       python="3.13", build="26.9.6")
+    expected = (peers.LOCKS / "lock-26.9.6.txt").read_text().splitlines()
+    assert [ln for ln in lines if not ln.startswith("#")] == [ln for ln in expected if not ln.startswith("#")]
+    assert sorted(relaxed) == sorted(re.search(r"relaxed: ([^)]*)", expected[0]).group(1).split())
+    assert "pydantic-core" in relaxed  # not in any Requires-Dist: pinned exactly by the relaxed pydantic
+
+
+def test_shipped_locks_are_indexed_and_exist() -> None:
+    locks = peers.shipped_locks()
+    assert {str(lk.version) for lk in locks} >= {"23.9.10", "24.9.14", "25.1.1", "25.19.2", "26.8.1", "26.9.6"}
+    for lk in locks:
+        assert (peers.LOCKS / lk.file).is_file(), lk
+
+
+def test_constraints_own_lock_shipped_derived_and_none() -> None:
+    own = peers.plan_constraints(peers.release("25.1.1", versions=lambda: VERSIONS, find=any_python))
+    assert (own.kind, own.file) == ("own lock", "lock-25.1.1.txt")
+    shipped = peers.plan_constraints(peers.release("26.9.6", versions=lambda: VERSIONS, find=any_python))
+    assert (shipped.kind, shipped.file, shipped.base) == ("derived", "lock-26.9.6.txt", "lock-26.8.1.txt")
+    assert "valkey-glide" in shipped.relaxed and "lock-26.8.1.txt" in shipped.describe()
+    no_lock = peers.Release("22.9.23", "3.10", "G0", key="x")
+    assert peers.plan_constraints(no_lock).kind == "none"
+
+
+def test_a_pypi_version_with_a_shipped_lock_needs_no_index(tmp_path: Path) -> None:
+    def no_index() -> list[Version]:
+        raise AssertionError("the index was asked")
+
+    rel = peers.release("24.9.14", versions=no_index, find=any_python)
+    assert (rel.python, rel.profile, rel.manager.id, rel.label) == ("3.12", "as-is", "classic", "webserver-24.9.14")
+    assert peers.release("26.9.6", versions=no_index, find=any_python).manager.id == "26.4"
+
+
+def test_release_map_follows_protocol_history() -> None:
+    claims = {v: generations.generation_of(v).id for v in ("23.3.13", "23.9.10", "24.3.11", "24.9.14", "25.1.1",
+                                                            "25.5.2", "25.13.2", "25.13.4", "25.19.2", "26.8.1",
+                                                            "26.9.6")}
+    assert claims == {"23.3.13": "G2", "23.9.10": "G3", "24.3.11": "as-is", "24.9.14": "as-is", "25.1.1": "to-be",
+                      "25.5.2": "G6", "25.13.2": "G6b", "25.13.4": "G6c", "25.19.2": "G6d", "26.8.1": "G6d",
+                      "26.9.6": "G6g"}
+    assert generations.generation_of("22.3.1") is None
+
+
+def test_a_wheel_is_read_from_its_metadata_and_cached_by_its_hash(tmp_path: Path) -> None:
+    wheel = fake_wheel(tmp_path)
+    rel = peers.release(str(wheel), find=any_python)
+    assert (rel.version, rel.source, rel.python, rel.profile) == ("26.9.6", "wheel", "3.13", "G6g")
+    assert rel.label == "webserver-26.9.6"  # the same row name as the PyPI release: diff and baseline match
+    assert rel.key.startswith("wheel-") and rel.requirement == str(wheel.resolve())
+    (tmp_path / "b").mkdir()
+    other = fake_wheel(tmp_path / "b", requires_python=">=3.13")  # same name, other content
+    assert peers.release(str(other), find=any_python).key != rel.key
+
+
+def test_python_is_the_first_that_requires_python_admits() -> None:
+    assert peers.choose_python(">=3.11,<3.12", origin="x", find=any_python) == "3.11"
+    assert peers.choose_python(">=3.12,<3.13", origin="x", find=any_python) == "3.12"
+    assert peers.choose_python(">=3.13,<3.14", origin="x", find=any_python) == "3.13"
+    assert peers.choose_python(">=3.12", origin="x", find=any_python) == "3.12"
+
+
+def test_config_template_per_release_line_and_every_placeholder_is_offered() -> None:
+    assert peers.Release("25.19.2", "3.13", "G6d").config_template == CLASSIC_CONFIG
+    assert peers.Release("26.9.6", "3.13", "G6g").config_template == CONFIG_26
+    assert peers.Release("23.3.12", "3.11", "G2").config_template == CONFIG_2303
+    assert peers.Release("23.9.10", "3.11", "G3").config_template == CLASSIC_CONFIG
+    for template in (CLASSIC_CONFIG, CONFIG_26, CONFIG_2303):
+        used = set(re.findall(r"\{([a-z_]+)\}", template.read_text()))
+        assert used and used <= TEMPLATE_FIELDS, (template.name, used - TEMPLATE_FIELDS)
+    settings = [ln for ln in CONFIG_26.read_text().splitlines() if not ln.lstrip().startswith("#")]
+    assert not any("cookie_secure" in ln for ln in settings)  # the secure default is kept
+
+
+@needs_redis
+def test_gateway_cmd_offers_a_rendered_config_for_the_release_line(tmp_path: Path) -> None:
+    # The command only starts when {config} is the 26.x template filled with this column's ports.
+    serve = (f"{sys.executable} -m harness serve gateway --profile G6g --port {{port}} --fasttrack-url "
+             "{fasttrack_url} --manager-url {manager_url} --jwt-secret {jwt_secret}")
+    command = ("grep -q 'port = {port}' {config} && grep -q '127.0.0.1:{manager_port}' {config} && grep -q "
+               "'127.0.0.1:{redis_port}' {config} && grep -q 'health-check-probe-path' {config} && exec " + serve)
+    code = cli.main(["run", "--quiet", "--out", str(tmp_path), "--scenario", "act-as-login", "--gateway-cmd",
+                     command, "--judge-as", "G6g", "--fasttrack", "25.1.0"])
+    doc = json.loads((tmp_path / "matrix.json").read_text())
+    assert code == 0, doc["cells"][0]["reason"]
+    assert doc["cells"][0]["verdict"] == "compatible"
+
+
+# --- bad input --------------------------------------------------------------------------------------------
+
+def test_unknown_pypi_version_is_a_usage_error_naming_it(capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UsageError, match=r"backend\.ai-webserver 26\.9\.99 is not on the package index"):
+        peers.release("26.9.99", versions=lambda: VERSIONS)
+    monkeypatch.setattr(peers, "pypi_versions", lambda: VERSIONS)
+    assert cli.main(["peer", "install", "26.9.99"]) == 2
+    err = capsys.readouterr().err
+    assert "26.9.99 is not on the package index" in err and "Traceback" not in err
+
+
+def test_not_a_target_at_all_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["peer", "run", "latest-please"]) == 2
+    assert "is not a version, a wheel, an sdist or a directory" in capsys.readouterr().err
+    assert cli.main(["peer", "run", str(tmp_path / "missing.whl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli.main(["peer", "run"]) == 2
+    assert "TARGET" in capsys.readouterr().err
+
+
+def test_a_wheel_for_the_wrong_python_is_refused_naming_the_cause(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(HarnessError, match=r"needs Python >=3\.14.*none of the Pythons"):
+        peers.release(str(fake_wheel(tmp_path, requires_python=">=3.14")), find=any_python)
+    tagged = fake_wheel(tmp_path, requires_python=">=3.9", tag="cp39-cp39-manylinux_2_17_x86_64")
+    with pytest.raises(HarnessError, match="wheel tag"):
+        peers.release(str(tagged), find=any_python)
+    assert cli.main(["peer", "install", str(tagged)]) == 3
+    assert "cp39" in capsys.readouterr().err
+
+
+def test_a_wheel_of_another_distribution_or_garbage_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"not backend\.ai-webserver"):
+        peers.release(str(fake_wheel(tmp_path, name="backend.ai-manager")), find=any_python)
+    junk = tmp_path / "backend_ai_webserver-1.0-py3-none-any.whl"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(UsageError, match="not a readable wheel"):
+        peers.release(str(junk), find=any_python)
+
+
+def test_an_sdist_is_read_from_pkg_info(tmp_path: Path) -> None:
+    sdist = tmp_path / "backend.ai-webserver-25.1.1.tar.gz"
+    info = b"Metadata-Version: 2.1\nName: backend.ai-webserver\nVersion: 25.1.1\nRequires-Python: >=3.12,<3.13\n\n"
+    with tarfile.open(sdist, "w:gz") as tf:
+        member = tarfile.TarInfo("backend.ai-webserver-25.1.1/PKG-INFO")
+        member.size = len(info)
+        tf.addfile(member, io.BytesIO(info))
+    rel = peers.release(str(sdist), find=any_python)
+    assert (rel.source, rel.version, rel.python, rel.profile) == ("sdist", "25.1.1", "3.12", "to-be")
+    empty = tmp_path / "empty.tar.gz"
+    with tarfile.open(empty, "w:gz"):
+        pass
+    with pytest.raises(UsageError, match="not an sdist"):
+        peers.release(str(empty), find=any_python)
+
+
+def test_a_directory_that_is_not_a_webserver_tree_is_refused(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'something-else'\n")
+    assert cli.main(["peer", "install", str(tmp_path)]) == 2
+    assert "not a webserver source tree (no ai/backend/web/server.py" in capsys.readouterr().err
+    code_only = tmp_path / "code-only"
+    (code_only / "src/ai/backend/web").mkdir(parents=True)
+    (code_only / "src/ai/backend/web/server.py").write_text("")
+    with pytest.raises(UsageError, match=r"no pyproject\.toml, setup\.py or setup\.cfg.*--gateway-cmd"):
+        peers.release(str(code_only))
+
+
+def _never_listening_build(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in 'venv python' that prints a banner, forks a worker (as the webserver does) and never listens."""
+    pidfile = tmp_path / "worker.pid"
+    script = tmp_path / "python"
+    script.write_text(f"#!/bin/sh\necho 'fake webserver: loading config'\nsleep 300 &\necho $! > {pidfile}\n"
+                      "echo 'fake webserver: waiting for workers' >&2\nwait\n")
+    script.chmod(0o755)
+    return script, pidfile
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@needs_redis
+def test_a_build_that_never_listens_is_an_error_with_its_output_and_leaves_no_process(tmp_path: Path) -> None:
+    fake, pidfile = _never_listening_build(tmp_path)
+    rel = peers.Release("25.1.1", "3.12", "to-be", key="fake")
+    launcher = peers.PeerLauncher(rel, fake, ready_timeout=2.0)
+    model = fasttrack_models.resolve("25.1.0")
+    scenario = load_scenario(SCENARIOS / "pr3353-to-be.yaml")
+    result = asyncio.run(run_matrix([launcher], mock_columns([model]), [scenario], {"to-be": frozenset({"25.1.0"})},
+                                    Options()))
+    cell = result.cells[0]
+    assert cell.verdict == "error"
+    assert "did not listen" in (cell.reason or "") and "fake webserver: waiting for workers" in (cell.reason or "")
+    worker = int(pidfile.read_text())
+    assert not _alive(worker), "the build's forked worker outlived the run"
+
+
+def test_a_manager_contract_the_build_rejects_keeps_the_whole_problem_body() -> None:
+    # The G6g reference gateway, like real 26.x, rejects a manager answer without session_token.
+    scenario = load_scenario(SCENARIOS / "act-as-login.yaml")
+    model = fasttrack_models.resolve("25.1.0")
+    result = asyncio.run(run_matrix([generations.resolve("G6g")], mock_columns([model]), [scenario], {},
+                                    Options(manager_contract=manager_rules.CLASSIC)))
+    run = result.cells[0].scenarios[0]
+    assert run.outcome == "error"
+    assert "schema-validation-failed" in (run.error or "")
+    assert "AuthSuccessResponse: session_token" in (run.error or "")  # beyond the old 200-byte cut
+
+
+# --- the 26.4 manager contract ----------------------------------------------------------------------------
+
+def test_manager_contract_by_version() -> None:
+    assert manager_rules.for_version("26.3.3") is manager_rules.CLASSIC
+    assert manager_rules.for_version("26.4.0") is manager_rules.V26_4
+    assert manager_rules.for_version("not-a-version") is manager_rules.CLASSIC
+    assert manager_rules.choose("classic", "26.9.6") is manager_rules.CLASSIC
+    assert manager_rules.choose("auto", "26.9.6") is manager_rules.V26_4
+
+
+def test_26_4_session_tokens_are_uuid4_hex_new_per_login_and_seeded() -> None:
+    tokens = [manager_rules.session_token("harness", "u@x", n) for n in range(3)]
+    assert all(re.fullmatch(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}", t) for t in tokens)
+    assert len(set(tokens)) == 3
+    assert tokens[0] == manager_rules.session_token("harness", "u@x", 0)
+    assert manager_rules.session_token("other-seed", "u@x", 0) != tokens[0]
+
+
+async def _mock_manager(contract: manager_rules.ManagerContract) -> tuple[TestClient, Directory]:
+    directory = Directory("harness")
+    client = TestClient(TestServer(MockManager(directory, contract).app()))
+    await client.start_server()
+    return client, directory
+
+
+async def test_26_4_manager_answers_token_user_id_health_and_logout() -> None:
+    client, directory = await _mock_manager(manager_rules.V26_4)
+    try:
+        user = directory.create("u@harness.test")
+        body = {"type": "keypair", "domain": "default", "username": user.username, "password": user.password}
+        first = (await (await client.post("/auth/authorize", json=body)).json())["data"]
+        second = (await (await client.post("/auth/authorize", json=body)).json())["data"]
+        assert re.fullmatch(r"[0-9a-f]{32}", first["session_token"]) and first["session_token"] != \
+            second["session_token"]
+        assert re.fullmatch(r"[0-9a-f-]{36}", first["user_id"]) and first["user_id"] == second["user_id"]
+        assert (await client.get("/health/readyz")).status == 200
+        assert (await client.post("/auth/logout", json={"session_token": first["session_token"]})).status == 200
+    finally:
+        await client.close()
+
+
+async def test_classic_manager_has_no_session_token_nor_health() -> None:
+    client, directory = await _mock_manager(manager_rules.CLASSIC)
+    try:
+        user = directory.create("u@harness.test")
+        body = {"type": "keypair", "username": user.username, "password": user.password}
+        data = (await (await client.post("/auth/authorize", json=body)).json())["data"]
+        assert "session_token" not in data and data["response_type"] == "success"
+        assert (await client.get("/health/readyz")).status == 404
+    finally:
+        await client.close()
+
+
+def test_manager_contract_option_replaces_the_session_token_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["run"], ["peer", "run", "x"], ["identify"]):
+        assert cli.main([*command, "--manager-contract", "26.5"]) == 2
+        assert "invalid choice: '26.5'" in capsys.readouterr().err
+    assert cli.main(["run", "--manager-session-token"]) == 2
+
+
+# --- census -----------------------------------------------------------------------------------------------
+
+def test_census_takes_the_latest_final_release_of_each_line() -> None:
+    versions = [Version(v) for v in ("23.3.13", "23.3.12", "23.9.10", "23.9.11rc1", "24.3.0", "22.9.23", "26.9.6",
+                                     "26.9.5", "26.10.0.dev1")]
+    assert [str(v) for v in census.latest_per_line(versions, "23.3")] == ["23.3.13", "23.9.10", "24.3.0", "26.9.6"]
+    assert [str(v) for v in census.latest_per_line(versions, "23.3", ["26.9"])] == ["26.9.6"]
+
+
+def test_census_reports_a_failed_release_and_goes_on(tmp_path: Path) -> None:
+    ok = census.Entry("25.1", "25.1.1", python="3.12", claimed="to-be", identified="to-be", agreement=1.0, margin=0.2,
+                      verdicts={"25.1.0": "compatible"}, required={"25.1.0": True})
+    bad = census.Entry("26.9", "26.9.6", error={"stage": "install", "cause": "pip said: ResolutionImpossible"})
+    paths = census.write([ok, bad], tmp_path, 12.0, 3)
+    doc = json.loads(paths[0].read_text())
+    assert [r["status"] for r in doc["releases"]] == ["ok", "error (install)"] and doc["complete"] is False
+    md = paths[1].read_text()
+    assert "ResolutionImpossible" in md and "| 25.1 " in md and "2 of 3 release lines (incomplete)" in md
+
+
+def test_peer_census_takes_no_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["peer", "census", "26.9.6"]) == 2
+    assert "unrecognized arguments: 26.9.6" in capsys.readouterr().err
+
+
+def test_install_lock_is_exclusive_per_target(tmp_path: Path) -> None:
+    # fcntl locks belong to the open file: a second opener (another install of the same target) must wait.
+    import fcntl
+
+    with peers._locked(tmp_path / "t"), open(tmp_path / "t.lock") as other:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with open(tmp_path / "u.lock", "w") as unrelated:
+            fcntl.flock(unrelated, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another target is not held up
+    with open(tmp_path / "t.lock") as again:
+        fcntl.flock(again, fcntl.LOCK_EX | fcntl.LOCK_NB)
