@@ -299,7 +299,7 @@ _LISTED: tuple[Mutant, ...] = (
            upstream=append_peer_to_forwarded_for),
     Mutant("G6c~content-type-changed", "G6c", "a JSON Content-Type goes upstream as text/plain", G2F,
            upstream=replace_header("Content-Type", json_as_text)),
-    # The minted JWT.
+    # The minted JWT: its algorithm, lifetime, secret and each claim the gateway takes from the session.
     Mutant("as-is~jwt-wrong-iss", "as-is", "the minted JWT says iss 'Backend.AI Web Server'", G2F,
            upstream=remint_jwt(iss="Backend.AI Web Server")),
     Mutant("as-is~jwt-hs384", "as-is", "the JWT is signed with HS384 instead of HS256", G2F,
@@ -308,6 +308,14 @@ _LISTED: tuple[Mutant, ...] = (
            change=with_jwt(lifetime="1h")),
     Mutant("as-is~jwt-claim-from-cookie", "as-is", "the aiohttp_session claim comes from the cookie (G3)", G2F,
            change=with_jwt(claim_session="cookie")),
+    Mutant("as-is~jwt-wrong-secret", "as-is", "the JWT is signed with another secret", G2F,
+           upstream=remint_jwt(_secret="not-the-shared-secret-but-long-enough-for-hs256")),
+    Mutant("as-is~jwt-other-access-key", "as-is", "the JWT's access_key claim is not the session's", G2F,
+           upstream=remint_jwt(access_key="AKIAOTHERUSER0000000")),
+    Mutant("as-is~jwt-other-session", "as-is", "the JWT's aiohttp_session claim is not the session's", G2F,
+           upstream=remint_jwt(aiohttp_session="5ec0ffee5ec0ffee5ec0ffee5ec0ffee")),
+    Mutant("as-is~jwt-no-exp", "as-is", "the JWT carries no exp claim", G2F, upstream=remint_jwt(exp=None)),
+    Mutant("G3~jwt-no-iat", "G3", "the JWT carries no iat claim", G2F, upstream=remint_jwt(iat=None)),
     Mutant("as-is~sid-omitted", "as-is",
            "X-BackendAI-SessionID is omitted without a client header instead of sent as \"\" (G3)", G2F,
            change=with_fields(sid="header-or-cookie")),
@@ -369,19 +377,8 @@ _SIGNATURE: tuple[Mutant, ...] = tuple(
     for base in ("as-is", "to-be", "G6") for what, (field, wrong) in SIGNING_INPUTS.items()
 )
 
-_JWT: tuple[Mutant, ...] = (
-    # The minted JWT: its secret and each claim the gateway takes from the session.
-    Mutant("as-is~jwt-wrong-secret", "as-is", "the JWT is signed with another secret", G2F,
-           upstream=remint_jwt(_secret="not-the-shared-secret-but-long-enough-for-hs256")),
-    Mutant("as-is~jwt-other-access-key", "as-is", "the JWT's access_key claim is not the session's", G2F,
-           upstream=remint_jwt(access_key="AKIAOTHERUSER0000000")),
-    Mutant("as-is~jwt-other-session", "as-is", "the JWT's aiohttp_session claim is not the session's", G2F,
-           upstream=remint_jwt(aiohttp_session="5ec0ffee5ec0ffee5ec0ffee5ec0ffee")),
-    Mutant("as-is~jwt-no-exp", "as-is", "the JWT carries no exp claim", G2F, upstream=remint_jwt(exp=None)),
-    Mutant("G3~jwt-no-iat", "G3", "the JWT carries no iat claim", G2F, upstream=remint_jwt(iat=None)),
-)
 
-MUTANTS: tuple[Mutant, ...] = (*_LISTED, *_SIGNATURE, *_JWT)
+MUTANTS: tuple[Mutant, ...] = (*_LISTED, *_SIGNATURE)
 
 
 def by_id() -> dict[str, Mutant]:
