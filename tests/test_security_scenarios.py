@@ -15,6 +15,7 @@ import pytest
 from harness import matrix
 from harness.catalog import select
 from harness.engine.matrix_run import Options, run_matrix
+from harness.engine.targets import contract_for_profiles
 from harness.protocol import generations
 from harness.results import CellResult, RunResult, StepResult
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthW
 
 SSO_GENERATIONS = ("G2", "G3", "as-is", "transitional")  # forward a client X-BackendAI-SSO verbatim (tag jwt)
 NO_JWT = ("G0", "G1a", "G1b", "to-be", "G6", "G6b", "G6c", "G6d")
-POOLED = ("G6b", "G6c", "G6d")
+POOLED = tuple(p.id for p in generations.PROFILES if p.cookie_jar == "pooled")  # W1: G6b-G6d, G6g
 FORGED_SIG = "S1LYJ_dD7oQLhl2sTOefG4Bf2zSv6n0C6Br_bOGs6r4"
 
 
@@ -31,8 +32,9 @@ def run() -> RunResult:
     sel = select(None, None, "security-*")
     assert {s.id for s in sel.scenarios} == {"security-jwt", "security-bearer", "security-headers",
                                              "security-isolation"}
+    contract = contract_for_profiles("auto", sel.gateways)  # as `run` picks it (G6g needs the 26.4 manager)
     return asyncio.run(run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy(),
-                                  Options(timeout=10.0)))
+                                  Options(timeout=10.0, manager_contract=contract)))
 
 
 def cell(run: RunResult, gateway: str, fasttrack: str) -> CellResult:
