@@ -28,8 +28,9 @@ WORDS = st.sampled_from(["", "0", "-1", "1", "2", "99999", "1e309", "inf", "-inf
                          "/proc", "/proc/x", "/dev/null", "{port}", "{nope}", "--", "-", "*", "\x00", "é"])
 RUN_OPTIONS = ["--gateway", "--fasttrack", "--policy", "--concurrency", "--timeout", "--seed", "--jobs", "--shard",
                "--repeat", "--gateway-cmd", "--gateway-url", "--judge-as", "--fasttrack-listen", "--manager-listen",
-               "--fasttrack-url", "--fault", "--ready-timeout", "--gateway-name", "--fasttrack-name"]
-FLAGS = ["--show-secrets", "--quiet", "--manager-session-token"]
+               "--fasttrack-url", "--fault", "--ready-timeout", "--gateway-name", "--fasttrack-name",
+               "--manager-contract"]
+FLAGS = ["--show-secrets", "--quiet"]
 
 
 def assert_clean(code: int, err: str) -> None:
