@@ -19,7 +19,7 @@ from harness.actors.manager import MockManager
 from harness.engine import supervisor
 from harness.engine.events import CellFinished, Listener, RunFinished, RunStarted, ScenarioFinished
 from harness.engine.runner import Cell, RunContext, lane_client, run_scenario
-from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher, Shared
+from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher, Shared, contract_for_profiles
 from harness.errors import HarnessError
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock, SystemClock
@@ -48,7 +48,9 @@ class Options:
     timeout: float = 30.0
     clock: Clock = field(default_factory=SystemClock)
     manager_listen: tuple[str, int] | None = None
-    manager_contract: ManagerContract = field(default_factory=ManagerContract)
+    # None: what the rows need (the 26.4 contract when a 26.x profile is among them; older webservers ignore
+    # its extra keys), so no caller can run a 26.x row against a manager it rejects by forgetting to choose.
+    manager_contract: ManagerContract | None = None
 
 
 def applicable(scenario: Scenario, gateway: GatewayProfile) -> bool:
@@ -234,7 +236,8 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     host, port = opts.manager_listen or (server.LOOPBACK, 0)
     interrupted: str | None = None
     try:
-        manager = await server.start("mock manager", MockManager(directory, opts.manager_contract).app(), host, port)
+        contract = opts.manager_contract or contract_for_profiles("auto", [g.profile for g, _ in plan.cells])
+        manager = await server.start("mock manager", MockManager(directory, contract).app(), host, port)
         try:
             for phase in _phases([c for c in plan.cells if wanted[(c[0].label, c[1].id)]]):
                 await _run_phase(phase, env, manager.url, cells, wanted, lane, opts.concurrency)
