@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -40,7 +41,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from harness.engine import services
+from harness.engine import services, supervisor
 from harness.engine.targets import CLASSIC_CONFIG, CONFIG_26, CONFIG_2303, Shared, render_config, url_port
 from harness.errors import HarnessError, UsageError
 from harness.protocol import generations, manager_rules
@@ -633,16 +634,27 @@ def _run(argv: list[str], rel: Release, step: Log, where: Path, check: bool = Tr
     with (where / "install.log").open("a", encoding="utf-8") as logf:
         logf.write(f"$ {' '.join(argv)}\n")
         try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            # Its own session, stopped by the supervisor: a SIGTERM to the harness alone (or a stop while the
+            # census installs in threads) must not leave pip and its build processes running.
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True)
         except OSError as exc:
             raise HarnessError(f"installing {rel.describe()}: cannot run {argv[0]}: {exc}") from None
         assert proc.stdout is not None
-        for line in proc.stdout:
-            logf.write(line)
-            lines.append(line.rstrip("\n"))
-            if line.startswith(_SHOWN):
-                step("      " + line.rstrip()[:160])
-        code = proc.wait()
+
+        def stop() -> None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # an install has nothing to save: no grace needed
+
+        with supervisor.on_stop(stop):
+            for line in proc.stdout:
+                logf.write(line)
+                lines.append(line.rstrip("\n"))
+                if line.startswith(_SHOWN):
+                    step("      " + line.rstrip()[:160])
+            code = proc.wait()
+        if (signum := supervisor.requested()) is not None:
+            raise supervisor.Interrupted(signum)
     tail = _tail("\n".join(lines))
     if check and code != 0:
         raise HarnessError(f"installing {rel.describe()} failed ({' '.join(argv[:3])} ... exit {code}):\n{tail}")

@@ -7,12 +7,16 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import sys
 import tarfile
+import threading
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,6 +24,7 @@ from packaging.version import Version
 
 from harness import census, cli, peers
 from harness.actors.manager import MockManager
+from harness.engine import supervisor
 from harness.engine.matrix_run import Options, mock_columns, run_matrix
 from harness.engine.targets import CLASSIC_CONFIG, CONFIG_26, CONFIG_2303, TEMPLATE_FIELDS
 from harness.errors import HarnessError, UsageError
@@ -360,3 +365,34 @@ def test_install_lock_is_exclusive_per_target(tmp_path: Path) -> None:
             fcntl.flock(unrelated, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another target is not held up
     with open(tmp_path / "t.lock") as again:
         fcntl.flock(again, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_stop_during_an_install_step_ends_its_process_group(tmp_path: Path) -> None:
+    """pip runs in its own session (so a signal to the harness alone does not reach it): the supervisor's stop
+    must end it, and the install step must report the stop, not an install failure."""
+    started = threading.Event()
+    pid_file = tmp_path / "child.pid"
+    child = (f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+             "print('Collecting something', flush=True); time.sleep(600)")
+    outcome: list[BaseException] = []
+
+    def install_step() -> None:
+        try:
+            build = SimpleNamespace(describe=lambda: "a test build")
+            peers._run([sys.executable, "-c", child], build, lambda line: started.set(), tmp_path)
+        except BaseException as exc:  # the Interrupted the thread must end with
+            outcome.append(exc)
+
+    thread = threading.Thread(target=install_step)
+    thread.start()
+    try:
+        assert started.wait(60), "the install step never printed its first line"
+        pid = int(pid_file.read_text())
+        supervisor.stop(signal.SIGTERM)
+        thread.join(60)
+        assert not thread.is_alive()
+        assert [type(e) for e in outcome] == [supervisor.Interrupted]
+        with pytest.raises(ProcessLookupError):  # reaped by Popen.wait: gone, not a zombie of ours
+            os.kill(pid, 0)
+    finally:
+        supervisor._requested = None
