@@ -5,8 +5,8 @@ run once per candidate profile, each time judged by that candidate's expectation
 paired with the FastTrack of the candidate's era (the first release model its support policy requires). The
 candidates are ranked by agreement over the same scenarios: a scenario that errored or never ran for any
 candidate is evidence about the set-up, not the target, and counts for none; the others count for each
-candidate they apply to (share that pass, then the number of passing steps). The best match is named with its
-margin over the runner-up and, for the close candidates, the first difference of every scenario that disagrees
+candidate they apply to (share that pass, or fail with the candidate's own documented defect, then the
+number of passing steps). The best match is named with its margin over the runner-up and, for the close candidates, the first difference of every scenario that disagrees
 is listed. When most runs errored at set-up, no generation is named: the first error is shown in full (exit 3).
 ``--judge-as auto`` (:func:`judge`) uses the same ranking to pick the profile a real build is judged as."""
 
@@ -119,7 +119,9 @@ def score(result: RunResult, candidates: dict[str, Candidate], redact: Redactor,
                 continue
             cand.total += 1
             cand.steps_passed += sum(1 for st in sc.steps if st.outcome == "pass")
-            if sc.outcome == "pass":
+            # A failure that is the candidate's own documented defect (peer-findings, e.g. W1 on G6b-G6g) is
+            # behaving like that candidate: the scenarios state the secure contract, its profile fails it too.
+            if sc.outcome == "pass" or sc.finding is not None:
                 cand.passed += 1
                 continue
             first = sc.failures[0] if sc.failures else None
