@@ -7,8 +7,8 @@ candidates are ranked by agreement over the same scenarios: a scenario that erro
 candidate is evidence about the set-up, not the target, and counts for none; the others count for each
 candidate they apply to (share that pass, or fail with the candidate's own documented defect, then the
 number of passing steps). The best match is named with its margin over the runner-up and, for the close
-candidates, the first difference of every scenario that disagrees is listed. When most runs errored at set-up, no generation
-is named: the first error is shown in full (exit 3).
+candidates, the first difference of every scenario that disagrees is listed. When most runs errored at set-up, no
+generation is named: the first error is shown in full (exit 3).
 ``--judge-as auto`` (:func:`judge`) uses the same ranking to pick the profile a real build is judged as."""
 
 from __future__ import annotations
