@@ -50,7 +50,14 @@ def test_release_row_matches_its_reference_profile_or_a_documented_finding(relea
     assert peer["reference_profile"] == generations.resolve(release.profile).id
     undocumented = [d for d in peer["differences"] if d["finding"] is None]
     assert undocumented == [], "a real release differs from its profile without a documented finding"
-    assert code == 0  # every required cell of the real release is compatible
+    # Every required cell of the real release is compatible, or fails only with a documented defect of the
+    # release (W1 on 25.12+: the scenarios state the secure contract); then the run says so with exit 1.
+    failing = [c for c in doc["cells"] if c["required"] and c["verdict"] != "compatible"]
+    unexplained = [(c["gateway"], c["fasttrack"], s["id"]) for c in failing for s in c["scenarios"]
+                   if s["outcome"] in ("fail", "error") and not s["finding"]]
+    assert unexplained == [], [c["reason"] for c in failing]
+    assert all(c["verdict"] == "incompatible" for c in failing), [c["reason"] for c in failing]
+    assert code == (1 if failing else 0)
     assert all(c["verdict"] != "error" for c in doc["cells"]), [c["reason"] for c in doc["cells"]]
     assert "versus reference profile" in (tmp_path / "matrix.md").read_text()
     assert peer["build"]["constraints"]["kind"] in ("own lock", "derived")
