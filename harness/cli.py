@@ -264,7 +264,8 @@ def cmd_peer(args: argparse.Namespace) -> int:
         reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios, policy, ref_opts))
         diffs = findings.annotate(doc, version=rel.version, profile=launcher.profile.id, peer_row=launcher.label,
                                   reference_doc=reference.to_json(), findings=findings.load_findings())
-        doc["peer"]["build"] = {**rel.to_json(), **peers.installed_info(rel), "manager_contract": real.manager.id}
+        doc["peer"]["build"] = {**rel.to_json(), **peers.installed_info(rel), "manager_contract": real.manager.id,
+                                "workers": peers.WORKERS}
         undocumented = sum(1 for d in diffs if d.finding is None)
         for d in diffs:
             where = d.peer_failure or d.reference_failure or {}

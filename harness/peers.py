@@ -667,6 +667,15 @@ def _tail(text: str, limit: int = 3000) -> str:
 
 # --- running ----------------------------------------------------------------------------------------------
 
+# Every release starts ``aiotools.start_server(num_workers=min(4, os.cpu_count()))`` and has no setting for it.
+# Per-worker state (25.12+'s pooled cookie jars, W1) then decides what a scenario sees by which worker the kernel
+# hands each client connection to: on 2 cores a credential-less request missed the leaking worker in 1 of 4 runs,
+# a false pass of security-isolation. The harness runs one worker, the same for every build, as
+# ``python -m ai.backend.web.server`` would run on a one-core machine (recorded as the build's ``workers``).
+WORKERS = 1
+ONE_WORKER = (f"import os, runpy; os.cpu_count = lambda: {WORKERS}; "
+              "runpy.run_module('ai.backend.web.server', run_name='__main__', alter_sys=True)")
+
 @dataclass
 class PeerLauncher:
     """A real webserver build as the gateway row: its own Redis and config per FastTrack column."""
@@ -695,7 +704,7 @@ class PeerLauncher:
                                           manager_port=url_port(manager_url), redis_port=url_port(redis_url),
                                           jwt_secret=env.config.jwt_secret, workdir=workdir), encoding="utf-8")
             (Path(workdir) / "ipc").mkdir()
-            argv = [str(self.python), "-m", "ai.backend.web.server", "-f", str(conf)]
+            argv = [str(self.python), "-c", ONE_WORKER, "-f", str(conf)]
             await stack.enter_async_context(services.process(
                 self.rel.describe(), argv, host="127.0.0.1", port=port, ready_timeout=self.ready_timeout,
                 cwd=workdir))

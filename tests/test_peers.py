@@ -61,3 +61,4 @@ def test_release_row_matches_its_reference_profile_or_a_documented_finding(relea
     assert all(c["verdict"] != "error" for c in doc["cells"]), [c["reason"] for c in doc["cells"]]
     assert "versus reference profile" in (tmp_path / "matrix.md").read_text()
     assert peer["build"]["constraints"]["kind"] in ("own lock", "derived")
+    assert peer["build"]["workers"] == 1  # per-worker state (W1's jars) is then seen on every run
