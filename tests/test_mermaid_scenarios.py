@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from harness import cli
 from harness.catalog import DEFAULT_SCENARIOS, select
 from harness.engine.matrix_run import Options, run_matrix
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, ScenarioErrors
 from harness.records import HOPS
 from harness.scenario.loader import discover, display_path, load_all, load_scenario
 from harness.scenario.mermaid import parse_diagram_scenario
@@ -397,3 +397,24 @@ def test_aliases_and_a_step_the_gateway_answers_by_itself():
     assert denied.expect["gateway_to_client"].status == 401
     assert [(f.name, str(f.checks[0].value)) for f in denied.expect["gateway_to_client"].json] == [("error", "true")]
     assert login.request.session == "header" and login.expect["gateway_to_fasttrack"].headers == ()
+
+
+def test_every_unreadable_label_of_a_diagram_is_reported_in_one_run():
+    text = HEADER + LOGIN.replace("POST /pipeline/login/ (X-BackendAI-SessionID: ...)", "FETCH /pipeline/login/", 1) \
+        .replace('200 OK {"token": "AUTH_TOKEN"}', "OK then", 1) \
+        + "    loop every minute\n" + CALL.replace("200 OK\n", "200 OK {broken\n", 1) + "    end\n"
+    with pytest.raises(ScenarioErrors) as info:
+        parse_diagram_scenario(text, "scenarios/unit.mmd")
+    lines = text.splitlines()
+    assert [e.line for e in info.value.errors] == [
+        n for n, line in enumerate(lines, 1) if "FETCH" in line or "OK then" in line or "loop every" in line
+        or "200 OK {broken" in line]
+    assert info.value.render().rstrip().endswith("4 errors")
+
+
+def test_an_unreadable_line_stops_the_diagram_there_with_the_errors_before_it():
+    text = HEADER + LOGIN.replace("POST /pipeline/login/ (X-BackendAI-SessionID: ...)", "FETCH /pipeline/login/", 1) \
+        + "    Client to Gateway: GET /x/\n" + CALL
+    with pytest.raises(ScenarioErrors) as info:
+        parse_diagram_scenario(text, "scenarios/unit.mmd")
+    assert [e.message.split(":")[0] for e in info.value.errors] == ["cannot read a request", "cannot read this line"]

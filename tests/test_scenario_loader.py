@@ -431,3 +431,24 @@ def test_every_error_of_a_file_in_one_run_with_did_you_mean(tmp_path):
     assert "unknown key 'expct' (did you mean 'expect'?)" in text
     assert "undefined placeholder '${sesion_id}' (did you mean 'session_id'?)" in text
     assert text.rstrip().endswith("5 errors") and text.count("^") == 5  # each with its caret
+
+
+def test_every_error_inside_one_step_and_one_hop_is_reported(tmp_path):
+    bad = write(tmp_path, "id: one-step\ntitle: t\nmodes: [to-be]\nsteps:\n"
+                "  - name: many\n"
+                "    request: {method: FETCH, path: /pipeline/login/}\n"
+                "    expect:\n"
+                "      gateway_to_fasttrack:\n"
+                "        status: 200\n"
+                "      gateway_to_client:\n"
+                "        status: ok\n"
+                "        headers:\n"
+                "          \"Bad Name\": present\n"
+                "          X-A: [present, {equal: x}]\n"
+                "    modes: [to-bee]\n")
+    with pytest.raises(ScenarioErrors) as info:
+        load_scenario(bad)
+    assert [(e.line, e.key) for e in info.value.errors] == [
+        (6, "steps[0].request.method"), (9, "steps[0].expect.gateway_to_fasttrack.status"),
+        (11, "steps[0].expect.gateway_to_client.status"), (13, "steps[0].expect.gateway_to_client.headers.Bad Name"),
+        (14, "steps[0].expect.gateway_to_client.headers.X-A[1].equal"), (15, "steps[0].modes[0]")]

@@ -6,6 +6,7 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -74,6 +75,24 @@ class _Ctx:
 
     def err(self, msg: str, mark: tuple[int, int], key: str) -> ScenarioError:
         return self.src.error(msg, mark, key)
+
+
+class _Collect:
+    """Errors of the independent parts of one node, gathered so that one mistake does not hide the next."""
+
+    def __init__(self) -> None:
+        self.found: list[ScenarioError] = []
+
+    def __call__(self, fn: Callable[[], T], default: T) -> T:
+        try:
+            return fn()
+        except ScenarioError as exc:
+            self.found.append(exc)
+            return default
+
+    def done(self) -> None:
+        if self.found:
+            raise ScenarioErrors.of(sorted(self.found, key=lambda e: (e.line, e.column)))
 
 
 def _mark(container: Any, key: str | int) -> tuple[int, int]:
@@ -189,14 +208,8 @@ def parse_scenario(text: str, file: str) -> Scenario:
     and each step is checked on its own, so one mistake does not hide the next)."""
     ctx = _Ctx(Source(file, text))
     doc = load(ctx.src)
-    found: list[ScenarioError] = []
-
-    def check(fn: Callable[[], T], default: T) -> T:
-        try:
-            return fn()
-        except ScenarioError as exc:
-            found.append(exc)
-            return default
+    check = _Collect()
+    found = check.found
 
     top_keys = ("id", "title", "description", "source", "modes", "login", "steps", "tags", "users")
     if isinstance(doc, LMap):  # unknown top-level keys are reported and skipped, the rest is still checked
@@ -237,8 +250,7 @@ def parse_scenario(text: str, file: str) -> Scenario:
         if step is None and isinstance(item, LMap) and isinstance(item.get("capture"), LMap):
             ctx.defined.update(str(k) for k in item["capture"])  # later steps may use them: no follow-on errors
         parsed.append(step)
-    if found:
-        raise ScenarioErrors.of(sorted(found, key=lambda e: (e.line, e.column)))
+    check.done()
     steps = tuple(s for s in parsed if s is not None)
     names = [s.name for s in steps]
     for i, n in enumerate(names):
@@ -297,33 +309,44 @@ def vacuous(scenario: Scenario) -> tuple[str, int | None] | None:
 
 def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
     m = _mapping(ctx, raw, path, mark, ("name", "request", "expect", "capture", "modes", "as"), ("name", "request"))
-    name = _typed(ctx, m, "name", path, str, "a string")
-    request = _request(ctx, m["request"], _join(path, "request"), _mark(m, "request"))
-    actor = _actor(ctx, m, path, request)
+    got = _Collect()
+    name = got(lambda: _typed(ctx, m, "name", path, str, "a string"), "")
+    request = got(lambda: _request(ctx, m["request"], _join(path, "request"), _mark(m, "request")), None)
+    actor: Actor = got(lambda: _actor(ctx, m, path, request), "first") if request is not None else "first"
     if "expect" not in m or (isinstance(m["expect"], LMap) and not m["expect"]):
-        raise ctx.err("a step checks nothing without 'expect' (what must be seen on which hop)",
-                      _mark(m, "expect") if "expect" in m else m.mark, _join(path, "expect"))
+        got.found.append(ctx.err("a step checks nothing without 'expect' (what must be seen on which hop)",
+                                 _mark(m, "expect") if "expect" in m else m.mark, _join(path, "expect")))
     expect: dict[str, HopExpect] = {}
     ws_expect = None
-    if "expect" in m:
-        e = _mapping(ctx, m["expect"], _join(path, "expect"), _mark(m, "expect"), (*HOPS, "websocket"))
+    e = got(lambda: _mapping(ctx, m["expect"], _join(path, "expect"), _mark(m, "expect"), (*HOPS, "websocket")),
+            None) if "expect" in m else None
+    if e is not None:
         for hop in HOPS:
             if hop in e:
-                expect[hop] = _hop(ctx, e, hop, _join(_join(path, "expect"), hop))
+                parsed = got(partial(_hop, ctx, e, hop, _join(_join(path, "expect"), hop)), None)
+                if parsed is not None:
+                    expect[hop] = parsed
         if "websocket" in e:
-            if request.websocket is None:
-                raise ctx.err("expect.websocket needs request.websocket", e.key_marks["websocket"],
-                              _join(path, "expect.websocket"))
-            ws_expect = _ws_expect(ctx, e["websocket"], _join(path, "expect.websocket"), _mark(e, "websocket"))
+            if request is not None and request.websocket is None:
+                got.found.append(ctx.err("expect.websocket needs request.websocket", e.key_marks["websocket"],
+                                         _join(path, "expect.websocket")))
+            ws_expect = got(lambda: _ws_expect(ctx, e["websocket"], _join(path, "expect.websocket"),
+                                               _mark(e, "websocket")), None)
     captures: list[Capture] = []
     if "capture" in m:
         if isinstance(m["capture"], LMap) and not m["capture"]:
-            raise ctx.err("an empty capture mapping captures nothing", _mark(m, "capture"), _join(path, "capture"))
-        cm = _mapping(ctx, m["capture"], _join(path, "capture"), _mark(m, "capture"), m["capture"].keys()
-                      if isinstance(m["capture"], LMap) else ())
-        for cname in cm:
-            captures.append(_capture(ctx, cm, cname, _join(_join(path, "capture"), cname)))
-    modes = _modes(ctx, m, "modes", path) if "modes" in m else None
+            got.found.append(ctx.err("an empty capture mapping captures nothing", _mark(m, "capture"),
+                                     _join(path, "capture")))
+        cm = got(lambda: _mapping(ctx, m["capture"], _join(path, "capture"), _mark(m, "capture"), m["capture"].keys()
+                                  if isinstance(m["capture"], LMap) else ()), None)
+        if cm is not None:
+            for cname in cm:
+                cap = got(partial(_capture, ctx, cm, cname, _join(_join(path, "capture"), cname)), None)
+                if cap is not None:
+                    captures.append(cap)
+    modes = got(lambda: _modes(ctx, m, "modes", path), None) if "modes" in m else None
+    got.done()
+    assert request is not None  # else done() raised
     # Captures become placeholders only after their step: a step cannot use its own capture.
     ctx.defined.update(c.name for c in captures)
     return Step(name, request, expect, tuple(captures), modes, ctx.where(mark), ws_expect, actor)
@@ -506,36 +529,38 @@ def _hop(ctx: _Ctx, parent: LMap, hop: str, path: str) -> HopExpect:
         hint = " (write 'reached: true' to require only that it was observed)" if hop in (
             "gateway_to_fasttrack", "fasttrack_to_gateway") else ""
         raise ctx.err(f"an empty expectation checks nothing on {hop}{hint}", mark, path)
-    model = None
-    if "model" in m:
-        model = model_section(ctx, m, hop, path)
+    got = _Collect()
+    model = got(lambda: model_section(ctx, m, hop, path), None) if "model" in m else None
     reached = True
     if "reached" in m:
-        reached = _typed(ctx, m, "reached", path, bool, "true or false")
+        reached = got(lambda: _typed(ctx, m, "reached", path, bool, "true or false"), True)
         if hop in ("client_to_gateway", "gateway_to_client"):
-            raise ctx.err("'reached' only applies to the FastTrack hops", _mark(m, "reached"), _join(path, "reached"))
-        if not reached and len(m) > 1:
-            raise ctx.err("a hop that is not reached has no other checks", m.mark, path)
+            got.found.append(ctx.err("'reached' only applies to the FastTrack hops", _mark(m, "reached"),
+                                     _join(path, "reached")))
+        elif not reached and len(m) > 1:
+            got.found.append(ctx.err("a hop that is not reached has no other checks", m.mark, path))
 
     def opt_t(key: str) -> Template | None:
-        return _template(ctx, m[key], _mark(m, key), _join(path, key)) if key in m else None
+        return got(lambda: _template(ctx, m[key], _mark(m, key), _join(path, key)), None) if key in m else None
 
-    status = None
-    if "status" in m:
-        status = _typed(ctx, m, "status", path, int, "an HTTP status")
-    body_size = _typed(ctx, m, "body_size", path, int, "a whole number") if "body_size" in m else None
-    return HopExpect(
+    def fields(key: str) -> tuple[FieldExpect, ...]:
+        return got(lambda: _fields(ctx, m, key, path), ()) if key in m else ()
+
+    expect = HopExpect(
         reached=reached,
         method=opt_t("method"),
         path=opt_t("path"),
         query=opt_t("query"),
-        status=status,
-        headers=_fields(ctx, m, "headers", path) if "headers" in m else (),
-        json=_fields(ctx, m, "json", path) if "json" in m else (),
-        body_size=body_size,
+        status=got(lambda: _typed(ctx, m, "status", path, int, "an HTTP status"), None) if "status" in m else None,
+        headers=fields("headers"),
+        json=fields("json"),
+        body_size=(got(lambda: _typed(ctx, m, "body_size", path, int, "a whole number"), None)
+                   if "body_size" in m else None),
         where=ctx.where(mark),
         model=model,
     )
+    got.done()
+    return expect
 
 
 def model_section(ctx: _Ctx, m: LMap, hop: str, path: str) -> HopExpect:
@@ -566,22 +591,21 @@ def _fields(ctx: _Ctx, m: LMap, key: str, path: str) -> tuple[FieldExpect, ...]:
     fm = _mapping(ctx, m[key], _join(path, key), _mark(m, key), m[key].keys() if isinstance(m[key], LMap) else ())
     if not fm:
         raise ctx.err(f"an empty '{key}' mapping checks nothing", _mark(m, key), _join(path, key))
-    out = []
+    out, got = [], _Collect()
     for name, spec in fm.items():
         fpath = _join(_join(path, key), name)
         if key == "headers":
-            _header_name(ctx, name, fm.key_marks[name], fpath)
+            got(partial(_header_name, ctx, name, fm.key_marks[name], fpath), "")
         elif not name or any(not part for part in name.split(".")):
-            raise ctx.err(f"{name!r} is not a JSON dot path (empty part)", fm.key_marks[name], fpath)
+            got.found.append(ctx.err(f"{name!r} is not a JSON dot path (empty part)", fm.key_marks[name], fpath))
         specs = spec if isinstance(spec, LList) else [spec]
         if not specs:
-            raise ctx.err("an empty check list checks nothing", _mark(fm, name), fpath)
-        checks = tuple(
-            _check(ctx, s, fpath if len(specs) == 1 else _join(fpath, i),
-                   _mark(spec, i) if isinstance(spec, LList) else _mark(fm, name))
-            for i, s in enumerate(specs)
-        )
-        out.append(FieldExpect(name, checks))
+            got.found.append(ctx.err("an empty check list checks nothing", _mark(fm, name), fpath))
+        checks = [got(partial(_check, ctx, item, fpath if len(specs) == 1 else _join(fpath, i),
+                              _mark(spec, i) if isinstance(spec, LList) else _mark(fm, name)), None)
+                  for i, item in enumerate(specs)]
+        out.append(FieldExpect(name, tuple(c for c in checks if c is not None)))
+    got.done()
     return tuple(out)
 
 

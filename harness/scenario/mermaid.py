@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -163,6 +164,7 @@ class _Parser:
         self.received: dict[str, str] = {}  # placeholder -> the variable holding what the client last received
         self.to_client: dict[str, tuple[_Draft, str]] = {}  # lower-case header -> last Gateway->>Client with it
         self.drafts: list[_Draft] = []
+        self.found = loader._Collect()  # errors of the diagram's lines, reported together
 
     def err(self, message: str, line: int, col: int, key: str = "sequenceDiagram") -> ScenarioError:
         return self.src.error(message, (line, col), key)
@@ -308,24 +310,32 @@ class _Parser:
                     raise self.err("expected 'sequenceDiagram': only sequence diagrams are executable", lineno, col)
                 started = True
                 continue
-            if _BLOCKS.match(stmt):
-                raise self.err(f"'{stmt.split()[0]}' blocks are not executable: a scenario is one straight "
-                               "sequence of steps", lineno, col)
+            if _BLOCKS.match(stmt):  # its lines are read on as if the block were not there
+                self.found.found.append(self.err(f"'{stmt.split()[0]}' blocks are not executable: a scenario is "
+                                                 "one straight sequence of steps", lineno, col))
+                continue
             if m := _DECLARE.match(stmt):
                 name = (m["name"] or m["id"]).strip().strip('"')
                 if name not in by_name:
-                    raise self.err(f"unknown participant {name!r} (known: {', '.join(self.roles.values())}; the "
-                                   "header's participants renames them)", lineno,
-                                   col + (m.start("name") if m["name"] else m.start("id")))
+                    self.found.found.append(self.err(
+                        f"unknown participant {name!r} (known: {', '.join(self.roles.values())}; the header's "
+                        "participants renames them)", lineno, col + (m.start("name") if m["name"] else m.start("id"))))
+                    continue
                 aliases[m["id"].strip()] = by_name[name]
                 continue
             if _IGNORED.match(stmt):
                 continue
             if m := _ARROW.match(stmt):
-                self._arrow(m, lineno, col, aliases, by_name)
+                try:
+                    self._arrow(m, lineno, col, aliases, by_name)
+                except ScenarioError as exc:  # the steps' order is lost from here: what follows would only echo it
+                    self.found.found.append(exc)
+                    self.found.done()
                 continue
-            raise self.err("cannot read this line: expected an arrow 'A->>B: label' (or a participant, note or "
-                           "comment)", lineno, col)
+            self.found.found.append(self.err("cannot read this line: expected an arrow 'A->>B: label' (or a "
+                                             "participant, note or comment)", lineno, col))
+            self.found.done()  # it may have been meant as an arrow: the order of what follows is unknown
+        self.found.done()
         if not started:
             raise self.err("no 'sequenceDiagram' after the front matter", len(self.lines), 1)
         if not self.drafts:
@@ -374,7 +384,10 @@ class _Parser:
         assert draft is not None
         text = m["label"]
         label_col = base + m.start("label") + (len(text) - len(text.lstrip())) + 1
-        label = self._label(text.strip(), lineno, label_col, hop, f"steps[{draft.index}].{hop}")
+        # A label that cannot be read is reported and the arrow keeps its place, so the next lines are still
+        # read in order and their own errors reported too.
+        label = self.found(partial(self._label, text.strip(), lineno, label_col, hop, f"steps[{draft.index}].{hop}"),
+                           _Label())
         draft.arrows[hop] = _Arrow(lineno, col, hop, label)
         draft.last = hop
 
