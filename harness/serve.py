@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="exit codes:\n  0  stopped\n  2  usage error (unknown profile, missing URL, an "
                               "address that is not loopback)\n")
+    p.set_defaults(handler=run)
     p.add_argument("actor", choices=("gateway", "fasttrack"))
     p.add_argument("--profile", required=True, help="gateway profile or FastTrack profile id")
     p.add_argument("--host", default="127.0.0.1")

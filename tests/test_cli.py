@@ -289,3 +289,21 @@ def test_empty_or_contradictory_target_options_are_usage_errors(argv, tmp_path, 
     captured = capsys.readouterr()
     assert captured.err.strip() and "Traceback" not in captured.err
     assert not (tmp_path / "matrix.json").exists()
+
+
+def test_each_subcommand_is_imported_only_when_it_runs_and_lists_the_same_help(tmp_path):
+    import subprocess
+    import sys
+
+    from harness import cli
+
+    # `harness --help` lists every command from the registry, without importing them
+    code = ("import sys; from harness import cli; rc = cli.main(['--version']); "
+            "print(sorted(m for m in sys.modules if m.startswith('harness.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert all(name not in loaded for name in ("harness.gate", "harness.census", "harness.mutate",
+                                                "harness.cli.run", "harness.peers"))
+    full = cli.build_parser()
+    sub = next(a for a in full._actions if a.__class__.__name__ == "_SubParsersAction")
+    listed = {a.dest: a.help for a in sub._choices_actions}
+    assert listed == {name: text for name, (_module, text) in cli.COMMANDS.items()}

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from harness import cli
-from harness.report import html, json_report
+from harness.report import html, json_report, output
 from harness.report.table import column_title
 
 EXTERNAL = re.compile(r"(?i)\b(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}")
@@ -211,7 +211,7 @@ def test_cells_naming_an_unlisted_profile_still_get_a_grid_cell(doc: dict[str, A
 
 
 def test_registered_as_a_report_format(doc: dict[str, Any], tmp_path: Path) -> None:
-    assert cli.WRITERS["html"] == ("index.html", html.write)
+    assert output.WRITERS["html"] == ("index.html", html.write)
     src = json_report.write(doc, tmp_path / "matrix.json")
     cli.main(["report", str(src), "--out", str(tmp_path / "out"), "--format", "html"])
     assert (tmp_path / "out" / "index.html").read_text(encoding="utf-8") == html.render(json_report.read(src))
