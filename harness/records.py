@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.protocol.headers import Headers
+
+if TYPE_CHECKING:  # the records are plain data: the actors that fill them bring the event loop
+    import asyncio
 
 Hop = Literal["client_to_gateway", "gateway_to_fasttrack", "fasttrack_to_gateway", "gateway_to_client"]
 HOPS: tuple[Hop, ...] = ("client_to_gateway", "gateway_to_fasttrack", "fasttrack_to_gateway", "gateway_to_client")

@@ -1,0 +1,62 @@
+"""The layering the code promises (README "Layout"): a pure core without I/O, and a CLI nothing depends on."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import harness
+
+PACKAGE = Path(harness.__file__).resolve().parent
+PURE = ("harness.protocol", "harness.scenario", "harness.records")
+
+
+def _modules(under: Path) -> list[Path]:
+    return sorted(p for p in under.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports (absolute names; relative imports are not used in this package)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_the_pure_core_and_the_scenario_format_load_no_event_loop_and_no_http_stack():
+    # A fresh interpreter: what this process has loaded already (pytest, the other tests) cannot hide an import.
+    code = ("import importlib, pkgutil, sys\n"
+            "import harness.protocol, harness.scenario, harness.records\n"
+            "for pkg in (harness.protocol, harness.scenario):\n"
+            "    for m in pkgutil.iter_modules(pkg.__path__):\n"
+            "        importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'asyncio', 'aiohttp', 'yarl', 'multidict'}))\n")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_nothing_outside_the_cli_imports_it():
+    # (``python -m harness``, harness/__main__.py, is the CLI's own entry point)
+    offenders = [str(p.relative_to(PACKAGE.parent)) for p in _modules(PACKAGE)
+                 if p.relative_to(PACKAGE).parts[0] not in ("cli", "__main__.py")
+                 and any(name == "harness.cli" or name.startswith("harness.cli.") for name in _imports(p))]
+    assert offenders == []
+
+
+def test_the_pure_core_imports_only_the_pure_core():
+    allowed = (*PURE, "harness.errors")
+    bad = []
+    for p in _modules(PACKAGE):
+        dotted = ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if not dotted.startswith(PURE):
+            continue
+        for name in _imports(p):
+            if name.startswith("harness.") and not name.startswith(allowed) and name != "harness":
+                bad.append((dotted, name))
+    assert bad == []
