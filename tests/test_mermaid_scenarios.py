@@ -356,7 +356,6 @@ def test_pytest_collects_diagrams_and_judges_the_four_cells(pytester: pytest.Pyt
     (pytester.path / "scenarios").mkdir()
     for path in (AS_IS, TO_BE):
         shutil.copy(path, pytester.path / "scenarios" / path.name)
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     (pytester.path / "policy.yaml").write_text('required:\n  as-is: ["24.09.0"]\n  to-be: ["25.1.0"]\n')
     four = "as-is-24.09.0 or as-is-25.1.0 or to-be-24.09.0 or to-be-25.1.0"

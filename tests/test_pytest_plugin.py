@@ -20,7 +20,6 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     (pytester.path / "scenarios").mkdir()
     for name in ("pr3353-as-is.yaml", "pr3353-to-be.yaml"):
         shutil.copy(ROOT / "scenarios" / name, pytester.path / "scenarios" / name)
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     (pytester.path / "policy.yaml").write_text('required:\n  as-is: ["24.09.0"]\n  to-be: ["25.1.0"]\n')
     return pytester
