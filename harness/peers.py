@@ -28,7 +28,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -554,7 +554,22 @@ def installed_info(rel: Release) -> dict[str, Any]:
     return {}
 
 
-_CONFLICT = re.compile(r"The user requested \(constraint\) ([A-Za-z0-9_.\-]+)==")
+_CAUSE = re.compile(r"^\s+(?:The user requested \(constraint\) ([A-Za-z0-9_.\-]+)=="
+                    r"|([A-Za-z0-9_.\-]+) \S+ depends on )", re.M)
+
+
+def conflicting_pins(pip_output: str, pinned: Collection[str]) -> list[str]:
+    """The pinned names pip's last "The conflict is caused by:" block names: a constraint it cannot satisfy, or a
+    pinned package whose locked version depends on something the build excludes (25.8-25.17 keep the base lock's
+    opentelemetry-instrumentation-* 0.60b1, which pin opentelemetry-api 1.39.1, while the build's own
+    opentelemetry-sdk~=1.33.1 pins opentelemetry-api 1.33.1)."""
+    block = pip_output.rpartition("The conflict is caused by:")[2].partition("To fix this")[0]
+    out: list[str] = []
+    for match in _CAUSE.finditer(block):
+        name = canonicalize_name(match.group(1) or match.group(2))
+        if name in pinned and name not in out:
+            out.append(name)
+    return out
 
 
 def install(rel: Release, *, fresh: bool = False, log: bool = True, say: Log | None = None,
@@ -590,7 +605,7 @@ def install(rel: Release, *, fresh: bool = False, log: bool = True, say: Log | N
         shown = step if pip_lines else (lambda _line: None)
         _run([base, "-m", "venv", "--clear", str(where / "venv")], rel, shown, where)
         relaxed_after: list[str] = []
-        for _attempt in range(4):
+        while True:  # ends: every retry drops at least one more pin, and there are finitely many
             # --no-compile: the webserver compiles what it imports on first start; compiling every module of
             # ~130 packages up front is most of an install's CPU time on a 2-core machine.
             argv = [str(venv_python(rel)), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar",
@@ -599,19 +614,17 @@ def install(rel: Release, *, fresh: bool = False, log: bool = True, say: Log | N
             code, tail = _run(argv, rel, shown, where, check=False)
             if code == 0:
                 break
-            dropped = [n for n in _CONFLICT.findall(tail) if canonicalize_name(n) not in relaxed_after]
+            dropped = conflicting_pins(tail, _pins(cfile.read_text(encoding="utf-8").splitlines())) if cfile else []
             if cfile is None or not dropped:
                 raise HarnessError(f"installing {rel.describe()} failed (pip exit {code}); pip said:\n{tail}")
-            # pip names the constraints it cannot satisfy: drop exactly those, as the derivation drops the
-            # pins the build's own Requires-Dist contradicts, and say so.
-            relaxed_after += [canonicalize_name(n) for n in dropped]
+            # pip names the pins it cannot satisfy together with the build: drop exactly those, as the derivation
+            # drops the pins the build's own Requires-Dist contradicts, and say so.
+            relaxed_after += dropped
             step(f"      pip rejects the pin(s) {' '.join(dropped)}: retrying without them")
             lines = [ln for ln in cfile.read_text(encoding="utf-8").splitlines()
                      if canonicalize_name(ln.partition("==")[0]) not in relaxed_after or ln.startswith("#")]
             cfile = where / "constraints.txt"
             cfile.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        else:
-            raise HarnessError(f"installing {rel.describe()} failed: pip kept rejecting constraints")
         if relaxed_after:
             constraints = Constraints("derived", None, constraints.base or constraints.file,
                                       (*constraints.relaxed, *relaxed_after),

@@ -74,6 +74,33 @@ def test_derivation_reproduces_the_shipped_26_9_6_lock_from_26_8_1() -> None:
     assert "pydantic-core" in relaxed  # not in any Requires-Dist: pinned exactly by the relaxed pydantic
 
 
+PIP_CONFLICT = """\
+INFO: pip is looking at multiple versions of opentelemetry-sdk to determine which version is compatible.
+ERROR: Cannot install backend.ai-logging and opentelemetry-instrumentation-aiohttp-client because these package \
+versions have conflicting dependencies.
+
+The conflict is caused by:
+    opentelemetry-exporter-otlp-proto-grpc 1.33.1 depends on opentelemetry-api~=1.15
+    opentelemetry-instrumentation-aiohttp-client 0.60b1 depends on opentelemetry-api~=1.12
+    opentelemetry-instrumentation 0.60b1 depends on opentelemetry-api~=1.4
+    opentelemetry-semantic-conventions 0.60b1 depends on opentelemetry-api==1.39.1
+    The user requested (constraint) protobuf==6.33.2
+    opentelemetry-sdk 1.33.1 depends on opentelemetry-api==1.33.1
+
+To fix this you could try to:
+1. loosen the range of package versions you've specified
+"""
+
+
+def test_pins_pip_names_as_conflicting_are_the_ones_dropped() -> None:
+    # pip's own words from 25.8.1's install.log (lock-25.19.2 minus what 25.8.1 contradicts): the kept
+    # instrumentation 0.60b1 pins clash with the build's opentelemetry-sdk~=1.33.1 only through opentelemetry-api.
+    pinned = {"opentelemetry-instrumentation-aiohttp-client", "opentelemetry-instrumentation", "protobuf", "yarl"}
+    assert peers.conflicting_pins(PIP_CONFLICT, pinned) == [
+        "opentelemetry-instrumentation-aiohttp-client", "opentelemetry-instrumentation", "protobuf"]
+    assert peers.conflicting_pins("ERROR: No matching distribution found for x", pinned) == []
+
+
 def test_shipped_locks_are_indexed_and_exist() -> None:
     locks = peers.shipped_locks()
     assert {str(lk.version) for lk in locks} >= {"23.9.10", "24.9.14", "25.1.1", "25.19.2", "26.8.1", "26.9.6"}
