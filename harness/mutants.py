@@ -367,6 +367,11 @@ _LISTED: tuple[Mutant, ...] = (
            change=with_fields(filter_hop_by_hop=False)),
     Mutant("as-is~own-401-not-problem-json", "as-is", "the gateway's own 401 is typed application/json", G2C,
            reply=as_plain_json),
+    # The 26.x session (scenarios/login-session-26.yaml).
+    Mutant("G6g~session-cookie-not-secure", "G6g", "the session cookie lacks Secure (cookie_secure = false)", G2C,
+           change=with_fields(cookie_secure=False)),
+    Mutant("G6g~session-id-minted", "G6g", "the session id is minted by the webserver, not the manager's token",
+           G2C, change=with_fields(sid_source="webserver")),
 )
 
 _SIGNATURE: tuple[Mutant, ...] = tuple(

@@ -69,6 +69,18 @@ def test_not_equals():
     assert evaluate_check(c, [], ctx(), None) is not None
 
 
+def test_regex_placeholders_match_their_run_value_literally():
+    c = Check("regex", SourceSpan("u", 1), value=Template("^AIOHTTP_SESSION=${session_id};"),
+              pattern=re.compile("^AIOHTTP_SESSION=x;"))
+    assert evaluate_check(c, ["AIOHTTP_SESSION=a.b; Path=/"], ctx(session_id="a.b"), None) is None
+    assert evaluate_check(c, ["AIOHTTP_SESSION=axb; Path=/"], ctx(session_id="a.b"), None) is not None  # '.' literal
+    assert evaluate_check(c, ["AIOHTTP_SESSION=other; Path=/"], ctx(session_id="a.b"), None) == (
+        "/^AIOHTTP_SESSION=a\\.b;/", "'AIOHTTP_SESSION=other; Path=/'")
+    assert evaluate_check(c, ["AIOHTTP_SESSION=; Path=/"], ctx(session_id=None), None) is None  # none: empty
+    unset = Check("regex", SourceSpan("u", 1), value=Template("^${nowhere}$"), pattern=re.compile("^x$"))
+    assert "has no value" in evaluate_check(unset, ["x"], ctx(), None)[1]
+
+
 def test_regex_searches():
     c = Check("regex", SourceSpan("u", 1), pattern=re.compile(r"^Backend\.AI Web Server "))
     assert evaluate_check(c, ["Backend.AI Web Server 24.09.14"], ctx(), None) is None

@@ -54,4 +54,6 @@ class MockManager:
             self._logins[name] = n + 1
             token = manager_rules.session_token(self.directory.seed, name, n)
         status, payload = authorize(self.directory, body, self.contract, token=token)
+        if status == 200 and token is not None:
+            self.directory.note_session_token(name, token)
         return web.json_response(payload, status=status)

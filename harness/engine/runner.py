@@ -121,9 +121,13 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
             "fasttrack_host": cell.fasttrack_authority,
             "run_id": rid,
             "session_id": None,
+            # The login-session token the manager answered the user's latest login with (26.4 contract; none
+            # before): refreshed before each step is judged, as a step may log in again.
+            "manager_session_token": None,
         }
         if scenario.login:
             variables["session_id"] = await _login(client, user.username, user.password)
+            variables["manager_session_token"] = ctx.directory.session_token(user.username)
             result.secrets.add(str(variables["session_id"]))
             ctx.owners[str(variables["session_id"])] = f"the session of user 'first' of run {rid}"
         if second is not None:  # logged in next to the first: both sessions live for the whole run
@@ -151,6 +155,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
             step_result = await _run_step(step, await client_of(step.actor), journal, variables, ctx, rid)
             step_result.judged, step_result.not_applicable = ((contract, model) if cell.real_fasttrack
                                                               else (contract + model, 0))
+            variables["manager_session_token"] = ctx.directory.session_token(user.username)
             if step_result.outcome == "pass":
                 step_result.failures = _evaluate(step, step_result, variables, modes, ctx, cell.real_fasttrack)
                 step_result.outcome = "fail" if step_result.failures else "pass"
@@ -179,6 +184,8 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
             # not a pass.
             result.outcome = "skip"
             result.skipped = "not applicable against a real FastTrack: no contract check was left to judge"
+        if variables["manager_session_token"]:
+            result.secrets.add(str(variables["manager_session_token"]))
         for cap_name in {c.name for s in scenario.steps for c in s.captures if c.secret}:
             if variables.get(cap_name):
                 result.secrets.add(str(variables[cap_name]))

@@ -36,6 +36,7 @@ class Directory:
         self.trust_seed = trust_seed
         self._by_name: dict[str, User] = {}
         self._by_key: dict[str, User] = {}
+        self._session_tokens: dict[str, str] = {}  # username -> the last login-session token the manager answered
 
     def _access_key(self, username: str) -> str:
         body = derive(self.seed, f"ak:{username}", 6).upper()
@@ -55,9 +56,17 @@ class Directory:
         return user
 
     def forget(self, username: str) -> None:
+        self._session_tokens.pop(username, None)
         user = self._by_name.pop(username, None)
         if user is not None:
             self._by_key.pop(user.access_key, None)
+
+    def note_session_token(self, username: str, token: str) -> None:
+        """The manager answered this login with ``token`` (26.4 contract): what a 26.x session id must be."""
+        self._session_tokens[username] = token
+
+    def session_token(self, username: str) -> str | None:
+        return self._session_tokens.get(username)
 
     def by_name(self, username: str) -> User | None:
         return self._by_name.get(username)

@@ -25,6 +25,9 @@ scenario can say *why* an expectation differs instead of listing generations:
   bearer-passthrough, proposal                 the transitional design proposal
   act-as-dropped | act-as-forwarded            a client X-BackendAI-Act-As is dropped (whitelist, §3.3), or
                                                forwarded on every HTTP pipeline route (26.9.6 observed)
+  sid-manager-token                            the session id handed to the client is the manager's
+                                               login-session token (26.4.0+; older lines mint their own)
+  cookie-secure                                the session cookie carries Secure (26.4.3+ default)
 """
 
 from __future__ import annotations
@@ -160,6 +163,10 @@ def facets(p: GatewayProfile) -> tuple[str, ...]:
     if p.bearer_passthrough != "none":
         out.append("bearer-passthrough")
     out.append("act-as-forwarded" if ACT_AS in p.extra_forwarded else "act-as-dropped")
+    if p.sid_source == "manager-token":
+        out.append("sid-manager-token")
+    if p.cookie_secure:
+        out.append("cookie-secure")
     if p.proposal:
         out.append("proposal")
     return tuple(out)

@@ -32,14 +32,14 @@ from harness.scenario.model import (
     WebSocketSpec,
     WsMessage,
 )
-from harness.scenario.template import Template
+from harness.scenario.template import PLACEHOLDER, Template
 from harness.scenario.yamlnodes import LList, LMap, Source, load
 from harness.scenario.yamlnodes import kind as what_is
 
 # Values every run provides (see harness.engine.runner.run_variables).
 BUILTINS = frozenset({
     "username", "password", "access_key", "session_id", "jwt_secret", "session_max_age", "gateway_host", "client_ip",
-    "fasttrack_host", "run_id",
+    "fasttrack_host", "run_id", "manager_session_token",
 })
 # The second user's values, in a scenario with ``users: 2``.
 SECOND_USER = frozenset({"second_username", "second_password", "second_access_key", "second_session_id",
@@ -630,11 +630,13 @@ def _check(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Check:
     if kind == "regex":
         if not isinstance(arg, str):
             raise ctx.err("regex must be a string", amark, apath)
-        try:
-            pattern = re.compile(arg)
+        template = _template(ctx, arg, amark, apath)
+        try:  # a ${placeholder} stands for its run value, matched literally: compiled as an escaped "x" here
+            pattern = re.compile(PLACEHOLDER.sub("x", arg))
         except (re.error, OverflowError, RecursionError) as exc:
             raise ctx.err(f"invalid regex: {exc}", amark, apath) from None
-        return Check("regex", where, pattern=pattern, modes=modes, allow_duplicates=dups)
+        return Check("regex", where, value=template if template.names else None, pattern=pattern, modes=modes,
+                     allow_duplicates=dups)
     if kind == "jwt":
         return Check("jwt", where, jwt=_jwt(ctx, arg, apath, amark), modes=modes, allow_duplicates=dups)
     if kind == "keypair_signature":

@@ -9,6 +9,7 @@ therefore a failure by default, never silently folded.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,7 +139,8 @@ def _one(check: Check, value: str, ctx: EvalContext, record: HopRecord | None, m
             return None if not same else (f"not {want!r}", repr(value))
         if check.kind == "regex":
             assert check.pattern is not None
-            return None if check.pattern.search(value) else (f"/{check.pattern.pattern}/", repr(value))
+            pattern = check.pattern if check.value is None else _regex(check.value, ctx)
+            return None if pattern.search(value) else (f"/{pattern.pattern}/", repr(value))
         if check.kind == "bearer":
             assert check.value is not None
             want = "Bearer " + _render(check.value, ctx)
@@ -150,6 +152,15 @@ def _one(check: Check, value: str, ctx: EvalContext, record: HopRecord | None, m
     except _CheckError as exc:
         return (check.describe(), str(exc))
     return (check.describe(), f"unsupported check kind {check.kind}")
+
+
+def _regex(t: Template, ctx: EvalContext) -> re.Pattern[str]:
+    """A regex with ``${placeholders}``: each run value is matched literally."""
+    escaped = {k: re.escape("" if v is None else str(v)) for k, v in ctx.variables.items()}
+    try:
+        return re.compile(t.render(escaped))
+    except UndefinedPlaceholder as exc:
+        raise _CheckError(f"placeholder ${{{exc.args[0]}}} has no value") from None
 
 
 def _signature(check: Check, value: str, ctx: EvalContext, record: HopRecord | None) -> tuple[str, str] | None:

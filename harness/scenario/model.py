@@ -32,8 +32,8 @@ class JwtSpec:
 class Check:
     kind: CheckKind
     where: SourceSpan  # where the check is written, for failures
-    value: Template | None = None  # equals / not_equals / bearer / keypair access key
-    pattern: re.Pattern[str] | None = None  # regex, compiled at load time
+    value: Template | None = None  # equals / not_equals / bearer / keypair access key / a regex with ${...}
+    pattern: re.Pattern[str] | None = None  # regex, compiled at load time (placeholders as "x": syntax only)
     jwt: JwtSpec | None = None
     modes: frozenset[str] | None = None  # apply only on gateways matching one of these modes
     allow_duplicates: bool = False
@@ -42,7 +42,7 @@ class Check:
         if self.kind in ("present", "absent"):
             return self.kind
         if self.kind == "regex" and self.pattern is not None:
-            return f"regex /{self.pattern.pattern}/"
+            return f"regex /{self.value.raw if self.value is not None else self.pattern.pattern}/"
         if self.kind == "jwt":
             return "jwt"
         return f"{self.kind} {self.value}" if self.value is not None else self.kind
