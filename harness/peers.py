@@ -708,8 +708,8 @@ class PeerLauncher:
 
     @contextlib.asynccontextmanager
     async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
-        port = services.free_port()
         async with contextlib.AsyncExitStack() as stack:
+            port = stack.enter_context(services.reserved_port())
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"harness-peer-{self.rel.version}-"))
             redis_url = await stack.enter_async_context(services.redis_server())
             conf = Path(workdir) / "webserver.conf"

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import tarfile
 import threading
@@ -24,7 +25,7 @@ from packaging.version import Version
 
 from harness import census, cli, peers
 from harness.actors.manager import MockManager
-from harness.engine import supervisor
+from harness.engine import services, supervisor
 from harness.engine.matrix_run import Options, mock_columns, run_matrix
 from harness.engine.targets import CLASSIC_CONFIG, CONFIG_26, CONFIG_2303, TEMPLATE_FIELDS
 from harness.errors import HarnessError, UsageError
@@ -248,6 +249,22 @@ def test_a_directory_that_is_not_a_webserver_tree_is_refused(tmp_path: Path,
     (code_only / "src/ai/backend/web/server.py").write_text("")
     with pytest.raises(UsageError, match=r"no pyproject\.toml, setup\.py or setup\.cfg.*--gateway-cmd"):
         peers.release(str(code_only))
+
+
+def test_a_reserved_port_is_bindable_only_by_a_reuse_port_server() -> None:
+    # A real webserver binds its port with SO_REUSEPORT; while the harness holds the port for it, no other server
+    # (a mock FastTrack, another build's free port) can take it, and the reservation itself takes no connection.
+    with services.reserved_port() as port:
+        with socket.socket() as plain, pytest.raises(OSError):
+            plain.bind(("127.0.0.1", port))
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens: the ready probe waits
+        with socket.socket() as webserver:
+            webserver.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            webserver.bind(("127.0.0.1", port))
+            webserver.listen()
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
 
 
 def _never_listening_build(tmp_path: Path) -> tuple[Path, Path]:

@@ -10,7 +10,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def reserved_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A free port held for a server that binds it with SO_REUSEPORT (every webserver release does): a socket bound
+    with SO_REUSEPORT, never listening, so it takes no connection, but no other bind gets the port, not even a
+    port-0 bind. With :func:`free_port` alone, another server (a mock FastTrack, another build) could take the port
+    before the webserver bound it; the ready probe then found that server, and the webserver shared or lost the
+    port: 25.15.12's /server/login was answered by a mock FastTrack (401 "Authorization missing")."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((host, 0))
+        yield int(s.getsockname()[1])
 
 
 def parse_listen(text: str) -> tuple[str, int]:
