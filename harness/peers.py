@@ -629,13 +629,38 @@ def install(rel: Release, *, fresh: bool = False, log: bool = True, say: Log | N
             constraints = Constraints("derived", None, constraints.base or constraints.file,
                                       (*constraints.relaxed, *relaxed_after),
                                       cfile.read_text(encoding="utf-8") if cfile else "")
+        undeclared = _add_undeclared_imports(rel, cfile, step, shown, where)
         seconds = time.monotonic() - started
         info = {"release": rel.to_json(), "python": rel.python, "interpreter": _python_version(base),
-                "constraints": constraints.to_json(), "seconds": round(seconds, 1)}
+                "constraints": constraints.to_json(), "undeclared_added": undeclared, "seconds": round(seconds, 1)}
         (where / "install.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         marker.write_text(f"{rel.version}\n", encoding="utf-8")
         step(f"installed in {seconds:.0f} s")
         return venv_python(rel), seconds
+
+
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([A-Za-z0-9_]+)")
+
+
+def _add_undeclared_imports(rel: Release, cfile: Path | None, step: Log, shown: Log, where: Path) -> list[str]:
+    """Import the webserver once; a module it needs that no Requires-Dist declares, but that the constraints pin
+    (their lock's environment had it), is installed at that pin. valkey-glide 2.0.1 (25.11-25.12) imports sniffio
+    without declaring it; anyio pulled it in until 4.12, which the 25.19.2 lock pins. Returns what was added; a
+    module no constraint names is left to fail the start, which then shows the build's own traceback."""
+    pins = _pins(cfile.read_text(encoding="utf-8").splitlines()) if cfile else {}
+    added: list[str] = []
+    python = str(venv_python(rel))
+    while True:
+        code, tail = _run([python, "-c", "import ai.backend.web.server"], rel, shown, where, check=False)
+        missing = [canonicalize_name(m) for m in _NO_MODULE.findall(tail)]
+        if code == 0 or not missing or missing[-1] not in pins or missing[-1] in added:
+            return added
+        name = missing[-1]
+        step(f"      the build imports {name} but declares no dependency on it: installing {name}=={pins[name]} "
+             "(pinned by the constraints)")
+        _run([python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", "--no-compile",
+              "-c", str(cfile), f"{name}=={pins[name]}"], rel, shown, where)
+        added.append(name)
 
 
 _SHOWN = ("Collecting ", "Processing ", "Building ", "Installing collected", "Successfully ", "ERROR", "error:")

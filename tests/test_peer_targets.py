@@ -251,6 +251,26 @@ def test_a_directory_that_is_not_a_webserver_tree_is_refused(tmp_path: Path,
         peers.release(str(code_only))
 
 
+def test_an_undeclared_import_the_constraints_pin_is_installed_at_that_pin(tmp_path: Path) -> None:
+    # valkey-glide 2.0.1 imports sniffio without declaring it (25.11-25.13 failed to start: ModuleNotFoundError).
+    rel = peers.Release("25.11.4", "3.13", "G6", key="undeclared")
+    python = peers.venv_python(rel)
+    python.parent.mkdir(parents=True)
+    have = tmp_path / "have"
+    python.write_text(f"#!/bin/sh\nif [ \"$1\" = -m ]; then echo \"$@\" >> {have}; exit 0; fi\n"
+                      f"grep -q sniffio {have} 2>/dev/null && exit 0\n"
+                      "echo \"ModuleNotFoundError: No module named 'sniffio'\"; exit 1\n")
+    python.chmod(0o755)
+    cfile = tmp_path / "constraints.txt"
+    cfile.write_text("# derived\nanyio==4.12.0\nsniffio==1.3.1\n")
+    said: list[str] = []
+    assert peers._add_undeclared_imports(rel, cfile, said.append, lambda _: None, tmp_path) == ["sniffio"]
+    assert "sniffio==1.3.1" in have.read_text() and "declares no dependency" in said[0]
+    cfile.write_text("anyio==4.12.0\n")  # not pinned: nothing is guessed, the start shows the traceback
+    have.unlink()
+    assert peers._add_undeclared_imports(rel, cfile, said.append, lambda _: None, tmp_path) == []
+
+
 def test_a_reserved_port_is_bindable_only_by_a_reuse_port_server() -> None:
     # A real webserver binds its port with SO_REUSEPORT; while the harness holds the port for it, no other server
     # (a mock FastTrack, another build's free port) can take it, and the reservation itself takes no connection.
