@@ -5,8 +5,9 @@
 Counts: tracebacks and undocumented exit codes over bad input (options, files, documents, unwritable outputs,
 a closed stdout); processes and listening ports of a run left 5 s after SIGTERM/SIGINT at several moments;
 half-written or lost reports; secrets readable and non-secrets hidden in the reports of the default matrix; a
-scenario broken at run time whose error reaches other scenarios. The checks are those of tests/test_signals.py,
-tests/test_robustness.py and tests/test_redact.py, run here as one battery.
+scenario broken at run time whose error reaches other scenarios. The checks are those of
+tests/engine/test_supervisor.py, tests/cli/test_robustness.py and tests/report/test_redact.py, run here as one
+battery.
 """
 
 from __future__ import annotations

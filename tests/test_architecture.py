@@ -60,3 +60,10 @@ def test_the_pure_core_imports_only_the_pure_core():
             if name.startswith("harness.") and not name.startswith(allowed) and name != "harness":
                 bad.append((dotted, name))
     assert bad == []
+
+
+def test_the_tests_mirror_the_package():
+    # The test of harness/x/y.py lives in tests/x/ (README "Layout"); a new package brings its test directory.
+    tests = Path(__file__).resolve().parent
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert [name for name in packages if not (tests / name).is_dir()] == []

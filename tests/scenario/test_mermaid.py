@@ -26,7 +26,7 @@ from harness.scenario.mermaid import parse_diagram_scenario
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT.parent / "shared" / "seed" / "pr-3353-deprecate-sso-header.txt"
 AS_IS = DEFAULT_SCENARIOS / "diagram-pr3353-as-is.mmd"
 TO_BE = DEFAULT_SCENARIOS / "diagram-pr3353-to-be.mmd"
