@@ -221,7 +221,10 @@ def run_census(opts: CensusOptions) -> int:
     with ThreadPoolExecutor(max_workers=opts.installs, thread_name_prefix="census-install") as pool:
         futures: dict[Version, Future[tuple[peers.Release, Path, float, dict[str, Any]]]] = {
             v: pool.submit(_prepare, str(v), opts.fresh) for v in targets if str(v) not in kept}
-        for v in targets:
+        for i, v in enumerate(targets):
+            # What an earlier census judged for the releases still ahead is written too: a census stopped midway
+            # loses none of it.
+            ahead = [kept[str(t)] for t in targets[i + 1:] if str(t) in kept]
             if str(v) in kept:
                 entries.append(kept[str(v)])
                 continue
@@ -246,7 +249,7 @@ def run_census(opts: CensusOptions) -> int:
                 if entry.agreement is not None and entry.margin is not None else "")
                 + (f": {entry.error['cause'].splitlines()[0][:200]}" if entry.error else ""),
                 file=sys.stderr, flush=True)
-            write(entries, opts.out, time.monotonic() - started, len(targets))
+            write(entries + ahead, opts.out, time.monotonic() - started, len(targets))
     wall = time.monotonic() - started
     paths = write(entries, opts.out, wall, len(targets))
     print(render_md(document(entries, wall, len(targets))))

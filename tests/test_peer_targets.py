@@ -413,6 +413,35 @@ def test_census_reports_a_failed_release_and_goes_on(tmp_path: Path) -> None:
     assert "ResolutionImpossible" in md and "| 25.1 " in md and "2 of 3 release lines (incomplete)" in md
 
 
+def test_a_resumed_census_stopped_midway_keeps_what_the_earlier_one_judged_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 25.1.1 is run again (it failed before); 26.9.6 was judged before and is still ahead when 25.1.1's result is
+    # written: a stop right then must not drop it from census.json.
+    judged = census.Entry("26.9", "26.9.6", python="3.13", claimed="G6g", identified="G6g", agreement=1.0,
+                          margin=0.2, verdicts={"25.1.0": "compatible"}, required={"25.1.0": True})
+    failed = census.Entry("25.1", "25.1.1", error={"stage": "install", "cause": "pip said: ResolutionImpossible"})
+    census.write([failed, judged], tmp_path, 12.0, 2)
+    monkeypatch.setattr(peers, "pypi_versions", lambda: [Version("26.9.6"), Version("25.1.1")])
+
+    def prepare(version: str, fresh: bool) -> None:
+        raise HarnessError(f"installing {version} failed again")
+
+    written: list[list[str]] = []
+    real_write = census.write
+
+    def spy(entries: list[census.Entry], out: Path, wall: float, planned: int) -> list[Path]:
+        written.append([e.version for e in entries])
+        return real_write(entries, out, wall, planned)
+
+    monkeypatch.setattr(census, "_prepare", prepare)
+    monkeypatch.setattr(census, "write", spy)
+    assert census.run_census(census.CensusOptions(out=tmp_path, resume=True)) == 3
+    assert written[0] == ["25.1.1", "26.9.6"]  # the first write, before 26.9.6 is reached
+    doc = json.loads((tmp_path / "census.json").read_text())
+    assert [r["version"] for r in doc["releases"]] == ["25.1.1", "26.9.6"]
+    assert doc["releases"][1]["identified"] == "G6g"
+
+
 def test_peer_census_takes_no_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["peer", "census", "26.9.6"]) == 2
     assert "unrecognized arguments: 26.9.6" in capsys.readouterr().err
