@@ -208,7 +208,9 @@ def run_census(opts: CensusOptions) -> int:
     are still reported)."""
     started = time.monotonic()
     census = Census(opts)
-    targets = latest_per_line(peers.pypi_versions(), opts.since, opts.lines)
+    versions = peers.pypi_versions()
+    targets = latest_per_line(versions, opts.since, opts.lines)
+    every = sorted(set(latest_per_line(versions, opts.since)) | set(targets))  # the document covers every line
     if not targets:
         raise errors.UsageError(f"no release line on the index matches (since {opts.since}, lines {opts.lines})")
     print(f"census: {len(targets)} release lines: {', '.join(str(v) for v in targets)}", file=sys.stderr,
@@ -221,10 +223,7 @@ def run_census(opts: CensusOptions) -> int:
     with ThreadPoolExecutor(max_workers=opts.installs, thread_name_prefix="census-install") as pool:
         futures: dict[Version, Future[tuple[peers.Release, Path, float, dict[str, Any]]]] = {
             v: pool.submit(_prepare, str(v), opts.fresh) for v in targets if str(v) not in kept}
-        for i, v in enumerate(targets):
-            # What an earlier census judged for the releases still ahead is written too: a census stopped midway
-            # loses none of it.
-            ahead = [kept[str(t)] for t in targets[i + 1:] if str(t) in kept]
+        for v in targets:
             if str(v) in kept:
                 entries.append(kept[str(v)])
                 continue
@@ -249,10 +248,11 @@ def run_census(opts: CensusOptions) -> int:
                 if entry.agreement is not None and entry.margin is not None else "")
                 + (f": {entry.error['cause'].splitlines()[0][:200]}" if entry.error else ""),
                 file=sys.stderr, flush=True)
-            write(entries + ahead, opts.out, time.monotonic() - started, len(targets))
+            write(_every_line(entries, kept, every), opts.out, time.monotonic() - started, len(every))
     wall = time.monotonic() - started
-    paths = write(entries, opts.out, wall, len(targets))
-    print(render_md(document(entries, wall, len(targets))))
+    entries = _every_line(entries, kept, every)
+    paths = write(entries, opts.out, wall, len(every))
+    print(render_md(document(entries, wall, len(every))))
     print(f"\ncensus of {len(entries)} releases in {wall:.0f} s; reports: {', '.join(str(p) for p in paths)}")
     if any(e.error for e in entries):
         return errors.EXIT_RUNTIME
@@ -261,9 +261,25 @@ def run_census(opts: CensusOptions) -> int:
     return errors.EXIT_OK
 
 
+NOT_JUDGED = "not judged"
+_NOT_JUDGED_WHY = ("no census has judged this release yet: the census stopped before it, or --line left it out "
+                   "(`peer census --resume` runs it)")
+
+
+def _every_line(judged: list[Entry], kept: dict[str, Entry], every: list[Version]) -> list[Entry]:
+    """``judged`` plus, for every other release line, what an earlier census judged (``--resume``) or an entry
+    saying it was not judged and why: a census stopped midway, or one of a few ``--line``, loses nothing an
+    earlier one judged and leaves no line out silently."""
+    have = {e.version: e for e in judged}
+    return [have.get(str(v)) or kept.get(str(v)) or Entry(line=".".join(map(str, v.release[:2])), version=str(v),
+                                                          error={"stage": NOT_JUDGED, "cause": _NOT_JUDGED_WHY})
+            for v in every]
+
+
 def document(entries: list[Entry], wall: float, planned: int) -> dict[str, Any]:
+    judged = [e for e in entries if not (e.error and e.error["stage"] == NOT_JUDGED)]
     return {"schema": SCHEMA, "generated": datetime.now(UTC).replace(microsecond=0).isoformat(),
-            "wall_s": round(wall, 1), "planned": planned, "complete": len(entries) == planned,
+            "wall_s": round(wall, 1), "planned": planned, "complete": len(judged) == planned,
             "releases": [e.to_json() for e in entries]}
 
 
@@ -299,8 +315,9 @@ def render_md(doc: dict[str, Any]) -> str:
     head = ["line", "release", "Python", "claims", "identified", "agreement", "margin", *columns, "differences",
             "status", "install s", "run s"]
     ok = sum(1 for r in rows if r["status"] == "ok")
+    judged = sum(1 for r in rows if not (r["error"] and r["error"]["stage"] == NOT_JUDGED))
     lines = ["# Census of backend.ai-webserver release lines", "",
-             f"Generated {doc['generated']} by `python -m harness peer census`: {len(rows)} of {doc['planned']} "
+             f"Generated {doc['generated']} by `python -m harness peer census`: {judged} of {doc['planned']} "
              f"release lines{'' if doc['complete'] else ' (incomplete)'}, {ok} identified as the generation their "
              f"version belongs to with every difference explained; wall time {doc['wall_s']:.0f} s.", "",
              "`claims`: the generation of the version (protocol-history §2); `identified`: `identify`'s best match, "

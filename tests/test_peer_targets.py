@@ -440,6 +440,15 @@ def test_a_resumed_census_stopped_midway_keeps_what_the_earlier_one_judged_ahead
     doc = json.loads((tmp_path / "census.json").read_text())
     assert [r["version"] for r in doc["releases"]] == ["25.1.1", "26.9.6"]
     assert doc["releases"][1]["identified"] == "G6g"
+    # --line 25.1 with --resume: the other lines stay as judged, and a line no census judged says so.
+    monkeypatch.setattr(peers, "pypi_versions", lambda: [Version("26.9.6"), Version("25.1.1"), Version("24.9.14")])
+    assert census.run_census(census.CensusOptions(out=tmp_path, resume=True, lines=["25.1"])) == 3
+    doc = json.loads((tmp_path / "census.json").read_text())
+    assert [(r["version"], r["status"]) for r in doc["releases"]] == [
+        ("24.9.14", "error (not judged)"), ("25.1.1", "error (install)"), ("26.9.6", "ok")]
+    assert doc["planned"] == 3 and doc["complete"] is False
+    assert "--resume" in doc["releases"][0]["error"]["cause"]
+    assert "2 of 3 release lines (incomplete)" in (tmp_path / "census.md").read_text()
 
 
 def test_peer_census_takes_no_target(capsys: pytest.CaptureFixture[str]) -> None:
