@@ -242,6 +242,12 @@ def run_census(opts: CensusOptions) -> int:
                     census.judge(entry, rel, python)
                 except HarnessError as exc:
                     entry.error = {"stage": "run", "cause": str(exc)[-SETUP_TAIL:]}
+            if (signum := supervisor.requested()) is not None:
+                # Stopped: this release was not judged (its runs were cut short), nor are the ones ahead; the
+                # document says so, and no further install starts.
+                write(_every_line(entries, kept, every), opts.out, time.monotonic() - started, len(every))
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise supervisor.Interrupted(signum)
             entries.append(entry)
             print(f"census: {entry.version}: {entry.status()}" + (
                 f", identified {entry.identified} at {entry.agreement:.0%} (margin {entry.margin:.0%})"

@@ -451,6 +451,30 @@ def test_a_resumed_census_stopped_midway_keeps_what_the_earlier_one_judged_ahead
     assert "2 of 3 release lines (incomplete)" in (tmp_path / "census.md").read_text()
 
 
+def test_a_stopped_census_records_no_cut_short_release_and_runs_nothing_more(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A SIGTERM while 25.1.1 runs: its runs were cut short, so it is "not judged", as is 26.9.6 ahead (it used
+    # to go on and record every remaining release as an identify error).
+    monkeypatch.setattr(peers, "pypi_versions", lambda: [Version("26.9.6"), Version("25.1.1")])
+    prepared: list[str] = []
+
+    def prepare(version: str, fresh: bool) -> tuple[object, Path, float, dict[str, object]]:
+        prepared.append(version)
+        return peers.Release(version, "3.12", "to-be"), Path("python"), 0.0, {}
+
+    def judge(self: census.Census, entry: census.Entry, rel: peers.Release, python: Path) -> None:
+        monkeypatch.setattr(supervisor, "requested", lambda: signal.SIGTERM)
+        entry.error = {"stage": "identify", "cause": "no generation can be named: runs interrupted"}
+
+    monkeypatch.setattr(census, "_prepare", prepare)
+    monkeypatch.setattr(census.Census, "judge", judge)
+    with pytest.raises(supervisor.Interrupted):
+        census.run_census(census.CensusOptions(out=tmp_path, installs=1))
+    doc = json.loads((tmp_path / "census.json").read_text())
+    assert [(r["version"], r["status"]) for r in doc["releases"]] == [
+        ("25.1.1", "error (not judged)"), ("26.9.6", "error (not judged)")]
+
+
 def test_peer_census_takes_no_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["peer", "census", "26.9.6"]) == 2
     assert "unrecognized arguments: 26.9.6" in capsys.readouterr().err
