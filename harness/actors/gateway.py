@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from harness.protocol import gateway_rules as rules
-from harness.protocol import manager_rules, problems
+from harness.protocol import problems
 from harness.protocol.accounts import derive
 from harness.protocol.clock import Clock
 from harness.protocol.generations import GatewayProfile
@@ -100,48 +100,27 @@ class ReferenceGateway:
             body = await request.json()
         except ValueError:
             body = None
-        if not isinstance(body, dict) or "username" not in body or "password" not in body:
-            return web.json_response({"authenticated": False, "data": {
-                "type": "https://api.backend.ai/probs/invalid-api-params", "title": "Invalid API parameters"}},
-                status=400)
-        now = self.clock.now()
-        sdk_headers = {
-            "X-Forwarded-Host": request.headers.get("X-Forwarded-Host") or request.host,
-            "X-Forwarded-Proto": request.headers.get("X-Forwarded-Proto") or request.scheme,
-            "X-Forwarded-For": request.headers.get("X-Forwarded-For") or (request.remote or ""),
-            "User-Agent": f"Backend.AI Web Server {self.profile.webserver_version}",
-            "X-BackendAI-Domain": self.config.domain,
-            "X-BackendAI-Version": self.profile.api_version,
-            "Date": now.isoformat(),
-        }
-        payload = {"type": "keypair", "domain": self.config.domain, **body}
-        try:
-            async with self.http.get(self.manager_url / "") as probe:
-                await probe.read()
-            async with self.http.post(self.manager_url / "auth/authorize", json=payload, headers=sdk_headers) as r:
-                status, answer = r.status, await r.json(content_type=None)
-        except (aiohttp.ClientError, ValueError):
-            return self._problem(502, "Bad Gateway", problems.BAD_GATEWAY)
-        if status != 200 or not isinstance(answer, dict) or "data" not in answer:
-            problem = answer if isinstance(answer, dict) else {}
-            return web.json_response(manager_rules.login_failure(status, problem))
-        data: dict[str, Any] = answer["data"]
-        if self.profile.sid_source == "manager-token":
-            # 26.4+: the manager's login-session token is the session id; without it the real webserver's
-            # AuthSuccessResponse validation fails (real-webserver-peers "The 26.x line").
-            token = data.get("session_token")
-            if not isinstance(token, str) or not token:
-                return web.json_response({"authenticated": False, "data": {
-                    "type": "https://api.backend.ai/probs/schema-validation-failed",
-                    "title": "Failed to validate the manager's response (AuthSuccessResponse: session_token)"}},
-                    status=400)
-            sid = token
-        else:
-            sid = self._new_sid(str(body["username"]))
-        self.sessions[sid] = rules.Session(sid, data["access_key"], data["secret_key"])
-        resp = web.json_response(manager_rules.login_success(data), headers={rules.SESSION_HEADER: sid})
-        resp.set_cookie(rules.SESSION_COOKIE, sid, max_age=self.config.session_max_age, httponly=True, path="/",
-                        secure=self.profile.cookie_secure or None)
+        plan = rules.plan_login(self.profile, self.client_request(request), body, now=self.clock.now(),
+                                config=self.config)
+        if isinstance(plan, rules.LoginPlan):
+            try:
+                async with self.http.get(self.manager_url / "") as probe:
+                    await probe.read()
+                async with self.http.post(self.manager_url / "auth/authorize", json=dict(plan.payload),
+                                          headers=CIMultiDict(plan.headers.pairs)) as r:
+                    status, answer = r.status, await r.json(content_type=None)
+            except (aiohttp.ClientError, ValueError):
+                return self._problem(502, "Bad Gateway", problems.BAD_GATEWAY)
+            assert isinstance(body, dict)
+            username = str(body["username"])
+            plan = rules.login_answer(self.profile, status, answer, lambda: self._new_sid(username))
+        reply, session = plan, plan.session
+        if session is None:
+            return web.json_response(dict(reply.body), status=reply.status)
+        self.sessions[session.sid] = session
+        resp = web.json_response(dict(reply.body), status=reply.status, headers={rules.SESSION_HEADER: session.sid})
+        resp.set_cookie(rules.SESSION_COOKIE, session.sid, max_age=self.config.session_max_age, httponly=True,
+                        path="/", secure=reply.cookie_secure or None)
         return resp
 
     @staticmethod
@@ -153,7 +132,7 @@ class ReferenceGateway:
     def client_request(self, request: web.Request) -> rules.ClientRequest:
         return rules.ClientRequest(
             method=request.method,
-            path=request.match_info["path"],
+            path=request.match_info.get("path", ""),
             query=tuple(request.query.items()),
             headers=Headers.from_raw(request.raw_headers),
             cookies=dict(request.cookies),
@@ -190,8 +169,8 @@ class ReferenceGateway:
         if isinstance(plan, rules.Reply):
             return web.Response(status=plan.status, reason=plan.reason, body=plan.body,
                                 headers=CIMultiDict(plan.headers.pairs))
-        if plan.pool is not None:
-            self.jars.setdefault(plan.pool, {}).update(req.cookies)
+        if plan.pool is not None and plan.jar_update is not None:
+            self.jars.setdefault(plan.pool, {}).update(plan.jar_update)
         url = URL(str(self.fasttrack_url.with_path("")) + plan.rel_url, encoded=True)
         data: Any = request.content if plan.stream_body else b""
         try:

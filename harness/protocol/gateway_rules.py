@@ -5,12 +5,13 @@ session. The aiohttp gateway in :mod:`harness.actors.gateway` only performs the 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, quote_plus
 
-from harness.protocol import problems, signing, sso_jwt
+from harness.protocol import manager_rules, problems, signing, sso_jwt
 from harness.protocol.generations import GatewayProfile, route_matches
 from harness.protocol.headers import Headers, mimetype
 from harness.protocol.signing import SigningInput
@@ -69,10 +70,11 @@ class UpstreamPlan:
     rel_url: str  # path + "?" + query, as sent
     headers: Headers  # without Host and body framing (the HTTP client adds those)
     stream_body: bool
-    # Pooled client sessions (G6b+): the pool whose cookie jar this request used and must update with the
-    # client's cookies afterwards; None when every request has a fresh cookie jar.
+    # Pooled client sessions (G6b+): the pool whose cookie jar this request used, and the cookies the jar keeps
+    # afterwards (``update_cookies(request.cookies)``); None when every request has a fresh cookie jar.
     pool: str | None = None
     signed: SigningInput | None = None  # what the keypair signature of a signed request covers
+    jar_update: Mapping[str, str] | None = None  # merged into jars[pool] once the request is sent
 
 
 # Jars of pooled client sessions, by pool key: cookie name -> value (update_cookies semantics: the latest wins).
@@ -142,20 +144,8 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
 
     client = req.headers
     sent_ct = client.get("Content-Type")
-    out: list[tuple[str, str]] = []
-    xfwd = {
-        "X-Forwarded-Host": client.get("X-Forwarded-Host") or req.host,
-        "X-Forwarded-Proto": client.get("X-Forwarded-Proto") or req.scheme,
-        # Copied, not appended: a client can set it (protocol-history §6.6).
-        "X-Forwarded-For": client.get("X-Forwarded-For") or req.peer_ip,
-    }
-    out += [(name, xfwd[name]) for name in profile.forwarded_proxy_headers]
     api_version = client.get("X-BackendAI-Version") or profile.api_version
-    out += [
-        ("User-Agent", f"Backend.AI Web Server {profile.webserver_version}"),
-        ("X-BackendAI-Domain", config.domain),
-        ("X-BackendAI-Version", api_version),
-    ]
+    out = sdk_headers(profile, req, config, profile.forwarded_proxy_headers, api_version)
     if sent_ct is not None:
         out.append(("Content-Type", sent_ct))
     if (cl := client.get("Content-Length")) is not None:
@@ -201,7 +191,29 @@ def plan(profile: GatewayProfile, req: ClientRequest, session: Session | None, *
     if cookies:
         out.append(("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())))
     stream = req.has_body or profile.bodiless_framing == "chunked-octet-stream"
-    return UpstreamPlan(req.method.upper(), url, Headers.of(out), stream, pool, inp if signed else None)
+    return UpstreamPlan(req.method.upper(), url, Headers.of(out), stream, pool, inp if signed else None,
+                        dict(req.cookies) if pool is not None else None)
+
+
+def forwarded(req: ClientRequest) -> dict[str, str]:
+    """X-Forwarded-* as the SDK sends them: the client's own value, else what the gateway saw. Copied, not
+    appended: a client can set X-Forwarded-For (protocol-history §6.6)."""
+    client = req.headers
+    return {
+        "X-Forwarded-Host": client.get("X-Forwarded-Host") or req.host,
+        "X-Forwarded-Proto": client.get("X-Forwarded-Proto") or req.scheme,
+        "X-Forwarded-For": client.get("X-Forwarded-For") or req.peer_ip,
+    }
+
+
+def sdk_headers(profile: GatewayProfile, req: ClientRequest, config: GatewayConfig, forwarded_names: Iterable[str],
+                api_version: str) -> list[tuple[str, str]]:
+    """What the webserver's client SDK puts first on every request it makes (pipeline, stream, manager)."""
+    xfwd = forwarded(req)
+    return [*((name, xfwd[name]) for name in forwarded_names),
+            ("User-Agent", f"Backend.AI Web Server {profile.webserver_version}"),
+            ("X-BackendAI-Domain", config.domain),
+            ("X-BackendAI-Version", api_version)]
 
 
 def is_bearer(authorization: str | None) -> bool:
@@ -268,17 +280,64 @@ def is_stream_route(profile: GatewayProfile, method: str, path: str) -> bool:
 def plan_stream(profile: GatewayProfile, req: ClientRequest, *, now: datetime, config: GatewayConfig) -> UpstreamPlan:
     """The upgrade request the webserver opens to FastTrack: anonymous in every generation, so no cookies,
     Authorization, X-BackendAI-SessionID or X-BackendAI-SSO; the SDK headers and X-Forwarded-* only."""
-    client = req.headers
-    xfwd = {
-        "X-Forwarded-Host": client.get("X-Forwarded-Host") or req.host,
-        "X-Forwarded-Proto": client.get("X-Forwarded-Proto") or req.scheme,
-        "X-Forwarded-For": client.get("X-Forwarded-For") or req.peer_ip,
-    }
-    out = [(name, xfwd[name]) for name in profile.forwarded_proxy_headers]
-    out += [
-        ("User-Agent", f"Backend.AI Web Server {profile.webserver_version}"),
-        ("X-BackendAI-Domain", config.domain),
-        ("X-BackendAI-Version", client.get("X-BackendAI-Version") or profile.api_version),
-        ("Date", now.astimezone(UTC).isoformat()),
-    ]
+    out = sdk_headers(profile, req, config, profile.forwarded_proxy_headers,
+                      req.headers.get("X-BackendAI-Version") or profile.api_version)
+    out.append(("Date", now.astimezone(UTC).isoformat()))
     return UpstreamPlan("GET", rel_url(req), Headers.of(out), stream_body=False)
+
+
+# --- POST /server/login ---------------------------------------------------------------------------------------
+
+FORWARDED_ALL = ("X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-For")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPlan:
+    """What the gateway sends the manager for a login: its SDK headers and the keypair authorize payload."""
+
+    headers: Headers
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAnswer:
+    """The gateway's answer to the client (a JSON body), and the session it created, if any: its id goes out
+    as the session header and the session cookie."""
+
+    status: int
+    body: Mapping[str, Any]
+    session: Session | None = None
+    cookie_secure: bool = False
+
+
+def plan_login(profile: GatewayProfile, req: ClientRequest, body: object, *, now: datetime,
+               config: GatewayConfig) -> LoginPlan | LoginAnswer:
+    """The manager request for a login, or the gateway's own answer to a body that is not a login."""
+    if not isinstance(body, dict) or "username" not in body or "password" not in body:
+        return LoginAnswer(400, {"authenticated": False, "data": {
+            "type": "https://api.backend.ai/probs/invalid-api-params", "title": "Invalid API parameters"}})
+    headers = sdk_headers(profile, req, config, FORWARDED_ALL, profile.api_version)
+    headers.append(("Date", now.isoformat()))
+    return LoginPlan(Headers.of(headers), {"type": "keypair", "domain": config.domain, **body})
+
+
+def login_answer(profile: GatewayProfile, status: int, answer: object, new_sid: Callable[[], str]) -> LoginAnswer:
+    """The client's answer from the manager's: a session on success, whose id is the manager's login-session
+    token from 26.4 (``sid_source: manager-token``) and else one the gateway mints (``new_sid``, called only
+    then)."""
+    if status != 200 or not isinstance(answer, dict) or "data" not in answer:
+        return LoginAnswer(200, manager_rules.login_failure(status, answer if isinstance(answer, dict) else {}))
+    data: dict[str, Any] = answer["data"]
+    if profile.sid_source == "manager-token":
+        # Without it the real webserver's AuthSuccessResponse validation fails (real-webserver-peers "The 26.x
+        # line").
+        token = data.get("session_token")
+        if not isinstance(token, str) or not token:
+            return LoginAnswer(400, {"authenticated": False, "data": {
+                "type": "https://api.backend.ai/probs/schema-validation-failed",
+                "title": "Failed to validate the manager's response (AuthSuccessResponse: session_token)"}})
+        sid = token
+    else:
+        sid = new_sid()
+    return LoginAnswer(200, manager_rules.login_success(data), Session(sid, data["access_key"], data["secret_key"]),
+                       profile.cookie_secure)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from harness.protocol import gateway_rules as rules
 from harness.protocol import problems, signing, sso_jwt
-from harness.protocol.generations import G4, G5
+from harness.protocol.generations import G4, G5, resolve
 from harness.protocol.headers import Headers
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -29,6 +29,7 @@ CONFIG = rules.GatewayConfig(jwt_secret="unit-test-jwt-secret-long-enough-for-hs
 NOW = datetime(2026, 11, 26, 7, 0, 0, 123456, tzinfo=UTC)
 SID = "0123456789abcdef0123456789abcdef"
 SESSION = rules.Session(SID, AK, SK)
+G6b, G6g = resolve("G6b"), resolve("G6g")
 
 
 def client(method: str, path: str, headers: list[tuple[str, str]] | None = None, *, cookies: dict | None = None,
@@ -407,3 +408,57 @@ def test_only_whitelisted_headers_go_upstream_and_never_twice(headers, profile, 
         assert len(out.headers.values(name)) <= 1, name
     if profile is G4:
         assert (out.headers.get("Authorization") or "").startswith("BackendAI signMethod=HMAC-SHA256")
+
+
+# --- POST /server/login and the pooled cookie jar, as pure decisions -------------------------------------------
+
+def test_login_plan_is_the_sdk_headers_and_the_keypair_payload():
+    req = client("POST", "", [("X-Forwarded-For", "10.0.0.9")], peer="127.0.0.7")
+    plan = rules.plan_login(G5, req, {"username": "u", "password": "p"}, now=NOW, config=CONFIG)
+    assert isinstance(plan, rules.LoginPlan)
+    assert plan.headers.pairs == (
+        ("X-Forwarded-Host", "127.0.0.1:18090"), ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-For", "10.0.0.9"),  # the client's own value, copied
+        ("User-Agent", f"Backend.AI Web Server {G5.webserver_version}"), ("X-BackendAI-Domain", CONFIG.domain),
+        ("X-BackendAI-Version", G5.api_version), ("Date", NOW.isoformat()))
+    assert plan.payload == {"type": "keypair", "domain": CONFIG.domain, "username": "u", "password": "p"}
+
+
+@pytest.mark.parametrize("body", [None, [], {"username": "u"}, {"password": "p"}, "login"])
+def test_a_body_that_is_not_a_login_is_answered_400_without_asking_the_manager(body):
+    answer = rules.plan_login(G5, client("POST", ""), body, now=NOW, config=CONFIG)
+    assert isinstance(answer, rules.LoginAnswer) and answer.status == 400 and answer.session is None
+    assert answer.body["data"]["type"] == "https://api.backend.ai/probs/invalid-api-params"
+
+
+def test_login_answer_mints_a_session_id_only_on_success_and_26x_takes_the_managers_token():
+    minted: list[str] = []
+
+    def new_sid() -> str:
+        minted.append(SID)
+        return SID
+
+    data = {"access_key": AK, "secret_key": SK, "role": "user", "status": "active", "session_token": "t" * 32}
+    failed = rules.login_answer(G5, 401, {"type": "x", "title": "no"}, new_sid)
+    assert (failed.status, failed.session, minted) == (200, None, [])
+    assert failed.body["authenticated"] is False and failed.body["data"]["details"] == "manager said 401"
+    ok = rules.login_answer(G5, 200, {"data": data}, new_sid)
+    assert ok.session == rules.Session(SID, AK, SK) and minted == [SID] and not ok.cookie_secure
+    g6g = rules.login_answer(G6g, 200, {"data": data}, new_sid)
+    assert g6g.session is not None and g6g.session.sid == "t" * 32 and g6g.cookie_secure and minted == [SID]
+    missing = rules.login_answer(G6g, 200, {"data": {k: v for k, v in data.items() if k != "session_token"}},
+                                 new_sid)
+    assert missing.status == 400 and missing.session is None
+
+
+def test_a_pooled_session_plan_says_what_its_cookie_jar_keeps():
+    req = client("GET", "api/pipelines/", cookies={"AIOHTTP_SESSION": SID})
+    pooled = rules.plan(G6b, req, None, now=NOW, endpoint_authority=FT, config=CONFIG, jars={})
+    assert isinstance(pooled, rules.UpstreamPlan)
+    assert (pooled.pool, pooled.jar_update) == ("", {"AIOHTTP_SESSION": SID})
+    fresh = rules.plan(G5, req, None, now=NOW, endpoint_authority=FT, config=CONFIG)
+    assert isinstance(fresh, rules.UpstreamPlan) and (fresh.pool, fresh.jar_update) == (None, None)
+    # the next anonymous request through that pool carries what the jar kept (W1)
+    later = rules.plan(G6b, client("GET", "api/pipelines/"), None, now=NOW, endpoint_authority=FT, config=CONFIG,
+                       jars={"": pooled.jar_update})
+    assert isinstance(later, rules.UpstreamPlan) and later.headers.get("Cookie") == f"AIOHTTP_SESSION={SID}"
