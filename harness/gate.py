@@ -7,7 +7,8 @@ reasons:
 * ``deployable`` (exit 0): nothing got worse on a required cell;
 * ``not deployable`` (exit 1): a required cell or scenario that passed in the baseline does not now
   (:class:`Regression`), a required cell fails and the baseline does not accept that failure
-  (:class:`RequiredCellFailing`), or ``--strict`` and the run differs from the baseline at all;
+  (:class:`RequiredCellFailing`), a security failure or documented defect the baseline does not accept under its
+  finding id (:class:`SecurityFailure`, :class:`DefectNotAccepted`), or ``--strict`` and the run differs at all;
 * ``unknown`` (exit 3): the run cannot tell: a required cell is missing (:class:`RequiredCellMissing`), is
   ``unknown``/``error`` where the baseline does not say so (:class:`RequiredCellUnknown`), a required scenario
   stopped running (:class:`ScenarioNotRun`), or a required FastTrack never answered (:class:`VersionNotObserved`).
@@ -31,7 +32,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
@@ -244,6 +245,24 @@ class SecurityFailure(Reason):
 
 
 @dataclass(frozen=True)
+class DefectNotAccepted(Reason):
+    """A required cell fails with a documented defect (a finding of kind ``defect``) that the baseline does not
+    accept under that id: a known defect is accepted explicitly, never by the ratchet alone."""
+
+    gateway: str
+    fasttrack: str
+    scenario: str
+    finding: str
+    accepted: str | None
+    detail: str | None = None
+    effect: ClassVar[Effect] = "not deployable"
+
+    def describe(self) -> str:
+        was = f"the baseline accepts {self.accepted}" if self.accepted else "the baseline accepts no finding here"
+        return f"known defect {self.finding}, not accepted ({was})" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(frozen=True)
 class Improvement(Reason):
     gateway: str
     fasttrack: str
@@ -336,7 +355,8 @@ class Flaky(Reason):
         return f"flipped between runs: {' → '.join(self.outcomes)}"
 
 
-REASON_TYPES: tuple[type[Reason], ...] = (Regression, RequiredCellFailing, SecurityFailure, RequiredCellMissing,
+REASON_TYPES: tuple[type[Reason], ...] = (Regression, RequiredCellFailing, SecurityFailure, DefectNotAccepted,
+                                          RequiredCellMissing,
                                           RequiredCellUnknown, ScenarioNotRun, VersionNotObserved, Flaky, Improvement,
                                           NewCell, NewScenario, Removed, Changed, PolicyChanged, KnownIssue)
 
@@ -474,16 +494,42 @@ class Judged:
     required: set[Key]
     was: dict[Key, dict[str, Any]]
     rows: dict[str, str]  # row label -> profile, for a run with real rows (empty for a reference run)
+    real_fasttracks: frozenset[str] = frozenset()  # columns of the run that are real FastTracks (--fasttrack-url)
+    # row label -> {scenario: finding id} the baseline accepts for that row's profile in any cell: a real
+    # FastTrack column has no baseline entry, and a gateway's documented defect is accepted there by this id only
+    accepts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def judged(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> Judged:
     real = real_rows(run)
     if not real:
-        return Judged(required_cells(policy), {(c["gateway"], c["fasttrack"]): c for c in baseline["cells"]}, {})
-    rows = {label: real.get(label, label) for label in dict.fromkeys([*real, *(c["gateway"] for c in run["cells"])])}
-    required = {(label, f) for label, p in rows.items() for f in policy.get(p, frozenset())}
-    was = {(label, c["fasttrack"]): c for c in baseline["cells"] for label, p in rows.items() if c["gateway"] == p}
-    return Judged(required, was, rows)
+        profiles = {g: g for g in dict.fromkeys([*policy, *(c["gateway"] for c in run["cells"])])}
+        required, was, rows = required_cells(policy), {(c["gateway"], c["fasttrack"]): c for c in baseline["cells"]}, {}
+    else:
+        rows = {label: real.get(label, label)
+                for label in dict.fromkeys([*real, *(c["gateway"] for c in run["cells"])])}
+        profiles = rows
+        required = {(label, f) for label, p in rows.items() for f in policy.get(p, frozenset())}
+        was = {(label, c["fasttrack"]): c for c in baseline["cells"] for label, p in rows.items() if c["gateway"] == p}
+    columns = [f for f in run.get("fasttracks") or [] if isinstance(f, dict)]
+    real_fts = frozenset(str(f.get("id")) for f in columns if f.get("model") is False)
+    if not real_fts:
+        return Judged(required, was, rows)
+    # A real FastTrack is required by the version it announced, matched against the policy's entries (as `run`
+    # does), never by a model id: model columns stay required only where the run has them.
+    present = {str(f.get("id")) for f in columns}
+    required = {(g, f) for g, f in required if f in present}
+    pol = matrix.as_policy(policy)
+    for ft in sorted(real_fts):
+        announced = {c.get("fasttrack_version") for c in run["cells"] if c["fasttrack"] == ft}
+        version = next(iter(announced)) if len(announced) == 1 else None  # several or none: not usable
+        required |= {(label, ft) for label, p in profiles.items() if pol.requires(p, version)}
+    accepts: dict[str, dict[str, str]] = {}
+    for c in baseline["cells"]:
+        for label, p in profiles.items():
+            if c["gateway"] == p:
+                accepts.setdefault(label, {}).update(c.get("accepted") or {})
+    return Judged(required, was, rows, real_fts, accepts)
 
 
 def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> list[Reason]:
@@ -494,9 +540,30 @@ def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str,
     keys = [*now, *(k for k in was if k not in now), *sorted(k for k in required if k not in now and k not in was)]
     reasons: list[Reason] = []
     for key in dict.fromkeys(keys):
-        reasons += judge_cell(key, now.get(key), was.get(key), key in required)
+        cell = now.get(key)
+        if key[1] in j.real_fasttracks and cell is not None and key not in was and key in required:
+            reasons += judge_real_fasttrack_cell(key, cell, j.accepts.get(key[0], {}))
+        else:
+            reasons += judge_cell(key, cell, was.get(key), key in required)
     reasons += versions_not_observed(run, required)
     return reasons
+
+
+def judge_real_fasttrack_cell(key: Key, now: dict[str, Any], accepts: dict[str, str]) -> list[Reason]:
+    """A required cell of a real FastTrack column, which no baseline records (it records the mock columns): it
+    must be compatible, or fail only with the gateway's documented defects that the baseline accepts for that
+    gateway by their finding ids."""
+    g, f = key
+    v1, why = now["verdict"], now.get("reason")
+    out: list[Reason] = [NewCell(g, f, v1, True)]
+    if v1 == "compatible":
+        return out
+    if v1 != "incompatible":
+        return [*out, RequiredCellUnknown(g, f, v1, None, why)]
+    failing = [s for s in now["scenarios"] if s["outcome"] == "fail"]
+    if all(s.get("finding") is not None and accepts.get(s["id"]) == s["finding"] for s in failing):
+        return [*out, KnownIssue(g, f, v1, why, tuple(dict.fromkeys(s["finding"] for s in failing)))]
+    return [*out, *_security(g, f, accepts, now["scenarios"]), RequiredCellFailing(g, f, v1, None, why)]
 
 
 def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None, required: bool) -> list[Reason]:
@@ -545,10 +612,17 @@ def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None,
 
 
 def _security(g: str, f: str, accepted: dict[str, str], now: list[dict[str, Any]]) -> list[Reason]:
-    """Security failures of a required cell that the baseline does not accept under the run's finding id."""
-    return [SecurityFailure(g, f, s["id"], s.get("finding"), accepted.get(s["id"]), s.get("reason"))
-            for s in now if s.get("security") and s["outcome"] == "fail"
-            and (s.get("finding") is None or accepted.get(s["id"]) != s.get("finding"))]
+    """Security failures and documented defects of a required cell that the baseline does not accept under the
+    run's finding id."""
+    out: list[Reason] = []
+    for s in now:
+        if s["outcome"] != "fail" or (s.get("finding") is not None and accepted.get(s["id"]) == s["finding"]):
+            continue
+        if s.get("security"):
+            out.append(SecurityFailure(g, f, s["id"], s.get("finding"), accepted.get(s["id"]), s.get("reason")))
+        elif s.get("finding") is not None:
+            out.append(DefectNotAccepted(g, f, s["id"], s["finding"], accepted.get(s["id"]), s.get("reason")))
+    return out
 
 
 def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[dict[str, Any]], required: bool,

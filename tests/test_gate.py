@@ -438,7 +438,7 @@ def test_every_reason_type_renders(tmp_path: Path) -> None:
         RequiredCellMissing("g", "f", None), RequiredCellUnknown("g", "f", "error", "compatible", "boom"),
         ScenarioNotRun("g", "f", "s", "pass", "skip"), VersionNotObserved("f", ("g",)),
         KnownIssue("g", "f", "unknown"), Improvement("g", "f", None, "incompatible", "compatible"),
-        gate.SecurityFailure("g", "f", "s", None, None),
+        gate.SecurityFailure("g", "f", "s", None, None), gate.DefectNotAccepted("g", "f", "s", "W2", None),
         NewCell("g", "f", "compatible", True), NewScenario("g", "f", "s", "pass"), gate.Removed("g", "f", "s", "pass"),
         Changed("g", "f", None, "compatible", "incompatible"), PolicyChanged("g", "f", True, False),
         Flaky("g", "f", None, ("incompatible", "compatible")),
@@ -455,3 +455,23 @@ def test_summary_tables_are_capped_for_a_pr_comment() -> None:
     text = gate.render_markdown(gate.GateResult("deployable", reasons), good_run(), POLICY, "b", "p")
     assert text.count("| NewCell ") == gate.MD_ROWS
     assert "… and 5 more" in text
+
+
+@pytest.mark.parametrize("finding", ["W1-pooled-cookie-jar-leak", "W2-stream-close-not-relayed"])
+def test_a_known_defect_is_deployable_only_while_the_baseline_accepts_it(
+        real_run: dict[str, Any], finding: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = json.loads(BASELINE.read_text())
+    dropped = set()
+    for c in baseline["cells"]:
+        for sid, fid in list(c.get("accepted", {}).items()):
+            if fid == finding:
+                del c["accepted"][sid]
+                if c.get("required"):
+                    dropped.add((c["gateway"], c["fasttrack"], sid))
+    assert dropped, f"the committed baseline accepts {finding}"
+    code = cli.main(["gate", "--run", write(tmp_path / "run.json", real_run),
+                     "--baseline", write(tmp_path / "b.json", baseline), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["verdict"] == "not deployable"
+    failing = {(r["gateway"], r["fasttrack"]) for r in out["reasons"] if r["effect"] == "not deployable"}
+    assert failing == {(g, f) for g, f, _ in dropped}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -95,12 +96,14 @@ class WsSession:
     hop1: HopRecord
     hop4: HopRecord  # the handshake answer (101, or whatever refused the upgrade)
     received: list[tuple[str, str]]  # (kind, text or hex) the client got back
+    close_code: int | None = None  # the close the client received while it waited for one (None: none came)
 
 
 async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: list[tuple[str, str]],
-                       send: list[tuple[str, str]], timeout: float
-                       ) -> tuple[Headers, HopRecord, list[tuple[str, str]]]:
+                       send: list[tuple[str, str]], timeout: float, close_wait: float | None
+                       ) -> tuple[Headers, HopRecord, list[tuple[str, str]], int | None]:
     received: list[tuple[str, str]] = []
+    close_code = None
     async with session.ws_connect(target, headers=_multi(headers), autoping=True,
                                   timeout=aiohttp.ClientWSTimeout(ws_receive=timeout)) as ws:
         handshake = ws._response  # aiohttp keeps the 101 response; its headers are hop 4 of the handshake
@@ -119,21 +122,46 @@ async def _ws_exchange(session: aiohttp.ClientSession, target: URL, headers: lis
                 received.append(("binary", msg.data.hex()))
             else:
                 break
+        if close_wait is not None and not ws.closed:
+            close_code = await _await_close(ws, received, close_wait)
         await ws.close()
-    return written, hop4, received
+    return written, hop4, received, close_code
+
+
+async def _await_close(ws: aiohttp.ClientWebSocketResponse, received: list[tuple[str, str]],
+                       wait: float) -> int | None:
+    """Wait (bounded: a close that is never relayed never comes) for the gateway to close the stream; frames
+    that arrive meanwhile are kept. The close's code, or None when none came within ``wait`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while (left := deadline - loop.time()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except TimeoutError:
+            return None
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            received.append(("text", msg.data))
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            received.append(("binary", msg.data.hex()))
+        elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+            return ws.close_code
+        else:
+            return None
+    return None
 
 
 async def websocket(client: ScenarioClient, path: str, query: str, headers: list[tuple[str, str]],
-                    send: list[tuple[str, str]]) -> WsSession:
+                    send: list[tuple[str, str]], close_wait: float | None = None) -> WsSession:
     """Open ``path`` as a WebSocket through the gateway, exchange ``send`` (each answered before the next),
-    then close from the client."""
+    then close from the client (with ``close_wait``: first wait that long for the gateway to close it)."""
     assert client._session is not None
     target = URL(str(client.base_url) + path + (f"?{query}" if query else ""), encoded=True)
     try:
-        written, hop4, received = await _ws_exchange(client._session, target, headers, send, client.timeout)
+        written, hop4, received, close_code = await _ws_exchange(client._session, target, headers, send,
+                                                                 client.timeout, close_wait)
     except aiohttp.WSServerHandshakeError as exc:  # the gateway did not upgrade: its answer is hop 4
         hop4 = HopRecord.response("gateway_to_client", exc.status, exc.message or "",
                                   Headers.of((exc.headers or {}).items()), b"")
-        written, received = _written(exc.request_info), []
+        written, received, close_code = _written(exc.request_info), [], None
     hop1 = HopRecord.request("client_to_gateway", "GET", target.raw_path, target.raw_query_string, written, b"")
-    return WsSession(hop1, hop4, received)
+    return WsSession(hop1, hop4, received, close_code)

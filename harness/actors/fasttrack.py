@@ -74,14 +74,17 @@ class MockFastTrack:
                             finished=asyncio.Event())
         (journal.exchanges if journal is not None else self.attribution.unattributed).append(exchange)
         try:
-            await self._echo(ws, exchange)
+            await self._echo(ws, exchange, journal.ws_close if journal is not None else None)
         finally:
             assert exchange.finished is not None
             exchange.finished.set()
         return ws
 
     @staticmethod
-    async def _echo(ws: web.WebSocketResponse, exchange: Exchange) -> None:
+    async def _echo(ws: web.WebSocketResponse, exchange: Exchange, close: tuple[int, int] | None) -> None:
+        """Echo every frame; with ``close`` = (frames, code), close the stream itself after that many echoes."""
+        if close is not None and close[0] == 0:
+            await ws.close(code=close[1])
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 exchange.ws_received.append(("text", msg.data))
@@ -91,4 +94,6 @@ class MockFastTrack:
                 exchange.ws_received.append(("binary", msg.data.hex()))
                 exchange.ws_sent.append(("binary", msg.data.hex()))
                 await ws.send_bytes(msg.data)
+            if close is not None and len(exchange.ws_received) == close[0]:
+                await ws.close(code=close[1])
         exchange.ws_close_code = ws.close_code  # the close the gateway relayed from the client

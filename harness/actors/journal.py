@@ -26,6 +26,8 @@ class RunJournal:
     exchanges: list[Exchange] = field(default_factory=list)
     override: Override | None = None  # what FastTrack should answer for the current step
     clock_offset: int = 0  # seconds FastTrack's clock runs ahead for the current step
+    # (frames to echo first, close code): the mock FastTrack closes the current step's stream itself
+    ws_close: tuple[int, int] | None = None
 
 
 class Attribution:

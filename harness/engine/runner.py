@@ -308,19 +308,22 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         upstream.status, tuple((k, v.render(variables)) for k, v in upstream.headers),
         upstream.body.encode() if upstream.body is not None else None)
     journal.clock_offset = step.request.fasttrack_clock_offset
-    first = len(journal.exchanges)
     ws_spec = step.request.websocket
+    journal.ws_close = (None if ws_spec is None or ws_spec.fasttrack_closes is None
+                        else (len(ws_spec.send), ws_spec.fasttrack_closes))
+    first = len(journal.exchanges)
     try:
         if ws_spec is not None:
-            sent: Sent | WsSession = await websocket(client, path, query, headers,
-                                                     [m.render(variables) for m in ws_spec.send])
+            sent: Sent | WsSession = await websocket(
+                client, path, query, headers, [m.render(variables) for m in ws_spec.send],
+                ws_spec.close_wait if ws_spec.fasttrack_closes is not None else None)
         else:
             sent = await client.send(step.request.method, path, query, headers, body, step.request.body_bytes)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         out.outcome, out.note = "error", f"client→gateway transport failed: {_describe(exc)}"
         return out
     finally:
-        journal.override, journal.clock_offset = None, 0
+        journal.override, journal.clock_offset, journal.ws_close = None, 0, None
     for ex in journal.exchanges[first:]:
         if ex.finished is not None:  # a stream: wait until FastTrack has seen the relayed close
             try:
@@ -335,7 +338,8 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     if isinstance(sent, WsSession):
         up = upstream_exchanges[0] if upstream_exchanges else None
         out.ws = {"client_received": sent.received, "fasttrack_received": up.ws_received if up else [],
-                  "fasttrack_sent": up.ws_sent if up else [], "fasttrack_close_code": up.ws_close_code if up else None}
+                  "fasttrack_sent": up.ws_sent if up else [], "fasttrack_close_code": up.ws_close_code if up else None,
+                  "client_close_code": sent.close_code}
     if upstream_exchanges:
         ex = upstream_exchanges[0]
         out.hops["gateway_to_fasttrack"] = ex.request
@@ -447,6 +451,11 @@ def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object], said
     if expect.close_code is not None and seen.get("fasttrack_close_code") != expect.close_code:
         failures.append(Failure(step.name, "gateway_to_fasttrack", "websocket", "close code", "equals",
                                 str(expect.close_code), str(seen.get("fasttrack_close_code")), expect.where, said))
+    if expect.client_close_code is not None and seen.get("client_close_code") != expect.client_close_code:
+        ws_spec, closed = step.request.websocket, seen.get("client_close_code")
+        shown = f"no close within {ws_spec.close_wait:g} s" if closed is None and ws_spec else str(closed)
+        failures.append(Failure(step.name, "gateway_to_client", "websocket", "close code", "equals",
+                                str(expect.client_close_code), shown, expect.where, said))
     return failures
 
 

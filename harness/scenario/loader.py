@@ -318,6 +318,7 @@ def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
                                  _mark(m, "expect") if "expect" in m else m.mark, _join(path, "expect")))
     expect: dict[str, HopExpect] = {}
     ws_expect = None
+    closes = request is not None and request.websocket is not None and request.websocket.fasttrack_closes is not None
     e = got(lambda: _mapping(ctx, m["expect"], _join(path, "expect"), _mark(m, "expect"), (*HOPS, "websocket")),
             None) if "expect" in m else None
     if e is not None:
@@ -331,7 +332,10 @@ def _step(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> Step:
                 got.found.append(ctx.err("expect.websocket needs request.websocket", e.key_marks["websocket"],
                                          _join(path, "expect.websocket")))
             ws_expect = got(lambda: _ws_expect(ctx, e["websocket"], _join(path, "expect.websocket"),
-                                               _mark(e, "websocket")), None)
+                                               _mark(e, "websocket"), closes), None)
+    if closes and not (e is not None and "websocket" in e):
+        got.found.append(ctx.err("'fasttrack_closes' needs expect.websocket.client_close_code (what the client must "
+                                 "see)", _mark(m, "request"), _join(path, "request.websocket.fasttrack_closes")))
     captures: list[Capture] = []
     if "capture" in m:
         if isinstance(m["capture"], LMap) and not m["capture"]:
@@ -461,13 +465,29 @@ def _ws_spec(ctx: _Ctx, m: LMap, path: str, method: str) -> WebSocketSpec:
     wpath, wmark = _join(path, "websocket"), _mark(m, "websocket")
     if method != "GET":
         raise ctx.err("a WebSocket step is a GET", _mark(m, "method"), _join(path, "method"))
-    w = _mapping(ctx, m["websocket"], wpath, wmark, ("send",))
+    w = _mapping(ctx, m["websocket"], wpath, wmark, ("send", "fasttrack_closes", "close_wait"))
     send = _ws_messages(ctx, w["send"], _join(wpath, "send"), _mark(w, "send")) if "send" in w else ()
-    return WebSocketSpec(send)
+    closes = None
+    if "fasttrack_closes" in w:
+        closes = _typed(ctx, w, "fasttrack_closes", wpath, int, "a close code FastTrack may send (1000, 3000-4999)")
+        if closes != 1000 and not 3000 <= closes <= 4999:
+            raise ctx.err("'fasttrack_closes' must be a close code FastTrack may send (1000, 3000-4999)",
+                          _mark(w, "fasttrack_closes"), _join(wpath, "fasttrack_closes"))
+    wait = 2.0
+    if "close_wait" in w:
+        if closes is None:
+            raise ctx.err("'close_wait' needs 'fasttrack_closes' (it bounds the wait for FastTrack's close)",
+                          _mark(w, "close_wait"), _join(wpath, "close_wait"))
+        wait = float(_typed(ctx, w, "close_wait", wpath, (int, float), "seconds"))
+        if not 0 < wait <= 30:
+            raise ctx.err("'close_wait' must be more than 0 and at most 30 seconds", _mark(w, "close_wait"),
+                          _join(wpath, "close_wait"))
+    return WebSocketSpec(send, closes, wait)
 
 
-def _ws_expect(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> WebSocketExpect:
-    w = _mapping(ctx, raw, path, mark, ("client_received", "fasttrack_received", "close_code", "relayed", "model"))
+def _ws_expect(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int], closes: bool) -> WebSocketExpect:
+    w = _mapping(ctx, raw, path, mark, ("client_received", "fasttrack_received", "close_code", "client_close_code",
+                                        "relayed", "model"))
     relayed = _typed(ctx, w, "relayed", path, bool, "true or false") if "relayed" in w else False
     if "relayed" in w and not relayed:
         raise ctx.err("'relayed: false' checks nothing (leave it out)", _mark(w, "relayed"), _join(path, "relayed"))
@@ -487,7 +507,12 @@ def _ws_expect(ctx: _Ctx, raw: Any, path: str, mark: tuple[int, int]) -> WebSock
         return _ws_messages(ctx, where[key], _join(wpath, key), _mark(where, key)) if key in where else None
 
     code = _typed(ctx, w, "close_code", path, int, "a close code") if "close_code" in w else None
-    return WebSocketExpect(msgs("client_received"), msgs("fasttrack_received"), code, ctx.where(mark),
+    client_code = (_typed(ctx, w, "client_close_code", path, int, "a close code") if "client_close_code" in w
+                   else None)
+    if (client_code is None) == closes:
+        raise ctx.err("'client_close_code' checks the close of 'request.websocket.fasttrack_closes' (give both)",
+                      mark, path)
+    return WebSocketExpect(msgs("client_received"), msgs("fasttrack_received"), code, client_code, ctx.where(mark),
                            frozenset(model), relayed)
 
 

@@ -111,9 +111,12 @@ class WsMessage:
 @dataclass(frozen=True, slots=True)
 class WebSocketSpec:
     """Open the step's path as a WebSocket, send these messages one by one (each answered by the mock
-    FastTrack's echo), then close from the client."""
+    FastTrack's echo), then close from the client; with ``fasttrack_closes``, the mock FastTrack closes the stream
+    with that code after its last echo, and the client waits up to ``close_wait`` seconds for that close."""
 
     send: tuple[WsMessage, ...] = ()
+    fasttrack_closes: int | None = None
+    close_wait: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +124,14 @@ class WebSocketExpect:
     client_received: tuple[WsMessage, ...] | None = None
     fasttrack_received: tuple[WsMessage, ...] | None = None
     close_code: int | None = None  # the client's close, as FastTrack saw it relayed
+    client_close_code: int | None = None  # FastTrack's close, as the client saw it relayed
     where: SourceSpan = _NOWHERE
     model: frozenset[str] = frozenset()  # which of the above are the mock's details (its echo: client_received)
     relayed: bool = False  # the client received exactly what FastTrack sent (whatever that was): the contract
 
     def count(self, model: bool) -> int:
-        keys = [k for k in ("client_received", "fasttrack_received", "close_code") if getattr(self, k) is not None]
+        keys = [k for k in ("client_received", "fasttrack_received", "close_code", "client_close_code")
+                if getattr(self, k) is not None]
         return sum((k in self.model) == model for k in keys) + (self.relayed and not model)
 
 
@@ -164,6 +169,8 @@ class Step:
             return "it injects FastTrack's answer (upstream:)"
         if self.request.fasttrack_clock_offset:
             return "it runs FastTrack's clock ahead (fasttrack_clock_offset:)"
+        if self.request.websocket is not None and self.request.websocket.fasttrack_closes is not None:
+            return "it makes FastTrack close the stream (websocket.fasttrack_closes:)"
         return None
 
     def count_checks(self, modes: frozenset[str] | None = None) -> tuple[int, int]:
