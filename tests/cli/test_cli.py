@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from harness import matrix
 from harness.catalog import DEFAULT_SCENARIOS, select
 from harness.cli import main
 from harness.errors import UsageError
+from harness.protocol import generations
 from harness.scenario.loader import discover, load_scenario
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -36,18 +38,27 @@ def light_scenarios(tmp_path: Path) -> Path:
     return out
 
 
-def test_default_matrix_run_fails_only_on_the_documented_security_defect(tmp_path):
+def test_default_matrix_run_fails_only_on_the_documented_defects(tmp_path):
     # G6b-G6d and G6g reproduce W1 (the pooled cookie jar of 25.12+): security-isolation fails in their required
-    # cells, and nothing else fails anywhere that is required. `gate` accepts it through the baseline; `run` does
-    # not hide it.
+    # cells; every stream-route profile reproduces W2 (a close FastTrack starts is not relayed): websocket-close
+    # fails in its required cells; nothing else fails anywhere that is required. `gate` accepts both through the
+    # baseline, by their ids; `run` does not hide them.
     code = run(tmp_path, "--scenarios-dir", str(light_scenarios(tmp_path)))
     doc = json.loads((tmp_path / "out" / "matrix.json").read_text(encoding="utf-8"))
     not_ok = {(c["gateway"], c["fasttrack"]): sorted((s["id"], s["finding"], s["security"]) for s in c["scenarios"]
                                                      if s["outcome"] != "pass")
               for c in doc["cells"] if c["required"] and c["verdict"] != "compatible"}
-    w1 = [("security-isolation", "W1-pooled-cookie-jar-leak", True)]
-    assert (code, not_ok) == (1, {(g, f): w1 for g in ("G6b", "G6c", "G6d", "G6g")
-                                 for f in ("24.12.0-dual", "25.1.0")})
+    policy = matrix.load_policy()
+    expected: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+    for p in generations.PROFILES:
+        for f in policy.get(p.id, ()):
+            w1 = [("security-isolation", "W1-pooled-cookie-jar-leak", True)] if p.cookie_jar == "pooled" else []
+            w2 = [("websocket-close", "W2-stream-close-not-relayed", False)] if p.stream_route else []
+            if w1 or w2:
+                expected[(p.id, f)] = sorted(w1 + w2)
+    assert {g for g, _ in expected if any(x[0] == "security-isolation" for x in expected[(g, _)])} == {
+        "G6b", "G6c", "G6d", "G6g"}
+    assert (code, not_ok) == (1, expected)
 
 
 def test_run_writes_reports_with_documented_keys(tmp_path, capsys):
