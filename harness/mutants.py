@@ -27,7 +27,7 @@ from harness.engine.targets import ReferenceLauncher
 from harness.protocol import gateway_rules as rules
 from harness.protocol import signing
 from harness.protocol.fasttrack_models import VERSION_HEADER
-from harness.protocol.generations import GatewayProfile, resolve, route_matches
+from harness.protocol.generations import ACT_AS, GatewayProfile, resolve, route_matches
 from harness.protocol.headers import Headers
 from harness.records import Hop
 
@@ -52,6 +52,10 @@ class Mutant(Mutation):
     upstream: PlanFn | None = None
     reply: Callable[[rules.Reply], rules.Reply] | None = None
     downstream: RelayFn | None = None
+    # The header the deviation removes or changes, when it is one the contract names at ``hop``: the mutant then
+    # counts as caught at its hop only by a failure on that header (tests/test_mutants.py audits that every
+    # header the scenarios' contract checks name on hops 2 and 4 has such a mutant).
+    header: str | None = None
 
     @property
     def base_profile(self) -> GatewayProfile:
@@ -74,7 +78,8 @@ class Mutant(Mutation):
         return ReferenceLauncher(self.base_profile, mutation=self, name=self.id)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "base": self.base, "description": self.description, "intended_hop": self.hop}
+        return {"id": self.id, "base": self.base, "description": self.description, "intended_hop": self.hop,
+                "header": self.header}
 
 
 # --- profile changes ------------------------------------------------------------------------------------------------
@@ -148,6 +153,28 @@ def remint_jwt(**claims: Any) -> PlanFn:
             payload = {k: v for k, v in {**payload, **changed}.items() if v is not None}  # None: left out
             return jwt.encode(payload, key=str(claims.get("_secret", config.jwt_secret)), algorithm=header["alg"])
         return replace_header(rules.SSO_HEADER, remint)(req, session, plan, config)
+    return fn
+
+
+def set_header(name: str, value: str) -> PlanFn:
+    """``name`` is sent with ``value`` (replacing what the gateway, or its HTTP client, would send)."""
+    def fn(req: rules.ClientRequest, session: rules.Session | None, plan: rules.UpstreamPlan,
+           config: rules.GatewayConfig) -> rules.UpstreamPlan:
+        return _headers(plan, plan.headers.without(name).with_added(name, value))
+    return fn
+
+
+def bodiless_length(req: rules.ClientRequest, session: rules.Session | None, plan: rules.UpstreamPlan,
+                    config: rules.GatewayConfig) -> rules.UpstreamPlan:
+    """A bodiless request goes upstream with ``Content-Length: 0``, not chunked (its Content-Type unchanged)."""
+    return plan if req.has_body else set_header("Content-Length", "0")(req, session, plan, config)
+
+
+def anonymous_only(inner: PlanFn) -> PlanFn:
+    """``inner`` on every route but the login route."""
+    def fn(req: rules.ClientRequest, session: rules.Session | None, plan: rules.UpstreamPlan,
+           config: rules.GatewayConfig) -> rules.UpstreamPlan:
+        return plan if route_matches("login-suffix", req.method, req.path) else inner(req, session, plan, config)
     return fn
 
 
@@ -266,6 +293,13 @@ def replace_response_header(name: str, value: Callable[[str], str]) -> RelayFn:
     return fn
 
 
+def add_response_header(name: str, value: str) -> RelayFn:
+    """A header the gateway must not relay (or never sends) reaches the client."""
+    def fn(relay: rules.Relay) -> rules.Relay:
+        return dataclasses.replace(relay, headers=relay.headers.with_added(name, value))
+    return fn
+
+
 def rewrite_status(old: int, new: int, reason: str) -> RelayFn:
     def fn(relay: rules.Relay) -> rules.Relay:
         return dataclasses.replace(relay, status=new, reason=reason) if relay.status == old else relay
@@ -280,25 +314,26 @@ G2C: Hop = "gateway_to_client"
 _LISTED: tuple[Mutant, ...] = (
     # Headers dropped, renamed, duplicated.
     Mutant("to-be~login-sid-dropped", "to-be", "X-BackendAI-SessionID is not forwarded on the login route", G2F,
-           upstream=drop_header(rules.SESSION_HEADER, login_only=True)),
+           upstream=drop_header(rules.SESSION_HEADER, login_only=True), header=rules.SESSION_HEADER),
     Mutant("as-is~sso-renamed", "as-is", "X-BackendAI-SSO is sent as X-BackendAI-Sso-Token", G2F,
-           upstream=rename_header(rules.SSO_HEADER, "X-BackendAI-Sso-Token")),
+           upstream=rename_header(rules.SSO_HEADER, "X-BackendAI-Sso-Token"), header=rules.SSO_HEADER),
     Mutant("as-is~authorization-twice", "as-is", "the keypair signature is sent in two Authorization lines", G2F,
-           upstream=duplicate_header("Authorization")),
+           upstream=duplicate_header("Authorization"), header="Authorization"),
     Mutant("as-is~x-forwarded-for-missing", "as-is", "X-Forwarded-For is not set", G2F,
            change=with_fields(forwarded_proxy_headers=("X-Forwarded-Host", "X-Forwarded-Proto"))),
     Mutant("G6~accept-language-dropped", "G6", "Accept-Language (whitelisted) is not forwarded", G2F,
-           upstream=drop_header("Accept-Language")),
+           upstream=drop_header("Accept-Language"), header="Accept-Language"),
     Mutant("G1a~x-forwarded-host-dropped", "G1a", "X-Forwarded-Host is not set", G2F,
-           change=with_fields(forwarded_proxy_headers=("X-Forwarded-Proto", "X-Forwarded-For"))),
+           change=with_fields(forwarded_proxy_headers=("X-Forwarded-Proto", "X-Forwarded-For")),
+           header="X-Forwarded-Host"),
     Mutant("G1b~no-header-whitelist", "G1b", "every end-to-end client header is copied (no whitelist)", G2F,
            upstream=forward_all_client_headers),
     Mutant("G3~cookie-dropped", "G3", "the client's cookies are not forwarded upstream", G2F,
-           upstream=drop_header("Cookie")),
+           upstream=drop_header("Cookie"), header="Cookie"),
     Mutant("as-is~x-forwarded-for-appended", "as-is", "a client X-Forwarded-For is appended to, not copied", G2F,
-           upstream=append_peer_to_forwarded_for),
+           upstream=append_peer_to_forwarded_for, header="X-Forwarded-For"),
     Mutant("G6c~content-type-changed", "G6c", "a JSON Content-Type goes upstream as text/plain", G2F,
-           upstream=replace_header("Content-Type", json_as_text)),
+           upstream=replace_header("Content-Type", json_as_text), header="Content-Type"),
     # The minted JWT: its algorithm, lifetime, secret and each claim the gateway takes from the session.
     Mutant("as-is~jwt-wrong-iss", "as-is", "the minted JWT says iss 'Backend.AI Web Server'", G2F,
            upstream=remint_jwt(iss="Backend.AI Web Server")),
@@ -348,7 +383,7 @@ _LISTED: tuple[Mutant, ...] = (
            change=with_fields(bodiless_framing="chunked-octet-stream")),
     # The way back.
     Mutant("G6d~version-header-dropped", "G6d", "X-BackendAI-FastTrack-Version is not relayed to the client", G2C,
-           downstream=drop_response_header(VERSION_HEADER)),
+           downstream=drop_response_header(VERSION_HEADER), header=VERSION_HEADER),
     Mutant("G6d~upstream-401-as-200", "G6d", "an upstream 401 reaches the client as 200", G2C,
            downstream=rewrite_status(401, 200, "OK")),
     Mutant("G6d~version-header-twice", "G6d", "X-BackendAI-FastTrack-Version reaches the client twice", G2C,
@@ -356,11 +391,11 @@ _LISTED: tuple[Mutant, ...] = (
     Mutant("G1b~version-header-twice", "G1b", "X-BackendAI-FastTrack-Version reaches the client twice", G2C,
            downstream=duplicate_response_header(VERSION_HEADER)),
     Mutant("as-is~sso-twice-to-client", "as-is", "the login's X-BackendAI-SSO reaches the client twice", G2C,
-           downstream=duplicate_response_header(rules.SSO_HEADER)),
+           downstream=duplicate_response_header(rules.SSO_HEADER), header=rules.SSO_HEADER),
     Mutant("to-be~set-cookie-dropped", "to-be", "an upstream Set-Cookie is not relayed to the client", G2C,
-           downstream=drop_response_header("Set-Cookie")),
+           downstream=drop_response_header("Set-Cookie"), header="Set-Cookie"),
     Mutant("G6~response-json-as-text", "G6", "a JSON answer reaches the client typed text/plain", G2C,
-           downstream=replace_response_header("Content-Type", json_as_text)),
+           downstream=replace_response_header("Content-Type", json_as_text), header="Content-Type"),
     Mutant("as-is~errors-verbatim", "as-is", "upstream 4xx/5xx relayed verbatim instead of problem+json", G2C,
            change=with_fields(upstream_errors="verbatim")),
     Mutant("G6c~hop-by-hop-relayed", "G6c", "hop-by-hop response headers are relayed (before #5709)", G2C,
@@ -374,6 +409,47 @@ _LISTED: tuple[Mutant, ...] = (
            G2C, change=with_fields(sid_source="webserver")),
 )
 
+_HEADERS: tuple[Mutant, ...] = (
+    # Every other header the contract names on hops 2 and 4, removed, changed or let through (the audit in
+    # tests/test_mutants.py lists them from the scenarios).
+    Mutant("to-be~x-forwarded-proto-missing", "to-be", "X-Forwarded-Proto is not set", G2F,
+           change=with_fields(forwarded_proxy_headers=("X-Forwarded-Host", "X-Forwarded-For")),
+           header="X-Forwarded-Proto"),
+    Mutant("to-be~user-agent-changed", "to-be", "the SDK User-Agent is replaced by aiohttp's", G2F,
+           upstream=replace_header("User-Agent", lambda _: "Python/3.12 aiohttp/3.10"), header="User-Agent"),
+    Mutant("to-be~domain-dropped", "to-be", "X-BackendAI-Domain is not sent", G2F,
+           upstream=drop_header("X-BackendAI-Domain"), header="X-BackendAI-Domain"),
+    # (on the anonymous routes: on the signed login the keypair signature, which covers both, fails first)
+    Mutant("to-be~api-version-changed", "to-be", "X-BackendAI-Version is not the SDK's", G2F,
+           upstream=anonymous_only(replace_header("X-BackendAI-Version", lambda _: "v0.00000000")),
+           header="X-BackendAI-Version"),
+    Mutant("to-be~date-rfc1123", "to-be", "Date is sent in RFC 1123 form, not the SDK's ISO-8601", G2F,
+           upstream=anonymous_only(replace_header("Date", lambda _: "Tue, 01 Dec 2026 00:00:00 GMT")), header="Date"),
+    Mutant("to-be~host-changed", "to-be", "Host is not FastTrack's authority", G2F,
+           upstream=anonymous_only(set_header("Host", "fasttrack.invalid:9500")), header="Host"),
+    Mutant("to-be~accept-changed", "to-be", "Accept is not the SDK's */*", G2F,
+           upstream=replace_header("Accept", lambda _: "application/json"), header="Accept"),
+    *(Mutant(f"to-be~client-{name.lower()}-forwarded", "to-be", f"the client's {name} reaches FastTrack", G2F,
+             upstream=forward_client_header(name), header=name)
+      for name in ("TE", "Keep-Alive", "Origin", "Referer", "X-Custom-Header", "X-Hop", ACT_AS)),
+    Mutant("G1a~client-sec-websocket-key-forwarded", "G1a",
+           "without a stream route, the client's Sec-WebSocket-Key reaches FastTrack", G2F,
+           upstream=forward_client_header("Sec-WebSocket-Key"), header="Sec-WebSocket-Key"),
+    # (killed at hop 2, but as nothing recorded: FastTrack takes the request for a handshake that fails)
+    Mutant("G1a~client-upgrade-forwarded", "G1a", "without a stream route, the client's Upgrade reaches FastTrack",
+           G2F, upstream=forward_client_header("Upgrade")),
+    Mutant("G1a~bodiless-not-chunked", "G1a", "bodiless requests sent with Content-Length: 0 instead of chunked",
+           G2F, upstream=bodiless_length, header="Transfer-Encoding"),
+    Mutant("G6c~content-length-dropped", "G6c", "Content-Length is not sent (bodies go chunked)", G2F,
+           upstream=drop_header("Content-Length"), header="Content-Length"),
+    Mutant("G6c~keep-alive-relayed", "G6c", "an upstream Keep-Alive reaches the client", G2C,
+           downstream=add_response_header("Keep-Alive", "timeout=5"), header="Keep-Alive"),
+    Mutant("G6c~proxy-authenticate-relayed", "G6c", "an upstream Proxy-Authenticate reaches the client", G2C,
+           downstream=add_response_header("Proxy-Authenticate", "Basic"), header="Proxy-Authenticate"),
+    Mutant("G6~upstream-note-dropped", "G6", "an end-to-end upstream header (X-Upstream-Note) is not relayed", G2C,
+           downstream=drop_response_header("X-Upstream-Note"), header="X-Upstream-Note"),
+)
+
 _SIGNATURE: tuple[Mutant, ...] = tuple(
     # Every input of the keypair signature, wrong in the signing string, in each era that signs: every request
     # (G2-G4: as-is) and the login route (G5+: to-be, G6).
@@ -383,7 +459,7 @@ _SIGNATURE: tuple[Mutant, ...] = tuple(
 )
 
 
-MUTANTS: tuple[Mutant, ...] = (*_LISTED, *_SIGNATURE)
+MUTANTS: tuple[Mutant, ...] = (*_LISTED, *_HEADERS, *_SIGNATURE)
 
 
 def by_id() -> dict[str, Mutant]:

@@ -64,7 +64,12 @@ class MutantResult:
 
     @property
     def at_intended_hop(self) -> bool:
-        return self.killed and self.mutant.hop in self.caught_at
+        """Caught at its hop; a mutant of a named header by a failure on that very header."""
+        if not self.killed or self.mutant.hop not in self.caught_at:
+            return False
+        header = self.mutant.header
+        return header is None or any(c["hop"] == self.mutant.hop and str(c["check"]).lower() == f"header {header}"
+                                     .lower() for c in self.catches)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.mutant.to_json(), "killed": self.killed, "caught_at": self.caught_at,

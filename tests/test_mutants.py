@@ -12,7 +12,7 @@ from harness.actors.gateway import Mutation
 from harness.catalog import select
 from harness.engine.matrix_run import Options
 from harness.mutants import MUTANTS, resolve_mutant
-from harness.mutate import run_mutants
+from harness.mutate import MutantResult, run_mutants
 from harness.protocol import gateway_rules as rules
 from harness.protocol import generations
 from harness.protocol.headers import Headers
@@ -91,3 +91,49 @@ def test_unknown_mutant_is_a_usage_error(capsys):
     assert "unknown mutant 'nope'" in capsys.readouterr().err
     with pytest.raises(KeyError):
         resolve_mutant("nope")
+
+
+# Headers the contract names on a gateway hop that no Mutation hook can change, and why (anything else must have a
+# mutant of its own, caught at that hop by a failure on that header: harness/mutate.py checks the latter).
+NO_MUTANT = {
+    ("gateway_to_fasttrack", "upgrade"):
+        "on the HTTP route a forwarded Upgrade makes FastTrack take the request for a handshake that fails before "
+        "anything is recorded (G1a~client-upgrade-forwarded is killed at hop 2, as nothing recorded); on the stream "
+        "route the handshake is aiohttp's ws_connect, which no Mutation hook reaches",
+    ("gateway_to_client", "server"):
+        "the reference gateway drops Server as each response is prepared (as the webserver does), after every hook",
+    ("gateway_to_client", "x-backendai-sessionid"):
+        "only on /server/login's answer, the webserver's own handler, which no hook reaches (they act on /pipeline/)",
+}
+
+
+def contract_headers() -> dict[str, set[str]]:
+    """Per gateway hop, every header a shipped scenario's contract checks name (model sections left out)."""
+    out: dict[str, set[str]] = {"gateway_to_fasttrack": set(), "gateway_to_client": set()}
+    for sc in select(None, None).scenarios:
+        for st in sc.steps:
+            for hop, expect in st.expect.items():
+                if hop in out:
+                    out[hop] |= {f.name.lower() for f in expect.headers}
+    return out
+
+
+def test_every_header_the_contract_names_on_a_gateway_hop_has_a_mutant_of_its_own():
+    named = contract_headers()
+    assert len(named["gateway_to_fasttrack"]) >= 20 and len(named["gateway_to_client"]) >= 8
+    covered = {(m.hop, m.header.lower()) for m in MUTANTS if m.header is not None}
+    for hop, header in covered:
+        assert header in named.get(hop, set()), f"a mutant names {header} at {hop}, which no contract check names"
+    assert set(NO_MUTANT) <= {(hop, h) for hop, hs in named.items() for h in hs}, "a stale exemption"
+    missing = sorted((hop, h) for hop, hs in named.items() for h in hs if (hop, h) not in covered | set(NO_MUTANT))
+    assert not missing, f"contract headers without a mutant: {missing}"
+
+
+def test_a_header_mutant_counts_as_caught_at_its_hop_only_on_that_header():
+    m = resolve_mutant("to-be~host-changed")
+
+    def caught(check: str) -> MutantResult:
+        return MutantResult(m, {"25.1.0": "incompatible"}, {"25.1.0": "compatible"},
+                            [{"fasttrack": "25.1.0", "scenario": "s", "step": "x", "hop": m.hop, "check": check}])
+    assert caught("header host").at_intended_hop
+    assert caught("header Authorization").killed and not caught("header Authorization").at_intended_hop
