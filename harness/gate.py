@@ -226,9 +226,8 @@ class KnownIssue(Reason):
 
 
 @dataclass(frozen=True)
-class SecurityFailure(Reason):
-    """A security scenario fails in a required cell and the baseline does not accept that failure under the
-    finding id the run matched it to (a security failure is never accepted by the ratchet alone)."""
+class _NotAccepted(Reason):
+    """A failure of a required cell that only an explicit acceptance by its finding id can accept."""
 
     gateway: str
     fasttrack: str
@@ -238,28 +237,28 @@ class SecurityFailure(Reason):
     detail: str | None = None
     effect: ClassVar[Effect] = "not deployable"
 
-    def describe(self) -> str:
-        what = f"documented as {self.finding}" if self.finding else "matches no documented finding"
+    def _says(self, head: str) -> str:
         was = f"the baseline accepts {self.accepted}" if self.accepted else "the baseline accepts no finding here"
-        return f"security failure ({what}; {was})" + (f": {self.detail}" if self.detail else "")
+        return f"{head}{was})" + (f": {self.detail}" if self.detail else "")
 
 
 @dataclass(frozen=True)
-class DefectNotAccepted(Reason):
+class SecurityFailure(_NotAccepted):
+    """A security scenario fails in a required cell and the baseline does not accept that failure under the
+    finding id the run matched it to (a security failure is never accepted by the ratchet alone)."""
+
+    def describe(self) -> str:
+        what = f"documented as {self.finding}" if self.finding else "matches no documented finding"
+        return self._says(f"security failure ({what}; ")
+
+
+@dataclass(frozen=True)
+class DefectNotAccepted(_NotAccepted):
     """A required cell fails with a documented defect (a finding of kind ``defect``) that the baseline does not
     accept under that id: a known defect is accepted explicitly, never by the ratchet alone."""
 
-    gateway: str
-    fasttrack: str
-    scenario: str
-    finding: str
-    accepted: str | None
-    detail: str | None = None
-    effect: ClassVar[Effect] = "not deployable"
-
     def describe(self) -> str:
-        was = f"the baseline accepts {self.accepted}" if self.accepted else "the baseline accepts no finding here"
-        return f"known defect {self.finding}, not accepted ({was})" + (f": {self.detail}" if self.detail else "")
+        return self._says(f"known defect {self.finding}, not accepted (")
 
 
 @dataclass(frozen=True)
