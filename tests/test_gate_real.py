@@ -124,11 +124,14 @@ def test_a_release_judged_as_a_later_generation_is_not_deployable(confirm: list[
 @needs_redis
 def test_a_release_run_then_gated_from_its_matrix_json_is_deployable(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["peer", "run", "25.1.1", "--quiet", "--out", str(tmp_path)]) == 0
+    # 25.1.1 fails websocket-close in its required cells, as every release does (W2, documented): the run says so
+    assert cli.main(["peer", "run", "25.1.1", "--quiet", "--out", str(tmp_path)]) == 1
     row = json_report.read(tmp_path / "matrix.json")["gateways"][0]
     assert (row["external"], row["judged_as"]) == (True, "to-be") and row["judged_by"].startswith("identify")
     code, out = gate_json(capsys, "--run", str(tmp_path / "matrix.json"))
-    assert code == 0 and out["verdict"] == "deployable", out["reasons"]
+    assert code == 0 and out["verdict"] == "deployable", out["reasons"]  # W2 accepted for to-be by its id
+    assert {tuple(r["findings"]) for r in out["reasons"] if r["kind"] == "KnownIssue"} == {
+        ("W2-stream-close-not-relayed",)}
 
 
 def test_diff_of_two_builds_compares_their_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
