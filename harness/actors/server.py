@@ -37,8 +37,15 @@ class RunningServer:
         await self.runner.cleanup()
 
 
+SHUTDOWN_TIMEOUT = 1.0
+
+
 async def start(name: str, app: web.Application, host: str = LOOPBACK, port: int = 0) -> RunningServer:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=REQUEST_ERRORS)
+    # Stopping waits at most this long for handlers still running (aiohttp's default is 60 s): a stream relay
+    # whose client was cancelled by a stop would otherwise hold the stop, and a worker whose parent was killed
+    # outlived it by a minute.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=REQUEST_ERRORS,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
         await runner.setup()
     except OSError as exc:
