@@ -117,8 +117,10 @@ def stopping() -> bool:
 
 
 def in_worker() -> None:
-    """In a freshly forked worker: its own stop state, the signals handled, and SIGTERM when the parent dies (so a
-    killed parent leaves no worker behind)."""
+    """In a freshly forked worker: its own stop state, the signals handled, and SIGKILL when the parent dies (so a
+    killed parent leaves no worker behind). A worker runs only in-process reference gateways and mock FastTracks
+    (never with a real target: workers.run), so it has nothing to stop gracefully once nobody reads its results;
+    a graceful stop there could be held (a pipe write, a server waiting on a handler) past its parent's death."""
     global _requested
     _requested = None
     _stoppers.clear()
@@ -126,9 +128,9 @@ def in_worker() -> None:
         signal.signal(s, _on_signal)
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the request took effect
-        stop(signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # --- processes the harness starts --------------------------------------------------------------------------------
