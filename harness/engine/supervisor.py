@@ -116,7 +116,7 @@ def stopping() -> bool:
     return _requested is not None
 
 
-def in_worker() -> None:
+def in_worker(parent: int) -> None:
     """In a freshly forked worker: its own stop state, the signals handled, and SIGKILL when the parent dies (so a
     killed parent leaves no worker behind). A worker runs only in-process reference gateways and mock FastTracks
     (never with a real target: workers.run), so it has nothing to stop gracefully once nobody reads its results;
@@ -126,10 +126,11 @@ def in_worker() -> None:
     _stoppers.clear()
     for s in SIGNALS:
         signal.signal(s, _on_signal)
-    parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request took effect
+    # ``parent`` is the pid the parent had before the fork: a parent that died before this point (just after
+    # printing its progress line) is seen here, where asking getppid() first would only read init's pid.
+    if os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -97,7 +97,8 @@ def run(gateways: Sequence[GatewayLauncher | GatewayProfile], fasttracks: Sequen
     for group in groups:
         receive, send = fork.Pipe(duplex=False)
         proc = fork.Process(target=_worker, name="harness-worker", daemon=True,
-                            args=(send, group, gateways, fasttracks, scenarios, policy, opts, only, shard, keep_empty))
+                            args=(send, group, gateways, fasttracks, scenarios, policy, opts, only, shard, keep_empty,
+                                  os.getpid()))
         proc.start()
         send.close()  # the parent keeps only the reading end, so a dead worker reads as EOF
         workers[receive] = (proc, group)
@@ -197,7 +198,7 @@ def _receive(ready: list[Connection], workers: dict[Connection, tuple[multiproce
 def _worker(send: Connection, group: set[Key], gateways: Sequence[GatewayLauncher | GatewayProfile],
             fasttracks: Sequence[FastTrackTarget | FastTrackModel], scenarios: list[Scenario],
             policy: Mapping[str, frozenset[str]], options: Options, only: set[tuple[str, str, str]] | None,
-            shard: tuple[int, int] | None, keep_empty: bool) -> None:
+            shard: tuple[int, int] | None, keep_empty: bool, parent: int) -> None:
     def progress(event: object) -> None:
         # Each run is sent as it ends (pickled while other runs are in flight, not all at the end), then each
         # cell's verdict without its runs; an interrupted cell is the parent's to mark.
@@ -210,7 +211,7 @@ def _worker(send: Connection, group: set[Key], gateways: Sequence[GatewayLaunche
             supervisor.stop(signal.SIGTERM)
 
     with send, contextlib.suppress(supervisor.Interrupted):  # stopped before its run began: nothing to send
-        supervisor.in_worker()
+        supervisor.in_worker(parent)
         supervisor.run(run_matrix(gateways, fasttracks, scenarios, policy, options, progress, only=only,
                                   shard=shard, keep_empty=keep_empty, within=group))
         with contextlib.suppress(OSError):
