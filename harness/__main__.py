@@ -13,4 +13,8 @@ for _sig in (signal.SIGINT, signal.SIGTERM):
 
 from harness.cli import main  # noqa: E402 - after the handlers, so a signal during imports is one line too
 
-raise SystemExit(main())
+code = main()
+# Everything is written and said: a signal from here on would only find the interpreter finalising with the
+# default handlers back (exit -15 instead of the run's code), so the exit code stays the run's.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+raise SystemExit(code)
