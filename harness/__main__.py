@@ -11,10 +11,6 @@ def _before_anything_started(signum: int, frame: object) -> None:
 for _sig in (signal.SIGINT, signal.SIGTERM):
     signal.signal(_sig, _before_anything_started)
 
-from harness.cli import main  # noqa: E402 - after the handlers, so a signal during imports is one line too
+from harness.cli import console  # noqa: E402 - after the handlers, so a signal during imports is one line too
 
-code = main()
-# Everything is written and said: a signal from here on would only find the interpreter finalising with the
-# default handlers back (exit -15 instead of the run's code), so the exit code stays the run's.
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-raise SystemExit(code)
+raise SystemExit(console())

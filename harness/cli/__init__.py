@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import io
 import os
+import signal
 import sys
 from typing import Any
 
@@ -86,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sys.stdout.flush()
         sys.stdout = stdout
+
+
+def console() -> int:
+    """The process entry point (``python -m harness``, the ``harness`` script): :func:`main`, then SIGINT and
+    SIGTERM blocked until exit. Everything is written and said by then: a signal would only find the interpreter
+    finalising with the default handlers back (exit -15 instead of the run's code)."""
+    code = main()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    return code
 
 
 class _PipeSafe:
