@@ -11,6 +11,7 @@ two cores); runs are one at a time, since each starts a real webserver with its 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from tabulate import tabulate
 
+import harness
 from harness import errors, findings, identify, matrix, peers
 from harness.catalog import DEFAULT_SCENARIOS, select
 from harness.engine import supervisor
@@ -31,6 +33,7 @@ from harness.engine.targets import ReferenceLauncher, contract_for_profiles
 from harness.errors import HarnessError
 from harness.protocol import generations
 from harness.report.redact import Redactor
+from harness.scenario.loader import discover
 
 FIRST_LINE = "23.3"  # the first line whose latest release carries a G2+ pipeline (the #1350 backport)
 SCHEMA = "harness/census@1"
@@ -72,6 +75,11 @@ class Entry:
     required: dict[str, bool] = field(default_factory=dict)
     differences: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, str] | None = None  # {"stage": install|start|login|run, "cause": ...}
+    # When and with what this entry was judged: a census resumed or re-judged line by line keeps older entries,
+    # and the document must say when its rows were judged with different scenarios (None: not recorded).
+    judged_at: str | None = None
+    harness_commit: str | None = None
+    scenario_set: str | None = None
 
     @property
     def undocumented(self) -> int:
@@ -90,13 +98,26 @@ class Entry:
                 "runner_up": self.runner_up, "status": self.status(), "constraints": self.constraints,
                 "install_s": self.install_s, "run_s": self.run_s,
                 "verdicts": self.verdicts, "required": self.required, "differences": self.differences,
-                "undocumented": self.undocumented, "error": self.error}
+                "undocumented": self.undocumented, "error": self.error, "judged_at": self.judged_at,
+                "harness_commit": self.harness_commit, "scenario_set": self.scenario_set}
 
 
 def _from_json(r: dict[str, Any]) -> Entry:
     keys = ("line", "version", "python", "claimed", "constraints", "install_s", "run_s", "identified", "agreement",
             "margin", "runner_up", "verdicts", "required", "differences", "error")
-    return Entry(**{k: r[k] for k in keys})
+    recorded = ("judged_at", "harness_commit", "scenario_set")  # absent from censuses before they were recorded
+    fields: dict[str, Any] = {k: r[k] for k in keys} | {k: r.get(k) for k in recorded}
+    return Entry(**fields)
+
+
+def scenario_set(paths: list[Path]) -> dict[str, Any]:
+    """The scenario files a census judges with, by content: ``digest`` names the set (file names and bytes), so two
+    entries judged with different scenarios never pass for one census."""
+    h = hashlib.sha256()
+    for p in sorted(paths, key=lambda p: p.name):
+        data = p.read_bytes()
+        h.update(f"{p.name}\0{len(data)}\0".encode() + data)
+    return {"digest": h.hexdigest()[:16], "files": sorted(p.name for p in paths)}
 
 
 def previous(out: Path) -> tuple[dict[str, Entry], float]:
@@ -157,6 +178,9 @@ class Census:
         self.policy = matrix.load_policy(opts.policy)
         self.findings = findings.load_findings()
         self.references: dict[str, dict[str, Any]] = {}
+        self.scenarios = scenario_set(discover(Path(opts.scenarios_dir), opts.scenario))
+        self.commit = harness.build()["commit"]  # read once: a commit made while the census runs is not its code
+        self.current = {**self.scenarios, "harness_commit": self.commit}
 
     def _options(self, rel: peers.Release) -> Options:
         return Options(concurrency=self.opts.concurrency, seed=self.opts.seed, timeout=self.opts.timeout,
@@ -216,6 +240,8 @@ def run_census(opts: CensusOptions) -> int:
     print(f"census: {len(targets)} release lines: {', '.join(str(v) for v in targets)}", file=sys.stderr,
           flush=True)
     kept, earlier = previous(opts.out) if opts.resume else ({}, 0.0)
+    if opts.lines:  # the lines named are judged again, whatever an earlier census found; the others are kept
+        kept = {v: e for v, e in kept.items() if v not in {str(t) for t in targets}}
     started -= earlier  # the wall time reported covers the earlier census too
     if kept:
         print(f"census: resuming: {len(kept)} release(s) already judged", file=sys.stderr, flush=True)
@@ -227,7 +253,8 @@ def run_census(opts: CensusOptions) -> int:
             if str(v) in kept:
                 entries.append(kept[str(v)])
                 continue
-            entry = Entry(line=".".join(map(str, v.release[:2])), version=str(v))
+            entry = Entry(line=".".join(map(str, v.release[:2])), version=str(v), judged_at=_now(),
+                          harness_commit=census.commit, scenario_set=census.scenarios["digest"])
             try:
                 rel, python, seconds, info = futures[v].result()
             except HarnessError as exc:
@@ -245,7 +272,8 @@ def run_census(opts: CensusOptions) -> int:
             if (signum := supervisor.requested()) is not None:
                 # Stopped: this release was not judged (its runs were cut short), nor are the ones ahead; the
                 # document says so, and no further install starts.
-                write(_every_line(entries, kept, every), opts.out, time.monotonic() - started, len(every))
+                write(_every_line(entries, kept, every), opts.out, time.monotonic() - started, len(every),
+                      census.current)
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise supervisor.Interrupted(signum)
             entries.append(entry)
@@ -254,11 +282,11 @@ def run_census(opts: CensusOptions) -> int:
                 if entry.agreement is not None and entry.margin is not None else "")
                 + (f": {entry.error['cause'].splitlines()[0][:200]}" if entry.error else ""),
                 file=sys.stderr, flush=True)
-            write(_every_line(entries, kept, every), opts.out, time.monotonic() - started, len(every))
+            write(_every_line(entries, kept, every), opts.out, time.monotonic() - started, len(every), census.current)
     wall = time.monotonic() - started
     entries = _every_line(entries, kept, every)
-    paths = write(entries, opts.out, wall, len(every))
-    print(render_md(document(entries, wall, len(every))))
+    paths = write(entries, opts.out, wall, len(every), census.current)
+    print(render_md(document(entries, wall, len(every), census.current)))
     print(f"\ncensus of {len(entries)} releases in {wall:.0f} s; reports: {', '.join(str(p) for p in paths)}")
     if any(e.error for e in entries):
         return errors.EXIT_RUNTIME
@@ -282,17 +310,26 @@ def _every_line(judged: list[Entry], kept: dict[str, Entry], every: list[Version
             for v in every]
 
 
-def document(entries: list[Entry], wall: float, planned: int) -> dict[str, Any]:
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def document(entries: list[Entry], wall: float, planned: int, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The census document; ``current``: the scenario set (and harness commit) of the census writing it."""
     judged = [e for e in entries if not (e.error and e.error["stage"] == NOT_JUDGED)]
-    return {"schema": SCHEMA, "generated": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    sets = sorted({str(e.scenario_set) for e in judged})  # "None": judged before sets were recorded
+    return {"schema": SCHEMA, "generated": _now(),
             "wall_s": round(wall, 1), "planned": planned, "complete": len(judged) == planned,
+            "scenario_set": current, "mixed_scenario_sets": len(sets) > 1 or (
+                current is not None and bool(sets) and sets != [current["digest"]]),
             "releases": [e.to_json() for e in entries]}
 
 
-def write(entries: list[Entry], out: Path, wall: float, planned: int) -> list[Path]:
+def write(entries: list[Entry], out: Path, wall: float, planned: int,
+          current: dict[str, Any] | None = None) -> list[Path]:
     """census.json and census.md, rewritten after every release (an interrupted census keeps what it has)."""
     out.mkdir(parents=True, exist_ok=True)
-    doc = document(entries, wall, planned)
+    doc = document(entries, wall, planned, current)
     paths = [out / "census.json", out / "census.md"]
     for path, text in zip(paths, (json.dumps(doc, indent=2) + "\n", render_md(doc) + "\n"), strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -303,6 +340,28 @@ def write(entries: list[Entry], out: Path, wall: float, planned: int) -> list[Pa
 
 def _pct(x: float | None) -> str:
     return "" if x is None else f"{x:.0%}"
+
+
+def _judged_with(doc: dict[str, Any]) -> list[str]:
+    """Which scenario set the rows were judged with: one sentence when it is one set, else the lines of each set,
+    so that rows judged with different scenarios never read as one census."""
+    by_set: dict[str, list[str]] = {}
+    for r in doc["releases"]:
+        if not (r["error"] and r["error"]["stage"] == NOT_JUDGED):
+            by_set.setdefault(r.get("scenario_set") or "not recorded", []).append(r["line"])
+    current = doc.get("scenario_set") or {}
+    files = f" ({len(current['files'])} scenario files)" if current.get("files") else ""
+    commit = f", harness commit {str(current['harness_commit'])[:12]}" if current.get("harness_commit") else ""
+    if not doc.get("mixed_scenario_sets"):
+        return [f"Every row judged with scenario set {next(iter(by_set), current.get('digest', ''))}{files}{commit}.",
+                ""] if by_set else []
+    out = ["**Rows judged with different scenario sets**: their verdicts are not comparable with each other; "
+           "`peer census --resume --line X.Y` re-judges the named lines with the current set "
+           f"({current.get('digest', 'not recorded')}{files}{commit}).", ""]
+    for digest, lines in by_set.items():
+        mark = " (current)" if digest == current.get("digest") else ""
+        out.append(f"- scenario set {digest}{mark}: {len(lines)} line(s): {', '.join(lines)}")
+    return [*out, ""]
 
 
 def render_md(doc: dict[str, Any]) -> str:
@@ -331,7 +390,7 @@ def render_md(doc: dict[str, Any]) -> str:
              "FastTrack column (`*` = required by the support policy): ok compatible, FAIL incompatible, "
              "? unknown, ERR error. `install s`: what installing the venv took when it was made (cached venvs are "
              "reused); `run s`: the one matrix run that judges the build as itself and as every candidate.", "",
-             tabulate(table, headers=head, tablefmt="github", disable_numparse=True), ""]
+             *_judged_with(doc), tabulate(table, headers=head, tablefmt="github", disable_numparse=True), ""]
     for r in rows:
         if not (r["differences"] or r["error"] or r["constraints"]):
             continue
@@ -340,6 +399,9 @@ def render_md(doc: dict[str, Any]) -> str:
             lines.append(f"- constraints: {r['constraints']}")
         if r["runner_up"]:
             lines.append(f"- runner-up: {r['runner_up']}")
+        if r.get("judged_at"):
+            lines.append(f"- judged {r['judged_at']} with scenario set {r.get('scenario_set') or 'not recorded'}, "
+                         f"harness commit {str(r.get('harness_commit') or 'not recorded')[:12]}")
         if r["error"]:
             cause = r["error"]["cause"].rstrip()
             lines += [f"- failed at {r['error']['stage']}:", "", "```", cause, "```"]

@@ -429,9 +429,10 @@ def test_a_resumed_census_stopped_midway_keeps_what_the_earlier_one_judged_ahead
     written: list[list[str]] = []
     real_write = census.write
 
-    def spy(entries: list[census.Entry], out: Path, wall: float, planned: int) -> list[Path]:
+    def spy(entries: list[census.Entry], out: Path, wall: float, planned: int,
+            current: dict[str, object] | None = None) -> list[Path]:
         written.append([e.version for e in entries])
-        return real_write(entries, out, wall, planned)
+        return real_write(entries, out, wall, planned, current)
 
     monkeypatch.setattr(census, "_prepare", prepare)
     monkeypatch.setattr(census, "write", spy)
@@ -449,6 +450,58 @@ def test_a_resumed_census_stopped_midway_keeps_what_the_earlier_one_judged_ahead
     assert doc["planned"] == 3 and doc["complete"] is False
     assert "--resume" in doc["releases"][0]["error"]["cause"]
     assert "2 of 3 release lines (incomplete)" in (tmp_path / "census.md").read_text()
+
+
+def test_census_resume_with_line_rejudges_the_named_lines_and_keeps_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 25.3.3 was judged before (an older scenario set, not recorded); --line 25.3 --resume judges it again with
+    # the current set and keeps 26.9.6 as it was: census.md must say that the rows' scenario sets differ.
+    stale = census.Entry("25.3", "25.3.3", python="3.12", claimed="G6", identified="G6", agreement=1.0, margin=0.1,
+                         verdicts={"25.1.0": "error"}, required={"25.1.0": True})
+    other = census.Entry("26.9", "26.9.6", python="3.13", claimed="G6g", identified="G6g", agreement=1.0,
+                         margin=0.11, verdicts={"25.1.0": "incompatible"}, required={"25.1.0": True})
+    census.write([stale, other], tmp_path, 12.0, 2)
+    monkeypatch.setattr(peers, "pypi_versions", lambda: [Version("26.9.6"), Version("25.3.3")])
+    judged: list[str] = []
+
+    def prepare(version: str, fresh: bool) -> tuple[object, Path, float, dict[str, object]]:
+        return peers.Release(version, "3.12", "G6"), Path("python"), 0.0, {}
+
+    def judge(self: census.Census, entry: census.Entry, rel: peers.Release, python: Path) -> None:
+        judged.append(rel.version)
+        entry.identified, entry.agreement, entry.margin = "G6", 1.0, 0.1
+        entry.verdicts, entry.required = {"25.1.0": "compatible"}, {"25.1.0": True}
+
+    monkeypatch.setattr(census, "_prepare", prepare)
+    monkeypatch.setattr(census.Census, "judge", judge)
+    assert census.run_census(census.CensusOptions(out=tmp_path, resume=True, lines=["25.3"])) == 0
+    assert judged == ["25.3.3"]
+    doc = json.loads((tmp_path / "census.json").read_text())
+    new, kept = doc["releases"]
+    assert new["verdicts"] == {"25.1.0": "compatible"} and kept == {**other.to_json()}
+    current = doc["scenario_set"]
+    assert new["scenario_set"] == current["digest"] and len(current["digest"]) == 16
+    assert new["harness_commit"] == current["harness_commit"] and new["judged_at"] is not None
+    assert kept["scenario_set"] is None and doc["mixed_scenario_sets"] is True
+    md = (tmp_path / "census.md").read_text()
+    assert "**Rows judged with different scenario sets**" in md
+    assert f"- scenario set {current['digest']} (current): 1 line(s): 25.3" in md
+    assert "- scenario set not recorded: 1 line(s): 26.9" in md
+    # Both judged with the current set: one sentence says so, nothing is flagged.
+    assert census.run_census(census.CensusOptions(out=tmp_path, resume=True, lines=["26.9"])) == 0
+    doc = json.loads((tmp_path / "census.json").read_text())
+    assert doc["mixed_scenario_sets"] is False and judged == ["25.3.3", "26.9.6"]
+    md = (tmp_path / "census.md").read_text()
+    assert f"Every row judged with scenario set {current['digest']}" in md and "different scenario sets" not in md
+
+
+def test_census_scenario_set_names_the_scenarios_by_content(tmp_path: Path) -> None:
+    a = tmp_path / "a.yaml"
+    a.write_text("id: a\n")
+    before = census.scenario_set([a])
+    assert before == census.scenario_set([a]) and before["files"] == ["a.yaml"]
+    a.write_text("id: a  # changed\n")
+    assert census.scenario_set([a])["digest"] != before["digest"]
 
 
 def test_a_stopped_census_records_no_cut_short_release_and_runs_nothing_more(

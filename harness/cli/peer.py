@@ -55,7 +55,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                           help="installs in parallel (default 2; runs are one at a time)")
     census_p.add_argument("--resume", action="store_true",
                           help="keep the releases OUT/census.json already judged, run the others and the failed "
-                               "ones again")
+                               "ones again; with --line, judge the named lines again and keep the others")
     add_run_options(census_p)
     census_p.set_defaults(handler=cmd_census)
     for sp in (install, run_peer, census_p):
