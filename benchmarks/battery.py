@@ -136,13 +136,13 @@ def signals(tmp: Path) -> tuple[int, int, int, int]:
 
 def redaction(tmp: Path) -> tuple[int, int]:
     """(readable secrets, hidden non-secrets) in the default matrix's reports: check_redaction asserts both 0."""
-    from harness import matrix
-    from harness.catalog import select
     from harness.engine import workers
     from harness.engine.matrix_run import Options
+    from harness.engine.selection import select
+    from harness.judge import support_policy
 
     sel = select(None, None, "*")
-    result = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy(), Options(),
+    result = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, support_policy.load_policy(), Options(),
                          jobs=workers.available_cores())
     try:
         check_redaction(result, tmp)

@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from floor import floor_in_processes  # noqa: E402
 
-from harness import matrix  # noqa: E402
-from harness.catalog import DEFAULT_SCENARIOS, select  # noqa: E402
 from harness.engine import workers  # noqa: E402
 from harness.engine.matrix_run import Options  # noqa: E402
+from harness.engine.selection import DEFAULT_SCENARIOS, select  # noqa: E402
+from harness.judge import support_policy  # noqa: E402
 
 
 def copy_scenarios(times: int, dest: Path) -> Path:
@@ -55,7 +55,7 @@ def measure(scenarios_dir: Path, concurrency: int, jobs: int) -> dict[str, float
     """The matrix as ``run`` executes it (workers included), without start-up and report writing."""
     sel = select(None, None, "*", scenarios_dir)
     started = time.perf_counter()
-    run = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy(),
+    run = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, support_policy.load_policy(),
                       Options(concurrency=concurrency), jobs=jobs)
     wall = time.perf_counter() - started
     runs = sum(len(c.scenarios) for c in run.cells)

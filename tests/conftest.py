@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from harness import matrix
-from harness.catalog import select
 from harness.engine.matrix_run import run_matrix
-from harness.report.redact import Redactor
+from harness.engine.selection import select
+from harness.judge import support_policy
+from harness.results.redact import Redactor
 
 
 @pytest.fixture(scope="session")
 def full_run_doc() -> dict[str, Any]:
     """The redacted result document of the full default matrix, run once for every report test."""
     sel = select(None, None)
-    run = asyncio.run(run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy()))
+    run = asyncio.run(run_matrix(sel.gateways, sel.fasttracks, sel.scenarios, support_policy.load_policy()))
     out: dict[str, Any] = Redactor(run.secrets()).document(run.to_json())
     return out
 

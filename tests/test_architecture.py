@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import harness
 
 PACKAGE = Path(harness.__file__).resolve().parent
-PURE = ("harness.protocol", "harness.scenario", "harness.records")
+PURE = ("harness.protocol", "harness.scenario", "harness.protocol.hops")
 
 
 def _modules(under: Path) -> list[Path]:
@@ -32,7 +34,7 @@ def _imports(path: Path) -> set[str]:
 def test_the_pure_core_and_the_scenario_format_load_no_event_loop_and_no_http_stack():
     # A fresh interpreter: what this process has loaded already (pytest, the other tests) cannot hide an import.
     code = ("import importlib, pkgutil, sys\n"
-            "import harness.protocol, harness.scenario, harness.records\n"
+            "import harness.protocol, harness.scenario, harness.protocol.hops\n"
             "for pkg in (harness.protocol, harness.scenario):\n"
             "    for m in pkgutil.iter_modules(pkg.__path__):\n"
             "        importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
@@ -67,3 +69,69 @@ def test_the_tests_mirror_the_package():
     tests = Path(__file__).resolve().parent
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
     assert [name for name in packages if not (tests / name).is_dir()] == []
+
+
+# Bottom up: a package may import itself and the packages before it, never one after it (ARCHITECTURE.md).
+LAYERS = ("errors", "protocol", "scenario", "results", "judge", "actors", "engine", "report", "peers", "compare",
+          "mutation", "pytest_plugin", "cli", "__main__")
+# Imports that break the order, each with the reason it is still there; the list shrinks, it never grows.
+KNOWN_EXCEPTIONS = {
+    ("engine", "peers"): "engine/target_options.py resolves --peer TARGET (a shared CLI option group, moving to cli)",
+}
+TOP_LEVEL_MODULES_MAX = 5
+
+
+def _layer(dotted: str) -> str:
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    bad = []
+    for p in _modules(PACKAGE):
+        src = _layer(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts))
+        if src == "__init__":
+            continue
+        for name in _imports(p):
+            dst = _layer(name) if name.startswith("harness.") else None
+            if dst is None or dst not in LAYERS or dst == src or (src, dst) in KNOWN_EXCEPTIONS:
+                continue
+            if LAYERS.index(dst) > LAYERS.index(src):
+                bad.append(f"{p.relative_to(PACKAGE.parent)} imports {name}")
+    assert sorted(set(bad)) == []
+    assert set(LAYERS) - {"errors", "__main__"} == {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+
+
+@pytest.mark.xfail(strict=True, reason="scenario.loader <-> scenario.mermaid (mermaid reads the loader's private field "
+                   "readers): the Mermaid split, issue 15 item 5, removes it")
+def test_no_import_cycle_between_modules():
+    modules = {}
+    for p in _modules(PACKAGE):
+        parts = p.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    graph: dict[str, set[str]] = {}
+    for name, p in modules.items():
+        targets = set()
+        for imported in _imports(p):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name and not name.startswith(imported + "."):
+                targets.add(imported)  # a module's own package __init__ runs first anyway: not a cycle
+        graph[name] = targets
+    cycles = []
+    for start in graph:  # a depth-first walk from each module back to itself
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    cycles.append(" -> ".join((*path, start)))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, (*path, nxt)))
+    assert sorted({min(c.split(" -> ")[:-1]) for c in cycles}) == [], cycles[:3]
+
+
+def test_at_most_five_top_level_modules():
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= TOP_LEVEL_MODULES_MAX, modules

@@ -10,7 +10,7 @@ import aiohttp
 from yarl import URL
 
 from harness.protocol.headers import Headers
-from harness.records import HopRecord
+from harness.protocol.hops import HopRecord
 
 USER_AGENT = "harness-client/0.1"
 

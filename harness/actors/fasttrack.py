@@ -23,7 +23,7 @@ from harness.protocol.fasttrack_models import (
     decide,
 )
 from harness.protocol.headers import Headers
-from harness.records import Exchange, HopRecord
+from harness.protocol.hops import Exchange, HopRecord
 
 
 class MockFastTrack:

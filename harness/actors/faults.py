@@ -42,13 +42,13 @@ from harness.actors import server
 from harness.actors.fasttrack import MockFastTrack
 from harness.actors.journal import Attribution, RunJournal
 from harness.errors import UsageError
-from harness.matrix import Policy, as_policy
+from harness.judge.support_policy import Policy, as_policy
 from harness.protocol import fasttrack_models
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
 from harness.protocol.fasttrack_models import VERSION_HEADER, Context, Decision, FastTrackModel, UpstreamRequest
 from harness.protocol.headers import Headers
-from harness.records import Exchange, HopRecord
+from harness.protocol.hops import Exchange, HopRecord
 
 FAULTS: dict[str, str] = {
     "refused": "connection refused: nothing listens on FastTrack's port",

@@ -26,7 +26,8 @@ CHUNK = 8192
 
 
 class Mutation:
-    """A deliberate deviation from the profile, for mutation testing of the scenarios (:mod:`harness.mutants`).
+    """A deliberate deviation from the profile, for mutation testing of the scenarios
+    (:mod:`harness.mutation.catalogue`).
 
     Every hook is a no-op here: a gateway without a mutation is the reference."""
 

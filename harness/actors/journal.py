@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from harness.protocol.fasttrack_models import Override
-from harness.records import Exchange
+from harness.protocol.hops import Exchange
 
 _BASE = int(ipaddress.IPv4Address("127.64.0.1"))
 _SPAN = 2**22 - 2  # 127.64.0.1 .. 127.127.255.254

@@ -20,7 +20,7 @@ from yarl import URL
 
 from harness.actors.journal import Attribution, RunJournal
 from harness.protocol.headers import Headers
-from harness.records import Exchange, HopRecord
+from harness.protocol.hops import Exchange, HopRecord
 
 _NOT_RELAYED = ("Transfer-Encoding", "Connection", "Keep-Alive")
 

@@ -34,13 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.cli.run", "run the matrix and write reports"),
     "peer": ("harness.cli.peer", "install a real backend.ai-webserver build (any PyPI version, a wheel, an sdist, "
                                  "a source tree), run the matrix against it, or take a census of every release line"),
-    "serve": ("harness.serve", "run one actor (reference gateway or mock FastTrack) as a process"),
+    "serve": ("harness.cli.serve", "run one actor (reference gateway or mock FastTrack) as a process"),
     "report": ("harness.cli.report", "re-render reports from a matrix.json without re-running"),
-    "gate": ("harness.gate", "CI gate: compare a run with the support policy and the committed baseline"),
-    "diff": ("harness.diffing", "list the cells, scenarios and hops that changed between two runs (or two "
+    "gate": ("harness.compare.gate", "CI gate: compare a run with the support policy and the committed baseline"),
+    "diff": ("harness.compare.diff", "list the cells, scenarios and hops that changed between two runs (or two "
                                 "builds' rows)"),
-    "identify": ("harness.identify", "rank gateway profiles by how well a target gateway matches them"),
-    "mutate": ("harness.mutate", "mutation testing: run the suite against deviant gateways, report the kill rate"),
+    "identify": ("harness.peers.identify", "rank gateway profiles by how well a target gateway matches them"),
+    "mutate": ("harness.mutation.run", "mutation testing: run the suite against deviant gateways, report the "
+                                      "kill rate"),
 }
 
 
@@ -136,7 +137,7 @@ def _documents(args: argparse.Namespace) -> str:
 
 def _dispatch(argv: list[str]) -> int:
     if argv[:2] == ["report", "merge"]:  # 'report FROM.json' keeps working; 'report merge A B ...' joins shards
-        from harness.report import merge as report_merge
+        from harness.compare import merge as report_merge
 
         with errors.reading(", ".join(a for a in argv[2:] if not a.startswith("-"))):
             return report_merge.main(argv[2:])

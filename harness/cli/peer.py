@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import census, errors, findings, identify, matrix, peers, target_options
-from harness.catalog import select
+from harness import errors
 from harness.cli.run import EPILOG, _positive, add_run_options, execute
-from harness.engine import supervisor
+from harness.engine import supervisor, target_options
 from harness.engine.matrix_run import Options, mock_columns, run_matrix
+from harness.engine.selection import select
 from harness.engine.targets import contract_for_profiles
+from harness.judge import findings, support_policy
+from harness.peers import builds, census, identify
 from harness.report import output
 
 HELP = ("install a real backend.ai-webserver build (any PyPI version, a wheel, an sdist, a source tree), run the "
@@ -81,20 +83,20 @@ def cmd_peer(args: argparse.Namespace) -> int:
     way that no documented finding (harness/data/peer-findings.yaml) explains."""
     if args.action == "install":
         target_options.check(args, builds=True)
-        rel = peers.release(args.version)
-        python, seconds = peers.install(rel, fresh=args.fresh)
+        rel = builds.release(args.version)
+        python, seconds = builds.install(rel, fresh=args.fresh)
         print(f"backend.ai-webserver {rel.version}: {python} " + (f"(installed in {seconds:.0f} s)" if seconds
                                                                 else "(cached)"), file=sys.stderr)
         return errors.EXIT_OK
     output.check_dir(args.out)
     real = target_options.real_gateway(args, build=args.version, fresh=args.fresh)
-    assert real is not None and isinstance(real.launcher, peers.PeerLauncher)
+    assert real is not None and isinstance(real.launcher, builds.PeerLauncher)
     rel = real.launcher.rel
     sel = select(None, args.fasttrack, args.scenario, args.scenarios_dir)
-    policy = matrix.load_policy(args.policy)
+    policy = support_policy.load_policy(args.policy)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
                    manager_contract=real.manager)
-    info = peers.installed_info(rel).get("constraints", {})
+    info = builds.installed_info(rel).get("constraints", {})
     print(f"{rel.describe()}: Python {rel.python}, manager contract {real.manager.id}, config "
           f"{rel.config_template.name}, constraints: {info.get('describe', 'not recorded')}", file=sys.stderr)
     launcher = identify.judge(real, sel.scenarios, policy, opts)
@@ -108,8 +110,8 @@ def cmd_peer(args: argparse.Namespace) -> int:
         reference = supervisor.run(run_matrix([launcher.profile], columns, sel.scenarios, policy, ref_opts))
         diffs = findings.annotate(doc, version=rel.version, profile=launcher.profile.id, peer_row=launcher.label,
                                   reference_doc=reference.to_json(), findings=findings.load_findings())
-        doc["peer"]["build"] = {**rel.to_json(), **peers.installed_info(rel), "manager_contract": real.manager.id,
-                                "workers": peers.WORKERS}
+        doc["peer"]["build"] = {**rel.to_json(), **builds.installed_info(rel), "manager_contract": real.manager.id,
+                                "workers": builds.WORKERS}
         undocumented = sum(1 for d in diffs if d.finding is None)
         for d in diffs:
             where = d.peer_failure or d.reference_failure or {}

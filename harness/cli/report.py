@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import errors
-from harness.matrix import exit_code
+from harness.judge.cell_verdict import exit_code
 from harness.report import json_report, markdown, output
 
 DEFAULT_OUT = output.DEFAULT_OUT

@@ -9,16 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import errors, identify, matrix, repeat, target_options
+from harness import errors
 from harness.actors import faults
-from harness.catalog import DEFAULT_SCENARIOS, Selection, select
-from harness.engine import accounts, supervisor, workers
+from harness.compare import repeat
+from harness.engine import accounts, supervisor, target_options, workers
 from harness.engine.matrix_run import DEFAULT_JWT_SECRET, MAX_CONCURRENCY, Options
+from harness.engine.selection import DEFAULT_SCENARIOS, Selection, select
 from harness.engine.targets import FastTrackTarget, contract_for_profiles
-from harness.matrix import exit_code
+from harness.judge import support_policy
+from harness.judge.cell_verdict import exit_code
+from harness.peers import identify
 from harness.report import output, terminal
-from harness.report.redact import Redactor
-from harness.results import RunResult
+from harness.results.model import RunResult
+from harness.results.redact import Redactor
 
 EPILOG = """exit codes:
   0  every required cell is compatible
@@ -47,7 +50,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--fasttrack", action="append", metavar="ID", help="FastTrack profile (repeatable; default all)")
     run.add_argument("--scenario", default="*", metavar="GLOB", help="scenario id/file glob (default '*')")
     run.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
-    run.add_argument("--policy", default=str(matrix.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
+    run.add_argument("--policy", default=str(support_policy.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
     run.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"report directory (default {DEFAULT_OUT}/)")
     run.add_argument("--concurrency", type=_concurrency, default=Options.concurrency,
                      help=f"scenario runs in flight at once (1-{MAX_CONCURRENCY})")
@@ -68,7 +71,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
                      help="also print the reasons of the cells the policy does not require")
     run.add_argument("--repeat", type=_positive, default=1, metavar="N",
                      help="run the matrix N times in this process; a cell whose verdict or observed version, or a "
-                          "scenario whose outcome or first failure, varies is listed (terminal, matrix.json "
+                          "scenario whose outcome or first failure, varies is listed (terminal, verdict.json "
                           "'repeat') and makes the exit code at least 1; reports show the first run")
 
 
@@ -110,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     target_options.check(args, reference="--gateway" if args.gateway else None)
     output.check_dir(args.out)  # before the run: an unusable --out must not cost the run's results
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
-    policy = matrix.load_policy(args.policy)
+    policy = support_policy.load_policy(args.policy)
     real = target_options.real_gateway(args)
     contract = real.manager if real else contract_for_profiles(args.manager_contract, sel.gateways)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
@@ -131,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], columns: list[FastTrackTarget],
             opts: Options, annotate: Callable[[dict[str, Any]], None] | None = None) -> int:
-    policy = faults.require_like_wrapped(matrix.load_policy(args.policy),
+    policy = faults.require_like_wrapped(support_policy.load_policy(args.policy),
                                          [(c.id, c.model.id) for c in columns if c.fault and c.model])
     # From here a signal stops the run instead of unwinding it: what finished is written as a partial document,
     # and a signal while the reports are written lets them be written whole.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.results import CellResult, RunResult, ScenarioResult
+from harness.results.model import CellResult, RunResult, ScenarioResult
 
 
 @dataclass(frozen=True)

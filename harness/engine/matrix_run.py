@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from harness import findings, matrix
 from harness.actors import server
 from harness.actors.journal import Attribution
 from harness.actors.manager import MockManager
@@ -21,13 +20,14 @@ from harness.engine.events import CellFinished, Listener, RunFinished, RunStarte
 from harness.engine.runner import Cell, RunContext, lane_client, run_scenario
 from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher, Shared, contract_for_profiles
 from harness.errors import HarnessError
+from harness.judge import cell_verdict, findings, support_policy
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock, SystemClock
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.gateway_rules import GatewayConfig
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
-from harness.results import CellResult, RunResult, ScenarioResult
+from harness.results.model import CellResult, RunResult, ScenarioResult
 from harness.scenario.model import Scenario
 from harness.scenario.outline import outline
 
@@ -145,7 +145,7 @@ def new_cells(plan: Plan, policy: Mapping[str, frozenset[str]]) -> dict[Key, Cel
 
 
 def settle_required(cell: CellResult, profile: GatewayProfile, column: FastTrackTarget,
-                    policy: matrix.Policy) -> None:
+                    policy: support_policy.Policy) -> None:
     """A real FastTrack is required by the version it announced, never by its label; one that announced no usable
     version is required wherever anything is (and its cell is 'unknown')."""
     if column.url is not None:
@@ -182,7 +182,7 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
     ``within`` limits the run to these cells (a worker's share, :mod:`harness.engine.workers`)."""
     opts = options or Options()
     emit = listener or (lambda event: None)
-    policy = matrix.as_policy(policy)
+    policy = support_policy.as_policy(policy)
     plan = plan_runs(gateways, fasttracks, scenarios, only, shard, keep_empty, within)
     launcher = {g.label: g for g in plan.launchers}
     column = {f.id: f for f in plan.columns}
@@ -210,7 +210,7 @@ async def run_matrix(gateways: Sequence[GatewayLauncher | GatewayProfile],
         open_cells.discard(key)
         cell.scenarios.sort(key=lambda r: order.get(r.id, 0))
         if cell.verdict != "error":
-            matrix.apply(cell)
+            cell_verdict.apply(cell)
         settle_required(cell, launcher[key[0]].profile, column[key[1]], policy)
         emit(CellFinished(cell))
 

@@ -21,8 +21,8 @@ from harness.protocol.clock import Clock
 from harness.protocol.fasttrack_models import VERSION_HEADER, Override
 from harness.protocol.gateway_rules import SESSION_COOKIE, SESSION_HEADER
 from harness.protocol.generations import GatewayProfile
-from harness.records import HOPS, HopRecord
-from harness.results import ScenarioResult, StepResult
+from harness.protocol.hops import HOPS, HopRecord
+from harness.results.model import ScenarioResult, StepResult
 from harness.scenario.failures import Failure, fasttrack_reason
 from harness.scenario.matchers import EvalContext, applies, evaluate_hop, json_path
 from harness.scenario.model import ACTORS, Actor, HopExpect, RequestSpec, Scenario, Step

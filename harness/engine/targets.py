@@ -85,7 +85,8 @@ class GatewayLauncher(Protocol):
 class ReferenceLauncher:
     profile: GatewayProfile
     shared: bool = False
-    # A deviant reference gateway (harness.mutants): judged by ``profile``'s scenarios and policy, shown as ``name``.
+    # A deviant reference gateway (harness.mutation.catalogue):
+    # judged by ``profile``'s scenarios and policy, shown as ``name``.
     mutation: Mutation | None = None
     name: str | None = None
 

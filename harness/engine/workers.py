@@ -38,7 +38,7 @@ from harness.engine.matrix_run import (
 from harness.engine.targets import FastTrackTarget, GatewayLauncher, ReferenceLauncher
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.generations import GatewayProfile
-from harness.results import CellResult, RunResult, ScenarioResult
+from harness.results.model import CellResult, RunResult, ScenarioResult
 from harness.scenario.model import Scenario
 
 

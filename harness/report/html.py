@@ -14,8 +14,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness import findings
 from harness.errors import SourceSpan
+from harness.judge import findings
 from harness.report import diagrams
 from harness.report.table import axes, column_title, judged_lines, provenance, security_failures
 from harness.scenario.failures import Cause

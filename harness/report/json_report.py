@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
-from harness.results import SCHEMA
+from harness.results.model import SCHEMA
 
 REQUIRED_KEYS = ("cells", "gateways", "fasttracks", "scenarios")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness import findings
+from harness.judge import findings
 from harness.report import diagrams
 from harness.report.table import (
     COUNT_MEANING,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import SourceSpan
-from harness.records import HOPS, HopRecord
+from harness.protocol.hops import HOPS, HopRecord
 
 NOWHERE = SourceSpan("")
 

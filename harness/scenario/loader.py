@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 from harness.errors import ScenarioError, ScenarioErrors, SourceSpan
 from harness.protocol import generations
 from harness.protocol.fasttrack_models import VERSION_HEADER
-from harness.records import HOPS
+from harness.protocol.hops import HOPS
 from harness.scenario.model import (
     ACTORS,
     Actor,

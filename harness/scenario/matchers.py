@@ -17,7 +17,7 @@ from typing import Any
 from harness.errors import SourceSpan
 from harness.protocol import signing, sso_jwt
 from harness.protocol.headers import mimetype
-from harness.records import HopRecord
+from harness.protocol.hops import HopRecord
 from harness.scenario.failures import Failure
 from harness.scenario.model import Check, FieldExpect, HopExpect
 from harness.scenario.template import Template, UndefinedPlaceholder

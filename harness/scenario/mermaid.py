@@ -51,7 +51,7 @@ from urllib.parse import parse_qsl
 
 from harness.errors import ScenarioError, SourceSpan
 from harness.protocol.gateway_rules import SESSION_HEADER
-from harness.records import HOPS
+from harness.protocol.hops import HOPS
 from harness.scenario import loader
 from harness.scenario.model import (
     Capture,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.records import HOPS
+from harness.protocol.hops import HOPS
 from harness.scenario.model import Check, FieldExpect, HopExpect, Scenario
 
 

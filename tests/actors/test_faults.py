@@ -1,9 +1,9 @@
 """Fault columns (harness.actors.faults): a FastTrack model with one injected fault must never be judged
 'compatible', never hang the run, and say why. Loopback only; timeouts are small and every wait is bounded.
 
-Known classification gaps (owned by harness/engine/runner.py and harness/matrix.py) are strict xfails: a FastTrack
-that answers 5xx or malformed JSON, or omits its version header, is judged 'incompatible' today. When the runner
-or the policy is fixed these tests pass and the xfail marks must go.
+Known classification gaps (owned by harness/engine/runner.py and harness/judge/cell_verdict.py) are strict
+xfails: a FastTrack that answers 5xx or malformed JSON, or omits its version header, is judged 'incompatible'
+today. When the runner or the policy is fixed these tests pass and the xfail marks must go.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from aiohttp.test_utils import make_mocked_request
 from aioresponses import aioresponses
 from multidict import CIMultiDict
 
-from harness import matrix
 from harness.actors import faults
 from harness.actors.gateway import ReferenceGateway
 from harness.actors.journal import Attribution, RunJournal
 from harness.actors.tap import RecordingTap
-from harness.catalog import select
 from harness.cli import main
 from harness.engine.matrix_run import Options, run_matrix
+from harness.engine.selection import select
 from harness.engine.targets import FastTrackTarget
 from harness.errors import UsageError
+from harness.judge import cell_verdict, support_policy
 from harness.protocol import fasttrack_models
 from harness.protocol.clock import SystemClock
 from harness.protocol.fasttrack_models import VERSION_HEADER, Decision
@@ -44,8 +44,8 @@ SCENARIOS = "pr3353-to-be"  # TO-BE login + bearer call: both a JSON answer and 
 
 RUNNER_GAP = ("harness/engine/runner.py judges an unrequested FastTrack 5xx / malformed JSON as a scenario "
               "failure ('incompatible'); see the report for the fix")
-POLICY_GAP = ("harness/matrix.py ranks the failing 'X-BackendAI-FastTrack-Version: present' checks above the "
-              "version problem ('incompatible' instead of 'unknown'); see the report for the fix")
+POLICY_GAP = ("harness/judge/cell_verdict.py ranks the failing 'X-BackendAI-FastTrack-Version: present' checks "
+              "above the version problem ('incompatible' instead of 'unknown'); see the report for the fix")
 EXPECTED = {  # fault -> (verdict, text the cell reason must contain)
     "refused": ("error", "could not reach FastTrack"),
     "hang": ("error", "TimeoutError"),
@@ -57,7 +57,7 @@ EXPECTED = {  # fault -> (verdict, text the cell reason must contain)
     "version-duplicated": ("unknown", "sent 2 times"),
     "version-garbled": ("unknown", "is not a version"),
 }
-KNOWN_GAPS: dict[str, str] = {}  # classification gaps once found here, fixed in runner.py and matrix.py
+KNOWN_GAPS: dict[str, str] = {}  # classification gaps once found here, fixed in runner.py and verdict.py
 
 
 def column(spec: faults.FaultSpec) -> FastTrackTarget:
@@ -68,7 +68,7 @@ def column(spec: faults.FaultSpec) -> FastTrackTarget:
 async def run_fault(name: str, gateways: tuple[str, ...] = ("to-be",), scenarios: str = SCENARIOS):
     spec = faults.parse(name)
     sel = select(list(gateways), [spec.model.id], scenarios)
-    policy = faults.require_like_wrapped(matrix.load_policy(), [(spec.column_id, spec.model.id)])
+    policy = faults.require_like_wrapped(support_policy.load_policy(), [(spec.column_id, spec.model.id)])
     started = time.perf_counter()
     result = await asyncio.wait_for(
         run_matrix(sel.gateways, [column(spec)], sel.scenarios, policy, Options(timeout=TIMEOUT)), BOUND)
@@ -127,7 +127,7 @@ async def test_unaffected_pairs_still_pass_next_to_a_fault_column():
     spec = faults.parse("hang")
     sel = select(["to-be"], ["25.1.0"], SCENARIOS)
     cols = [FastTrackTarget("25.1.0", model=fasttrack_models.BEARER_25_1), column(spec)]
-    policy = faults.require_like_wrapped(matrix.load_policy(), [(spec.column_id, "25.1.0")])
+    policy = faults.require_like_wrapped(support_policy.load_policy(), [(spec.column_id, "25.1.0")])
     result = await asyncio.wait_for(run_matrix(sel.gateways, cols, sel.scenarios, policy, Options(timeout=TIMEOUT)),
                                     BOUND)
     verdicts = {c.fasttrack: c.verdict for c in result.cells}
@@ -181,7 +181,7 @@ def test_response_faults_break_one_thing(fault, lines):
             json.loads(body)
     else:
         assert status == 200 and json.loads(body)["user"] == "AK"
-    vers, problem = matrix.observed_version([lines])
+    vers, problem = cell_verdict.observed_version([lines])
     if fault.startswith("version-"):
         assert vers is None and problem
 

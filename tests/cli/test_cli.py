@@ -1,4 +1,4 @@
-"""harness.cli.main: exit codes, report files and their documented keys, and re-rendering from matrix.json."""
+"""harness.cli.main: exit codes, report files and their documented keys, and re-rendering from verdict.json."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import matrix
-from harness.catalog import DEFAULT_SCENARIOS, select
 from harness.cli import main
+from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.errors import UsageError
+from harness.judge import support_policy
 from harness.protocol import generations
 from harness.scenario.loader import discover, load_scenario
 
@@ -48,7 +48,7 @@ def test_default_matrix_run_fails_only_on_the_documented_defects(tmp_path):
     not_ok = {(c["gateway"], c["fasttrack"]): sorted((s["id"], s["finding"], s["security"]) for s in c["scenarios"]
                                                      if s["outcome"] != "pass")
               for c in doc["cells"] if c["required"] and c["verdict"] != "compatible"}
-    policy = matrix.load_policy()
+    policy = support_policy.load_policy()
     expected: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
     for p in generations.PROFILES:
         for f in policy.get(p.id, ()):
@@ -96,7 +96,7 @@ def test_run_writes_reports_with_documented_keys(tmp_path, capsys):
     md = (out / "matrix.md").read_text(encoding="utf-8")
     assert "as-is × 25.1.0: incompatible" in md
     printed = capsys.readouterr().out
-    # not required: summarised on the terminal (every reason is in matrix.md)
+    # not required: summarised on the terminal (every reason is in verdict.md)
     assert "2 cells the policy does not require are incompatible" in printed and "4 cells" in printed
     assert "All 2 required cells are compatible." in printed
 
@@ -312,8 +312,8 @@ def test_each_subcommand_is_imported_only_when_it_runs_and_lists_the_same_help(t
     code = ("import sys; from harness import cli; rc = cli.main(['--version']); "
             "print(sorted(m for m in sys.modules if m.startswith('harness.')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert all(name not in loaded for name in ("harness.gate", "harness.census", "harness.mutate",
-                                                "harness.cli.run", "harness.peers"))
+    assert all(name not in loaded for name in ("harness.compare.gate", "harness.peers.census", "harness.mutation.run",
+                                                "harness.cli.run", "harness.peers.builds"))
     full = cli.build_parser()
     sub = next(a for a in full._actions if a.__class__.__name__ == "_SubParsersAction")
     listed = {a.dest: a.help for a in sub._choices_actions}

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, matrix
-from harness.catalog import DEFAULT_SCENARIOS, select
+from harness import cli
 from harness.engine import workers
 from harness.engine.matrix_run import Options
+from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.errors import ScenarioError
+from harness.judge import support_policy
 from harness.report import output
-from harness.results import SCHEMA
+from harness.results.model import SCHEMA
 from harness.scenario.loader import load_scenario, parse_scenario
 from harness.scenario.yamlnodes import MAX_DEPTH, MAX_NODES
 
@@ -171,7 +172,8 @@ def test_a_scenario_that_breaks_at_run_time_is_an_error_of_its_own_cells_only(jo
     shutil.copy(DEFAULT_SCENARIOS / "pr3353-to-be.yaml", directory)
     (directory / "broken-frame.yaml").write_text(BROKEN_AT_RUN_TIME)
     sel = select(["to-be", "G6"], ["25.1.0", "24.09.0"], "*", directory)
-    result = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, matrix.load_policy(), Options(), jobs=jobs)
+    result = workers.run(sel.gateways, sel.fasttracks, sel.scenarios, support_policy.load_policy(),
+        Options(), jobs=jobs)
     assert len(result.cells) == 4
     for cell in result.cells:
         outcomes = {s.id: s for s in cell.scenarios}
@@ -226,7 +228,7 @@ def test_a_reader_that_goes_away_keeps_the_exit_code(small_doc):
 
 
 def test_merging_a_partial_document_gives_a_partial_document(small_doc, tmp_path):
-    from harness.report import merge
+    from harness.compare import merge
 
     doc = json.loads(small_doc.read_text(encoding="utf-8"))
     other = {**doc, "partial": True, "interrupted": "SIGTERM", "cells": []}

@@ -9,19 +9,19 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from harness import matrix
 from harness.actors import server
 from harness.actors.journal import Attribution, RunJournal
 from harness.actors.manager import MockManager
-from harness.catalog import select
 from harness.engine import runner
 from harness.engine.events import CellFinished, RunFinished, RunStarted, ScenarioFinished
 from harness.engine.matrix_run import Options, run_matrix
+from harness.engine.selection import select
 from harness.errors import HarnessError
+from harness.judge import cell_verdict
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import SystemClock
 from harness.protocol.generations import G4
-from harness.results import CellResult
+from harness.results.model import CellResult
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -164,7 +164,7 @@ async def test_run_scenario_against_a_closed_port_is_error_not_a_crash(closed_po
     # the run cleaned up after itself: its user and its loopback address are released
     assert directory.secrets() == {}
     assert not any(attribution.busy(f"127.64.0.{i}") for i in range(1, 4))
-    c = matrix.apply(CellResult("as-is", "24.09.0", True, scenarios=[res]))
+    c = cell_verdict.apply(CellResult("as-is", "24.09.0", True, scenarios=[res]))
     assert c.verdict == "error" and c.reason == f"pr3353-as-is: {res.error}"
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from harness import matrix
-from harness.catalog import select
 from harness.engine import workers
 from harness.engine.events import CellFinished, RunFinished, RunStarted, ScenarioFinished
 from harness.engine.matrix_run import Options, mock_columns, plan_runs
+from harness.engine.selection import select
+from harness.judge import support_policy
 
-POLICY = matrix.load_policy()
+POLICY = support_policy.load_policy()
 
 
 def signature(result):

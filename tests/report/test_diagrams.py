@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.catalog import select
+from harness.engine.selection import select
 from harness.report import diagrams
 
 # The Mermaid arrow each hop is drawn as.

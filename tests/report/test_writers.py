@@ -13,7 +13,7 @@ import pytest
 from harness.engine.events import CellFinished, RunFinished, RunStarted, ScenarioFinished
 from harness.errors import SourceSpan
 from harness.report import json_report, junit, markdown, table, terminal
-from harness.results import CellResult, RunResult, ScenarioResult
+from harness.results.model import CellResult, RunResult, ScenarioResult
 from harness.scenario.failures import Failure, one_line
 
 FAIL = Failure("pipeline login", "gateway_to_fasttrack", "header", "X-BackendAI-SSO", "present", "present", "absent",

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.catalog import DEFAULT_SCENARIOS
+from harness.engine.selection import DEFAULT_SCENARIOS
 from harness.errors import ScenarioError
 from harness.protocol.headers import Headers
-from harness.records import HopRecord
+from harness.protocol.hops import HopRecord
 from harness.scenario.loader import discover, load_all, parse_scenario
 from harness.scenario.matchers import EvalContext, evaluate_hop
 

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.catalog import DEFAULT_SCENARIOS
+from harness.engine.selection import DEFAULT_SCENARIOS
 from harness.errors import ScenarioError, ScenarioErrors
 from harness.scenario.loader import discover, load_all, load_scenario, parse_scenario
 

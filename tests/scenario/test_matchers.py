@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from harness.errors import SourceSpan
 from harness.protocol import signing, sso_jwt
 from harness.protocol.headers import Headers
-from harness.records import HopRecord
+from harness.protocol.hops import HopRecord
 from harness.scenario import matchers
 from harness.scenario.failures import Failure, causes, fasttrack_reason, one_line, reason, render
 from harness.scenario.matchers import EvalContext, evaluate_check, evaluate_hop, json_path

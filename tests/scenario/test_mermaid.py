@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import cli
-from harness.catalog import DEFAULT_SCENARIOS, select
 from harness.engine.matrix_run import Options, run_matrix
+from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.errors import ScenarioError, ScenarioErrors
-from harness.records import HOPS
+from harness.protocol.hops import HOPS
 from harness.scenario.loader import discover, display_path, load_all, load_scenario
 from harness.scenario.mermaid import parse_diagram_scenario
 

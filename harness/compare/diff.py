@@ -1,0 +1,221 @@
+"""``python -m harness diff A.json B.json``: what changed between two runs, cell by cell and scenario by scenario.
+
+Two builds: when each document has exactly one real gateway row (``gateways[]``: ``external``), or the rows are
+chosen with ``--row A=LABEL --row B=LABEL``, those two rows are compared with each other column by column (the
+FastTrack column keys the cells), whatever their labels; a different ``judged_as`` is a change too. Otherwise
+the documents are compared whole, cells keyed by (gateway, FastTrack).
+
+Reads only result documents. A change is one of: a cell's verdict or observed FastTrack version, a cell or
+scenario present in only one run, a scenario's outcome, or (same outcome) its first failing step/hop/check.
+``--allow PATTERN`` removes changes: a pattern is matched (glob) against the cell ``gateway×fasttrack``, the
+scenario id and ``gateway×fasttrack/scenario``; a cell's verdict change is also allowed when every scenario
+change of that cell is allowed (it is what explains the verdict). Exit 0 when nothing is left, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from harness import errors
+from harness.compare.gate import read_result, real_rows
+from harness.scenario import failures
+
+ChangeKind = Literal["verdict", "version", "required", "outcome", "first_failure", "only_in_a", "only_in_b",
+                     "judged_as"]
+CELL_KINDS = ("verdict", "version", "required")
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: ChangeKind
+    gateway: str
+    fasttrack: str
+    scenario: str | None
+    a: str | None
+    b: str | None
+
+    @property
+    def cell(self) -> str:
+        return f"{self.gateway}×{self.fasttrack}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.cell}/{self.scenario}" if self.scenario else self.cell
+
+    def describe(self) -> str:
+        if self.kind == "only_in_a":
+            return f"only in A ({self.a})"
+        if self.kind == "only_in_b":
+            return f"only in B ({self.b})"
+        label = {"first_failure": "first failure", "version": "observed FastTrack version",
+                 "judged_as": "judged as"}.get(self.kind, self.kind)
+        return f"{label}: {self.a} → {self.b}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "where": self.where}
+
+
+def first_failure(scenario: dict[str, Any]) -> str | None:
+    """'step / hop / what (kind)' of the scenario's first failure (or its error), None when it has none."""
+    found = failures.first_failure(scenario)
+    if found:
+        return found
+    return f"error: {scenario['error']}" if scenario.get("error") else None
+
+
+def _outcome(s: dict[str, Any]) -> str:
+    ff = first_failure(s)
+    return f"{s['outcome']} ({ff})" if ff and s["outcome"] != "pass" else str(s["outcome"])
+
+
+def diff(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
+    """Every change from run A to run B, in A's cell order then B-only cells."""
+    cells_a = {(c["gateway"], c["fasttrack"]): c for c in a["cells"]}
+    cells_b = {(c["gateway"], c["fasttrack"]): c for c in b["cells"]}
+    out: list[Change] = []
+    for key in dict.fromkeys([*cells_a, *cells_b]):
+        g, f = key
+        ca, cb = cells_a.get(key), cells_b.get(key)
+        if cb is None:
+            out.append(Change("only_in_a", g, f, None, str(ca["verdict"]) if ca else None, None))
+            continue
+        if ca is None:
+            out.append(Change("only_in_b", g, f, None, None, str(cb["verdict"])))
+            continue
+        if ca["verdict"] != cb["verdict"]:
+            out.append(Change("verdict", g, f, None, ca["verdict"], cb["verdict"]))
+        if ca.get("fasttrack_version") != cb.get("fasttrack_version"):
+            out.append(Change("version", g, f, None, ca.get("fasttrack_version"), cb.get("fasttrack_version")))
+        if bool(ca.get("required")) != bool(cb.get("required")):
+            out.append(Change("required", g, f, None, str(bool(ca.get("required"))), str(bool(cb.get("required")))))
+        sa = {s["id"]: s for s in ca["scenarios"]}
+        sb = {s["id"]: s for s in cb["scenarios"]}
+        for sid in dict.fromkeys([*sa, *sb]):
+            xa, xb = sa.get(sid), sb.get(sid)
+            if xb is None:
+                out.append(Change("only_in_a", g, f, sid, xa and _outcome(xa), None))
+            elif xa is None:
+                out.append(Change("only_in_b", g, f, sid, None, _outcome(xb)))
+            elif xa["outcome"] != xb["outcome"]:
+                out.append(Change("outcome", g, f, sid, _outcome(xa), _outcome(xb)))
+            elif first_failure(xa) != first_failure(xb):
+                out.append(Change("first_failure", g, f, sid, first_failure(xa), first_failure(xb)))
+    return out
+
+
+def pick_rows(a: dict[str, Any], b: dict[str, Any], chosen: dict[str, str]) -> tuple[str, str] | None:
+    """The rows to compare with each other (``chosen``: side -> label from ``--row``; else each document's only
+    real row), or None to compare the documents whole."""
+    picked: dict[str, str] = {}
+    for side, doc in (("A", a), ("B", b)):
+        labels = {c["gateway"] for c in doc["cells"]}
+        if side in chosen:
+            if chosen[side] not in labels:
+                raise errors.UsageError(f"--row {side}={chosen[side]}: no such row in {side} "
+                                        f"(rows: {', '.join(sorted(labels)) or 'none'})")
+            picked[side] = chosen[side]
+            continue
+        real = [label for label in real_rows(doc) if label in labels]
+        if len(real) == 1:
+            picked[side] = real[0]
+    if len(picked) == 2:
+        return picked["A"], picked["B"]
+    if chosen:
+        missing = next(side for side in ("A", "B") if side not in picked)
+        raise errors.UsageError(f"{missing} has no single real gateway row: choose one with --row {missing}=LABEL")
+    return None
+
+
+def diff_rows(a: dict[str, Any], b: dict[str, Any], row_a: str, row_b: str) -> list[Change]:
+    """Row ``row_a`` of A against row ``row_b`` of B, column by column, shown as one row ``row_a|row_b``."""
+    name = row_a if row_a == row_b else f"{row_a}|{row_b}"
+
+    def only(doc: dict[str, Any], row: str) -> dict[str, Any]:
+        return {"cells": [dict(c, gateway=name) for c in doc["cells"] if c["gateway"] == row]}
+
+    judged_a, judged_b = real_rows(a).get(row_a, row_a), real_rows(b).get(row_b, row_b)  # a reference row: itself
+    head = [Change("judged_as", name, "*", None, judged_a, judged_b)] if judged_a != judged_b else []
+    return head + diff(only(a, row_a), only(b, row_b))
+
+
+def parse_row(text: str) -> tuple[str, str]:
+    side, sep, label = text.partition("=")
+    if not sep or side not in ("A", "B") or not label.strip():
+        raise argparse.ArgumentTypeError("expected A=LABEL or B=LABEL")
+    return side, label
+
+
+def _matches(change: Change, pattern: str) -> bool:
+    names = [change.cell] + ([change.scenario, change.where] if change.scenario else [])
+    return any(fnmatch.fnmatchcase(n, pattern) for n in names)
+
+
+def split_allowed(changes: Sequence[Change], patterns: Sequence[str]) -> tuple[list[Change], list[Change]]:
+    """(remaining, allowed). A cell-level change is allowed when a pattern names the cell, or when the cell's
+    scenario changes are all allowed (and there is at least one): they explain it."""
+    if not patterns:
+        return list(changes), []
+    allowed = {id(c) for c in changes if any(_matches(c, p) for p in patterns)}
+    for c in changes:
+        if id(c) in allowed or c.scenario is not None or c.kind != "verdict":
+            continue
+        same_cell = [x for x in changes if x.scenario is not None and x.cell == c.cell]
+        if same_cell and all(id(x) in allowed for x in same_cell):
+            allowed.add(id(c))
+    return [c for c in changes if id(c) not in allowed], [c for c in changes if id(c) in allowed]
+
+
+def render_text(remaining: Sequence[Change], allowed: Sequence[Change], name_a: str, name_b: str) -> str:
+    if not remaining and not allowed:
+        return f"no change between {name_a} and {name_b}"
+    lines = [f"{c.where}: {c.describe()}" for c in remaining]
+    lines += [f"{c.where}: {c.describe()} (allowed)" for c in allowed]
+    lines.append(f"{len(remaining)} change(s) between {name_a} (A) and {name_b} (B)"
+                 + (f", {len(allowed)} allowed" if allowed else ""))
+    return "\n".join(lines)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "diff", help="list the cells, scenarios and hops that changed between two runs (or two builds' rows)",
+        description="List the cells, scenarios and first failing hops that changed between two runs. When each "
+                    "has exactly one real gateway row (or --row chooses them), those two rows are compared with "
+                    "each other, column by column.",
+        epilog="exit codes:\n  0  no change (after --allow)\n  1  the runs differ\n  2  usage error "
+               "(unreadable file, not a harness/matrix@2 document)\n\npatterns: 'as-is×25.1.0' (a cell), "
+               "'pr3353-as-is' (a scenario in every cell), 'G6*×*/pr3353-*' (globs on gateway×fasttrack/scenario)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("a", metavar="A.json")
+    p.add_argument("b", metavar="B.json")
+    p.add_argument("--allow", action="append", default=[], metavar="PATTERN",
+                   help="ignore changes of cells/scenarios matching this glob (repeatable)")
+    p.add_argument("--row", action="append", type=parse_row, default=[], metavar="A=LABEL|B=LABEL",
+                   help="compare this row of A (or B) with the other side's row (default: each document's only "
+                        "real gateway row, when both have one)")
+    p.add_argument("--json", action="store_true", help="print the changes as JSON")
+    p.set_defaults(handler=cmd_diff)
+    return p
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    a, b = read_result(args.a), read_result(args.b)
+    chosen = dict(args.row)
+    if len(chosen) != len(args.row):
+        raise errors.UsageError("--row names each side (A, B) once")
+    rows = pick_rows(a, b, chosen)
+    changes = diff_rows(a, b, *rows) if rows else diff(a, b)
+    remaining, allowed = split_allowed(changes, args.allow)
+    if rows and not args.json:
+        print(f"comparing row {rows[0]} of {args.a} (A) with row {rows[1]} of {args.b} (B)")
+    if args.json:
+        print(json.dumps({"a": args.a, "b": args.b, "rows": list(rows) if rows else None, "equal": not remaining,
+                          "changes": [c.to_json() for c in remaining],
+                          "allowed": [c.to_json() for c in allowed]}, indent=2, ensure_ascii=False))
+    else:
+        print(render_text(remaining, allowed, args.a, args.b))
+    return errors.EXIT_INCOMPATIBLE if remaining else errors.EXIT_OK

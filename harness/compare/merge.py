@@ -1,0 +1,132 @@
+"""``python -m harness report merge A.json B.json ... --out DIR``: join shard results into one document.
+
+``run --shard I/N`` writes disjoint cells; merging the N documents gives the document of the whole run (cells in
+the unsharded order: gateways, then FastTrack versions, as the profile lists give them). Reads only result
+documents. Refused (usage error, exit 2): a document of another schema, profiles or scenarios with the same id
+but different definitions, and a cell present in two documents with different content (verdict, version,
+reason, scenario outcomes and failures; wire records and timings are not compared).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from harness import errors
+from harness.compare.gate import RESULT_SCHEMA, check_result, read_json
+from harness.judge.cell_verdict import exit_code
+from harness.report import output
+
+# Per cell and scenario: what judging it produced. Wire records (``steps``: Date headers, ports) and timings differ
+# between two runs of the same code and are not content.
+CELL_KEYS = ("gateway", "fasttrack", "fasttrack_version", "verdict", "required", "reason", "counts")
+SCENARIO_KEYS = ("id", "outcome", "reason", "error", "failures")
+
+
+def cell_content(cell: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: cell.get(k) for k in CELL_KEYS},
+            "scenarios": [{k: s.get(k) for k in SCENARIO_KEYS} for s in cell.get("scenarios") or []]}
+
+
+def difference(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """The first thing that differs between two cell contents, for the refusal message."""
+    for k in CELL_KEYS:
+        if a.get(k) != b.get(k):
+            return f"{k}: {a.get(k)!r} there, {b.get(k)!r} here"
+    sa = {s["id"]: s for s in a["scenarios"]}
+    sb = {s["id"]: s for s in b["scenarios"]}
+    if set(sa) != set(sb):
+        return f"scenarios: {sorted(sa)} there, {sorted(sb)} here"
+    for sid, x in sa.items():
+        for k in SCENARIO_KEYS:
+            if x.get(k) != sb[sid].get(k):
+                return f"scenario {sid} {k}: {x.get(k)!r} there, {sb[sid].get(k)!r} here"
+    return "scenario order"
+
+
+def _union(docs: list[tuple[str, dict[str, Any]]], field: str, ignore: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, doc in docs:
+        for item in doc.get(field) or []:
+            key = str(item.get("id"))
+            if key in seen:
+                other_name, other = seen[key]
+                strip = [{k: v for k, v in x.items() if k not in ignore} for x in (other, item)]
+                if strip[0] != strip[1]:
+                    raise errors.UsageError(f"{name}: {field} entry {key!r} differs from the one in {other_name} "
+                                            "(documents from different harness versions?)")
+            else:
+                seen[key] = (name, item)
+    return [item for _, item in seen.values()]
+
+
+def merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One document from several (``(name, document)`` pairs, names for messages)."""
+    if not docs:
+        raise errors.UsageError("report merge needs at least one document")
+    for name, doc in docs:
+        if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+            raise errors.UsageError(f"{name}: not a harness result document (no 'cells' list)")
+        if doc.get("schema") != RESULT_SCHEMA:
+            raise errors.UsageError(f"{name}: schema is {doc.get('schema')!r}, expected {RESULT_SCHEMA!r}; "
+                                    "only documents of the same schema can be merged")
+        check_result(doc, name)
+    gateways = _union(docs, "gateways")
+    fasttracks = _union(docs, "fasttracks")
+    scenarios = _union(docs, "scenarios", ignore=("file",))  # checkouts differ in absolute paths
+    cells: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    for name, doc in docs:
+        for cell in doc["cells"]:
+            key = (cell.get("gateway"), cell.get("fasttrack"))
+            if key in cells:
+                other_name, other = cells[key]
+                if cell_content(other) != cell_content(cell):
+                    raise errors.UsageError(f"{name}: cell {key[0]}×{key[1]} is also in {other_name} with different "
+                                            f"content ({difference(cell_content(other), cell_content(cell))})")
+                continue
+            cells[key] = (name, cell)
+    g_order = {g["id"]: i for i, g in enumerate(gateways)}
+    f_order = {f["id"]: i for i, f in enumerate(fasttracks)}
+    ordered = sorted(cells, key=lambda k: (g_order.get(k[0], len(g_order)), f_order.get(k[1], len(f_order)), k))
+    started = sorted(str(d["started_at"]) for _, d in docs if d.get("started_at"))
+    first = docs[0][1]
+    interrupted = [str(d.get("interrupted") or "a signal") for _, d in docs if d.get("partial")]
+    return {
+        **first,
+        # One interrupted shard makes the whole a partial document (its unfinished cells are 'unknown').
+        **({"partial": True, "interrupted": ", ".join(dict.fromkeys(interrupted))} if interrupted else {}),
+        "started_at": started[0] if started else first.get("started_at", ""),
+        "duration_s": max(float(d.get("duration_s") or 0) for _, d in docs),  # shards run side by side
+        "http_exchanges": sum(int(d.get("http_exchanges") or 0) for _, d in docs),
+        "gateways": gateways,
+        "fasttracks": fasttracks,
+        "scenarios": scenarios,
+        "cells": [cells[k][1] for k in ordered],
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = errors.ArgumentParser(prog="harness report merge",
+                                description="Join shard results (run --shard I/N) into one document and write every "
+                                            "report.",
+                                epilog="exit codes: as 'harness run' for the merged document (0 every required cell "
+                                       "compatible, 1 one is not, 3 one is 'error'); 2 refused or bad usage")
+    p.add_argument("sources", nargs="+", metavar="FROM.json")
+    p.add_argument("--out", default=output.DEFAULT_OUT, metavar="DIR",
+                   help=f"report directory (default {output.DEFAULT_OUT}/)")
+    p.add_argument("--format", action="append", choices=sorted(output.WRITERS), help="formats (default all)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """``report merge`` (argv after ``merge``); raises :class:`errors.UsageError` for bad input."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    output.check_dir(args.out)
+    doc = merge([(src, read_json(src)) for src in args.sources])
+    for path in output.write_reports(doc, args.out, args.format):
+        print(path)
+    return exit_code(doc)

@@ -1,0 +1,1 @@
+"""Real webserver builds: install and launch them, identify their generation, the findings, the census."""

@@ -1,0 +1,148 @@
+"""Real FastTracks the harness did not write: tests/independent_fasttracks/ holds two small FastTracks that do not
+import harness (one from PR #3353's TO-BE diagram, one of the SSO era), each run as its own process on
+127.0.0.1 behind ``--fasttrack-url``. Only the contract is judged (model checks, injected answers and clock
+offsets are not applicable); requiredness comes from the version each announced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.engine import services
+from harness.report import json_report
+
+HERE = Path(__file__).resolve().parents[1] / "independent_fasttracks"
+SECRET = "the-sso-fasttracks-own-secret-not-the-harness-default"
+
+
+async def judged(tmp_path: Path, script: str, ft_args: list[str], *args: str) -> tuple[int, dict]:
+    port = services.free_port()
+    argv = [sys.executable, str(HERE / script), "--port", str(port), "--accounts", str(tmp_path / "accounts.json"),
+            *ft_args]
+    async with services.process(f"independent FastTrack {script}", argv, host="127.0.0.1", port=port,
+                                ready_timeout=30):
+        code = await asyncio.to_thread(cli.main, ["run", "--quiet", "--out", str(tmp_path),
+                                                  "--fasttrack-url", f"http://127.0.0.1:{port}", *args])
+    return code, json_report.read(tmp_path / "matrix.json")
+
+
+def cells(doc: dict) -> dict[str, dict]:
+    return {c["gateway"]: c for c in doc["cells"]}
+
+
+async def test_the_to_be_fasttrack_is_compatible_and_required_for_to_be_and_g6(tmp_path: Path) -> None:
+    code, doc = await judged(tmp_path, "to_be_fasttrack.py", [], "--gateway", "to-be", "--gateway", "G6")
+    assert code == 0
+    for gateway in ("to-be", "G6"):
+        cell = cells(doc)[gateway]
+        assert (cell["verdict"], cell["required"], cell["fasttrack_version"]) == ("compatible", True, "25.6.0")
+        runs = {s["id"]: s for s in cell["scenarios"]}
+        # websocket-close needs the mock to close the stream: nothing of it can be judged (a skip, never a pass)
+        assert {k: s["outcome"] for k, s in runs.items() if s["outcome"] != "pass"} == {"websocket-close": "skip"}
+        # The mock's details were not judged (its echo of the user), the contract was.
+        login = runs["bearer-session-header"]["checks"]
+        assert login["not_applicable"] > 0 and login["judged"] > login["not_applicable"]
+        # The stream went through the tap both ways: what reached FastTrack is recorded and judged.
+        stream = runs["websocket-stream"]["steps"][0]
+        assert stream["outcome"] == "pass" and stream["websocket"]["fasttrack_received"] == [
+            ["text", "hello"], ["binary", "00ff10"]]
+        assert stream["websocket"]["fasttrack_sent"] == [["text", "ack 1"], ["text", "ack 2"]]
+    injected = next(s for s in cells(doc)["to-be"]["scenarios"] if s["id"] == "upstream-errors")["steps"]
+    assert any(st["outcome"] == "skip" and "injects FastTrack's answer" in st["note"] for st in injected)
+    # Every user a run logged in (one per run, two where a scenario has users: 2) was in the file beforehand.
+    accounts = json.loads((tmp_path / "accounts.json").read_text())["accounts"]
+    runs = sum(len(c["scenarios"]) for c in doc["cells"])
+    assert runs < len(accounts) <= 2 * runs and len({a["access_key"] for a in accounts}) == len(accounts)
+
+
+async def test_the_sso_fasttrack_is_compatible_with_as_is_given_its_own_secret(tmp_path: Path) -> None:
+    code, doc = await judged(tmp_path, "sso_fasttrack.py", ["--secret", SECRET], "--gateway", "as-is",
+                             "--jwt-secret", SECRET)
+    assert code == 0
+    cell = cells(doc)["as-is"]
+    assert (cell["verdict"], cell["required"], cell["fasttrack_version"]) == ("compatible", True, "24.9.0")
+    # Every step of jwt-expiry needs FastTrack's clock: nothing to judge there is a skip, not a pass.
+    expiry = next(s for s in cell["scenarios"] if s["id"] == "jwt-expiry")
+    assert expiry["outcome"] == "skip" and "not applicable" in expiry["reason"]
+
+
+async def test_the_sso_fasttrack_refuses_jwts_minted_with_another_secret(tmp_path: Path) -> None:
+    code, doc = await judged(tmp_path, "sso_fasttrack.py", ["--secret", SECRET], "--gateway", "as-is",
+                             "--scenario", "pr3353-*")
+    assert code == 1 and cells(doc)["as-is"]["verdict"] == "incompatible"
+
+
+async def test_without_the_version_header_the_cell_is_unknown_and_required(tmp_path: Path) -> None:
+    code, doc = await judged(tmp_path, "to_be_fasttrack.py", ["--no-version"], "--gateway", "to-be",
+                             "--scenario", "pr3353-*")
+    assert code != 0
+    cell = cells(doc)["to-be"]
+    assert (cell["verdict"], cell["required"], cell["fasttrack_version"]) == ("unknown", True, None)
+
+
+async def test_two_different_versions_are_unknown_not_a_crash(tmp_path: Path) -> None:
+    code, doc = await judged(tmp_path, "to_be_fasttrack.py", ["--alternate-version", "25.7.0"], "--gateway", "to-be",
+                             "--scenario", "pr3353-*")
+    assert code == 1
+    cell = cells(doc)["to-be"]
+    assert cell["verdict"] == "unknown" and cell["required"] and "varied" in cell["reason"]
+
+
+async def test_a_fasttrack_that_accepts_everything_is_not_compatible(tmp_path: Path) -> None:
+    code, doc = await judged(tmp_path, "to_be_fasttrack.py", ["--accept-all"], "--gateway", "to-be",
+                             "--scenario", "bearer-*")
+    assert code == 1
+    assert cells(doc)["to-be"]["verdict"] == "incompatible" and cells(doc)["to-be"]["required"]
+
+
+@pytest.mark.parametrize("script", ["to_be_fasttrack.py", "sso_fasttrack.py"])
+def test_the_independent_fasttracks_do_not_import_the_harness(script: str) -> None:
+    text = (HERE / script).read_text()
+    assert "harness" not in "\n".join(line for line in text.splitlines() if line.startswith(("import", "from")))
+
+
+async def gated(tmp_path: Path, ft_args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    """The whole reference matrix against the independent TO-BE FastTrack (``run --fasttrack-url``, which writes
+    the accounts it reads), then ``gate --run`` on that document."""
+    await judged(tmp_path, "to_be_fasttrack.py", ft_args)
+    capsys.readouterr()
+    code = cli.main(["gate", "--json", "--run", str(tmp_path / "matrix.json")])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def reasons_of(out: dict, kind: str) -> set[tuple[str, str]]:
+    return {(r["gateway"], r["fasttrack"]) for r in out["reasons"] if r["kind"] == kind}
+
+
+async def test_gate_requires_a_real_fasttrack_by_the_version_it_announced(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = await gated(tmp_path, [], capsys)
+    assert (code, out["verdict"]) == (0, "deployable"), out["reasons"]
+    assert not reasons_of(out, "RequiredCellMissing")  # the model columns are not asked of a --fasttrack-url run
+    # 25.6.0 is required by to-be and every G6 (">=25.1"); G6b-G6d and G6g fail only with W1, accepted by its id
+    required = {(r["gateway"], r["fasttrack"]) for r in out["reasons"] if r["kind"] == "NewCell" and r["required"]}
+    assert required == {(g, "external") for g in ("to-be", "G6", "G6b", "G6c", "G6d", "G6g")}
+    known = {(r["gateway"], tuple(r["findings"])) for r in out["reasons"] if r["kind"] == "KnownIssue"}
+    assert known == {(g, ("W1-pooled-cookie-jar-leak",)) for g in ("G6b", "G6c", "G6d", "G6g")}
+
+
+async def test_gate_on_a_real_fasttrack_that_accepts_everything_is_not_deployable(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = await gated(tmp_path, ["--accept-all"], capsys)
+    assert (code, out["verdict"]) == (1, "not deployable")
+    assert ("to-be", "external") in reasons_of(out, "RequiredCellFailing")
+
+
+async def test_gate_on_a_real_fasttrack_without_a_version_is_never_deployable(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = await gated(tmp_path, ["--no-version"], capsys)
+    assert code in (1, 3) and out["verdict"] != "deployable"
+    # required wherever anything could be required: to-be's cell is unknown (nothing else failed there), and the
+    # SSO-era rows, which a TO-BE FastTrack fails, count against it too
+    assert ("to-be", "external") in reasons_of(out, "RequiredCellUnknown")
+    assert ("as-is", "external") in reasons_of(out, "RequiredCellFailing")
