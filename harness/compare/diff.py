@@ -27,7 +27,6 @@ from harness.scenario import failures
 
 ChangeKind = Literal["verdict", "version", "required", "outcome", "first_failure", "only_in_a", "only_in_b",
                      "judged_as"]
-CELL_KINDS = ("verdict", "version", "required")
 
 
 @dataclass(frozen=True)

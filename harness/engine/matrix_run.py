@@ -27,7 +27,7 @@ from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.gateway_rules import GatewayConfig
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
-from harness.results.model import CellResult, RunResult, ScenarioResult
+from harness.results.model import CellResult, RunResult
 from harness.scenario.model import Scenario
 from harness.scenario.outline import outline
 
@@ -312,5 +312,3 @@ def count_exchanges(cells: list[CellResult]) -> int:
     logins = sum(3 * s.logins for c in cells for s in c.scenarios if s.outcome != "skip")
     return steps + logins
 
-
-__all__ = ["Options", "ScenarioResult", "applicable", "run_matrix"]

@@ -139,10 +139,6 @@ def in_worker(parent: int) -> None:
 OWNER_ENV = "HARNESS_OWNER"  # set on every process the harness starts; inherited by whatever those start
 
 
-def owner_token(pid: int) -> str:
-    return f"{os.getpid()}-{pid}"
-
-
 def marked(token: str) -> list[int]:
     """Processes carrying ``HARNESS_OWNER=token`` in their environment: a started process and every descendant,
     including one that daemonised into its own session (which its process group no longer reaches)."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -15,15 +14,3 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-
-@dataclass
-class FixedClock:
-    """Frozen time; ``advance`` moves it (JWT expiry scenarios need no sleeping)."""
-
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)

@@ -273,10 +273,6 @@ def needs_error_body(profile: GatewayProfile, status: int) -> bool:
 
 # --- WebSocket: GET /pipeline/{path:stream/.*$} (G1b and later, protocol-history §5) ------------------------------
 
-def is_stream_route(profile: GatewayProfile, method: str, path: str) -> bool:
-    return profile.stream_route and method.upper() == "GET" and path.startswith("stream/")
-
-
 def plan_stream(profile: GatewayProfile, req: ClientRequest, *, now: datetime, config: GatewayConfig) -> UpstreamPlan:
     """The upgrade request the webserver opens to FastTrack: anonymous in every generation, so no cookies,
     Authorization, X-BackendAI-SessionID or X-BackendAI-SSO; the SDK headers and X-Forwarded-* only."""

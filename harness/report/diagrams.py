@@ -222,10 +222,6 @@ def steps(scenario: dict[str, Any]) -> list[StepView]:
     return views
 
 
-def arrows(scenario: dict[str, Any]) -> list[Arrow]:
-    return [a for v in steps(scenario) for a in v.arrows]
-
-
 # --- Mermaid ----------------------------------------------------------------------------------------------------
 
 _MERMAID_ESCAPES = {"#": "#35;", ";": "#59;", ":": "#58;", "<": "#60;", ">": "#62;", "%": "#37;", '"': "#34;",

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.errors import SourceSpan
 from harness.judge import findings
+from harness.protocol.hops import HOP_TITLES
 from harness.report import diagrams
 from harness.report.table import axes, column_title, judged_lines, provenance, security_failures
 from harness.scenario.failures import Cause
@@ -24,12 +25,6 @@ VERDICTS = ("compatible", "incompatible", "unknown", "error")
 # Text symbols (not emoji): they render with the fonts any machine has, headless browsers included.
 SYMBOL = {"compatible": "✓", "incompatible": "✗", "unknown": "?", "error": "⚠"}
 OUTCOME_MARK = {"pass": "✓", "fail": "✗", "error": "⚠", "skip": "–"}
-HOP_TITLES = {
-    "client_to_gateway": "Client → Gateway",
-    "gateway_to_fasttrack": "Gateway → FastTrack",
-    "fasttrack_to_gateway": "FastTrack → Gateway",
-    "gateway_to_client": "Gateway → Client",
-}
 
 CSS = """
 :root{--ok:#1e7b34;--ok-bg:#e3f4e6;--bad:#b42318;--bad-bg:#fde4e1;--bad-bg-opt:#fdf1ef;--unk:#5f6b7a;

@@ -78,10 +78,6 @@ def reason_line(cell: dict[str, Any]) -> str:
     return f"{cell['gateway']} × {cell['fasttrack']}: {cell['verdict']} — {cell['reason'] or 'no reason recorded'}"
 
 
-def reason_lines(doc: dict[str, Any]) -> list[str]:
-    return [reason_line(c) for c in not_compatible(doc)]
-
-
 def provenance(doc: dict[str, Any]) -> str:
     """Which harness wrote the document: ``harness 0.1.0 (commit 1a2b3c4d5e6f)``."""
     info = doc.get("harness") or {}
