@@ -69,6 +69,15 @@ def kind(value: Any) -> str:
     return "a " + type(value).__name__
 
 
+def mark_of(container: Any, key: str | int) -> tuple[int, int]:
+    """Where the value of ``key`` stands in a positioned mapping or list (the container's own mark otherwise)."""
+    if isinstance(container, LMap) and isinstance(key, str):
+        return container.value_marks.get(key, container.mark)
+    if isinstance(container, LList) and isinstance(key, int) and key < len(container.item_marks):
+        return container.item_marks[key]
+    return getattr(container, "mark", (0, 0))
+
+
 def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -102,7 +111,8 @@ def load(source: Source) -> Any:
     return _build(node, source, yaml.SafeLoader(""), "", set(), [0])
 
 
-def _join(path: str, key: str | int) -> str:
+def key_path(path: str, key: str | int) -> str:
+    """The key path of an entry below ``path`` (``steps[0].expect``), as errors name it."""
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
@@ -129,14 +139,14 @@ def _build(node: yaml.Node, source: Source, ctor: yaml.SafeLoader, path: str, ac
             if not isinstance(key, str):
                 raise source.error(f"keys must be strings, got {key!r}", _pos(key_node), path)
             if key in out:
-                raise source.error(f"duplicate key '{key}'", _pos(key_node), _join(path, key))
-            out[key] = _build(value_node, source, ctor, _join(path, key), active, count)
+                raise source.error(f"duplicate key '{key}'", _pos(key_node), key_path(path, key))
+            out[key] = _build(value_node, source, ctor, key_path(path, key), active, count)
             out.key_marks[key], out.value_marks[key] = _pos(key_node), _pos(value_node)
         active.discard(id(node))
         return out
     if isinstance(node, yaml.SequenceNode):
         active.add(id(node))
-        seq = LList(_build(item, source, ctor, _join(path, i), active, count) for i, item in enumerate(node.value))
+        seq = LList(_build(item, source, ctor, key_path(path, i), active, count) for i, item in enumerate(node.value))
         seq.mark, seq.item_marks = _pos(node), [_pos(item) for item in node.value]
         active.discard(id(node))
         return seq
