@@ -318,3 +318,10 @@ def test_each_subcommand_is_imported_only_when_it_runs_and_lists_the_same_help(t
     sub = next(a for a in full._actions if a.__class__.__name__ == "_SubParsersAction")
     listed = {a.dest: a.help for a in sub._choices_actions}
     assert listed == {name: text for name, (_module, text) in cli.COMMANDS.items()}
+
+
+def test_manager_contract_option_replaces_the_session_token_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["run"], ["peer", "run", "x"], ["identify"]):
+        assert main([*command, "--manager-contract", "26.5"]) == 2
+        assert "invalid choice: '26.5'" in capsys.readouterr().err
+    assert main(["run", "--manager-session-token"]) == 2

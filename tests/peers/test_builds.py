@@ -20,18 +20,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from packaging.version import Version
 
 from harness import cli
-from harness.actors.manager import MockManager
 from harness.engine import services, supervisor
 from harness.engine.matrix_run import Options, mock_columns, run_matrix
 from harness.engine.targets import CLASSIC_CONFIG, CONFIG_26, CONFIG_2303, TEMPLATE_FIELDS
 from harness.errors import HarnessError, UsageError
 from harness.peers import builds, census
 from harness.protocol import fasttrack_models, generations, manager_rules
-from harness.protocol.accounts import Directory
 from harness.scenario.loader import load_scenario
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -332,66 +329,6 @@ def test_a_manager_contract_the_build_rejects_keeps_the_whole_problem_body() -> 
     assert run.outcome == "error"
     assert "schema-validation-failed" in (run.error or "")
     assert "AuthSuccessResponse: session_token" in (run.error or "")  # beyond the old 200-byte cut
-
-
-# --- the 26.4 manager contract ----------------------------------------------------------------------------
-
-def test_manager_contract_by_version() -> None:
-    assert manager_rules.for_version("26.3.3") is manager_rules.CLASSIC
-    assert manager_rules.for_version("26.4.0") is manager_rules.V26_4
-    assert manager_rules.for_version("not-a-version") is manager_rules.CLASSIC
-    assert manager_rules.choose("classic", "26.9.6") is manager_rules.CLASSIC
-    assert manager_rules.choose("auto", "26.9.6") is manager_rules.V26_4
-
-
-def test_26_4_session_tokens_are_uuid4_hex_new_per_login_and_seeded() -> None:
-    tokens = [manager_rules.session_token("harness", "u@x", n) for n in range(3)]
-    assert all(re.fullmatch(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}", t) for t in tokens)
-    assert len(set(tokens)) == 3
-    assert tokens[0] == manager_rules.session_token("harness", "u@x", 0)
-    assert manager_rules.session_token("other-seed", "u@x", 0) != tokens[0]
-
-
-async def _mock_manager(contract: manager_rules.ManagerContract) -> tuple[TestClient, Directory]:
-    directory = Directory("harness")
-    client = TestClient(TestServer(MockManager(directory, contract).app()))
-    await client.start_server()
-    return client, directory
-
-
-async def test_26_4_manager_answers_token_user_id_health_and_logout() -> None:
-    client, directory = await _mock_manager(manager_rules.V26_4)
-    try:
-        user = directory.create("u@harness.test")
-        body = {"type": "keypair", "domain": "default", "username": user.username, "password": user.password}
-        first = (await (await client.post("/auth/authorize", json=body)).json())["data"]
-        second = (await (await client.post("/auth/authorize", json=body)).json())["data"]
-        assert re.fullmatch(r"[0-9a-f]{32}", first["session_token"]) and first["session_token"] != \
-            second["session_token"]
-        assert re.fullmatch(r"[0-9a-f-]{36}", first["user_id"]) and first["user_id"] == second["user_id"]
-        assert (await client.get("/health/readyz")).status == 200
-        assert (await client.post("/auth/logout", json={"session_token": first["session_token"]})).status == 200
-    finally:
-        await client.close()
-
-
-async def test_classic_manager_has_no_session_token_nor_health() -> None:
-    client, directory = await _mock_manager(manager_rules.CLASSIC)
-    try:
-        user = directory.create("u@harness.test")
-        body = {"type": "keypair", "username": user.username, "password": user.password}
-        data = (await (await client.post("/auth/authorize", json=body)).json())["data"]
-        assert "session_token" not in data and data["response_type"] == "success"
-        assert (await client.get("/health/readyz")).status == 404
-    finally:
-        await client.close()
-
-
-def test_manager_contract_option_replaces_the_session_token_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in (["run"], ["peer", "run", "x"], ["identify"]):
-        assert cli.main([*command, "--manager-contract", "26.5"]) == 2
-        assert "invalid choice: '26.5'" in capsys.readouterr().err
-    assert cli.main(["run", "--manager-session-token"]) == 2
 
 
 # --- census -----------------------------------------------------------------------------------------------
