@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "a source tree), run the matrix against it, or take a census of every release line"),
     "serve": ("harness.cli.serve", "run one actor (reference gateway or mock FastTrack) as a process"),
     "report": ("harness.cli.report", "re-render reports from a matrix.json without re-running"),
-    "gate": ("harness.compare.gate", "CI gate: compare a run with the support policy and the committed baseline"),
+    "gate": ("harness.cli.gate", "CI gate: compare a run with the support policy and the committed baseline"),
     "diff": ("harness.compare.diff", "list the cells, scenarios and hops that changed between two runs (or two "
                                 "builds' rows)"),
     "identify": ("harness.peers.identify", "rank gateway profiles by how well a target gateway matches them"),

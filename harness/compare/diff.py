@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from harness import errors
-from harness.compare.gate import read_result, real_rows
+from harness.compare.gate.baseline import read_result
+from harness.compare.gate.evaluate import real_rows
 from harness.scenario import failures
 
 ChangeKind = Literal["verdict", "version", "required", "outcome", "first_failure", "only_in_a", "only_in_b",

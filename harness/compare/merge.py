@@ -13,7 +13,7 @@ import argparse
 from typing import Any
 
 from harness import errors
-from harness.compare.gate import RESULT_SCHEMA, check_result, read_json
+from harness.compare.gate.baseline import RESULT_SCHEMA, check_result, read_json
 from harness.judge.cell_verdict import exit_code
 from harness.report import output
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.compare import gate
+from harness.compare.gate.baseline import check_baseline, read_json
 from harness.engine import workers
 from harness.engine.matrix_run import DEFAULT_JWT_SECRET, MAX_CONCURRENCY, Options, applicable
 from harness.errors import ScenarioError, UsageError
@@ -120,7 +120,7 @@ def _baseline(config: pytest.Config) -> dict[tuple[str, str, str], str]:
         else:
             # A baseline that cannot be read or says something unknown is a usage error, never an empty baseline.
             try:
-                doc = gate.check_baseline(gate.read_json(path), str(path))
+                doc = check_baseline(read_json(path), str(path))
             except UsageError as exc:
                 raise pytest.UsageError(f"--harness-baseline: {exc}") from None
             cached = {(c["gateway"], c["fasttrack"], sid): outcome

@@ -13,22 +13,32 @@ import pytest
 import yaml
 
 from harness import cli
-from harness.compare import gate
-from harness.compare.gate import (
+from harness.cli.gate import cmd_gate
+from harness.compare.gate.baseline import BASELINE_SCHEMA, baseline_from
+from harness.compare.gate.evaluate import decide, evaluate, gate
+from harness.compare.gate.reasons import (
+    REASON_TYPES,
     Changed,
+    DefectNotAccepted,
     Flaky,
+    GateResult,
     Improvement,
     KnownIssue,
     NewCell,
     NewScenario,
     PolicyChanged,
+    Reason,
     Regression,
+    Removed,
     RequiredCellFailing,
     RequiredCellMissing,
     RequiredCellUnknown,
     ScenarioNotRun,
+    SecurityFailure,
     VersionNotObserved,
 )
+from harness.compare.gate.render import MD_ROWS, render_markdown
+from harness.compare.gate.runner import EngineRunner
 from harness.engine.matrix_run import Options, mock_columns
 from harness.judge import support_policy
 from harness.protocol import fasttrack_models
@@ -72,7 +82,7 @@ def good_run() -> dict[str, Any]:
                cell("to-be", "25.1.0", required=True), cell("to-be", "24.09.0", "incompatible"))
 
 
-def kinds(reasons: list[gate.Reason]) -> list[str]:
+def kinds(reasons: list[Reason]) -> list[str]:
     return [r.kind for r in reasons]
 
 
@@ -85,15 +95,15 @@ def write(path: Path, data: Any) -> str:
 
 def test_identical_run_and_baseline_is_deployable() -> None:
     run = good_run()
-    result = gate.gate(run, gate.baseline_from(run), POLICY)
+    result = gate(run, baseline_from(run), POLICY)
     assert (result.verdict, result.exit_code, result.reasons) == ("deployable", 0, [])
 
 
 def test_newly_failing_required_scenario_is_a_regression_naming_cell_and_scenario() -> None:
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     run = good_run()
     run["cells"][0] = cell("as-is", "24.09.0", "incompatible", required=True, s1="fail")
-    result = gate.gate(run, baseline, POLICY)
+    result = gate(run, baseline, POLICY)
     assert result.verdict == "not deployable" and result.exit_code == 1
     [r] = [r for r in result.reasons if isinstance(r, Regression)]
     assert (r.gateway, r.fasttrack, r.scenario, r.was, r.now) == ("as-is", "24.09.0", "s1", "pass", "fail")
@@ -101,10 +111,10 @@ def test_newly_failing_required_scenario_is_a_regression_naming_cell_and_scenari
 
 
 def test_cell_regression_without_a_scenario_regression_is_reported_on_the_cell() -> None:
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     run = good_run()
     run["cells"][0] = cell("as-is", "24.09.0", "incompatible", required=True, s1="pass", s2="fail")
-    reasons = gate.evaluate(run, baseline, POLICY)
+    reasons = evaluate(run, baseline, POLICY)
     assert "NewScenario" in kinds(reasons)
     [r] = [r for r in reasons if isinstance(r, Regression)]
     assert (r.scenario, r.was, r.now) == (None, "compatible", "incompatible")
@@ -112,53 +122,53 @@ def test_cell_regression_without_a_scenario_regression_is_reported_on_the_cell()
 
 def test_changes_of_cells_the_policy_does_not_require_do_not_fail() -> None:
     run = good_run()
-    baseline = gate.baseline_from(run)
+    baseline = baseline_from(run)
     baseline["cells"] = [dict(c, verdict="compatible", scenarios={"s1": "pass"}) if c["fasttrack"] == "25.1.0"
                          and c["gateway"] == "as-is" else c for c in baseline["cells"]]
-    result = gate.gate(run, baseline, POLICY)
+    result = gate(run, baseline, POLICY)
     assert result.verdict == "deployable"
     assert {type(r) for r in result.reasons} == {Changed}
-    assert gate.gate(run, baseline, POLICY, strict=True).verdict == "not deployable"
+    assert gate(run, baseline, POLICY, strict=True).verdict == "not deployable"
 
 
 def test_improvement_is_reported_and_fails_only_with_strict() -> None:
     before = doc(cell("as-is", "24.09.0", "incompatible", required=True), *good_run()["cells"][1:])
-    baseline = gate.baseline_from(before)
+    baseline = baseline_from(before)
     run = good_run()
-    lax = gate.gate(run, baseline, POLICY)
+    lax = gate(run, baseline, POLICY)
     assert lax.verdict == "deployable"
     assert {type(r) for r in lax.reasons} == {Improvement}
     assert {(r.scenario, r.was, r.now) for r in lax.reasons if isinstance(r, Improvement)} == {
         ("s1", "fail", "pass"), (None, "incompatible", "compatible")}
-    strict = gate.gate(run, baseline, POLICY, strict=True)
+    strict = gate(run, baseline, POLICY, strict=True)
     assert (strict.verdict, strict.exit_code) == ("not deployable", 1)
 
 
 def test_new_cells_and_scenarios_fail_only_with_strict() -> None:
     run = good_run()
-    baseline = gate.baseline_from(doc(*run["cells"][:3]))
+    baseline = baseline_from(doc(*run["cells"][:3]))
     run["cells"][0] = cell("as-is", "24.09.0", required=True, s1="pass", s2="pass")
-    result = gate.gate(run, baseline, POLICY)
+    result = gate(run, baseline, POLICY)
     assert result.verdict == "deployable"
     assert {type(r) for r in result.reasons} == {NewCell, NewScenario}
-    assert gate.gate(run, baseline, POLICY, strict=True).verdict == "not deployable"
+    assert gate(run, baseline, POLICY, strict=True).verdict == "not deployable"
 
 
 def test_unknown_when_a_required_cell_is_missing_from_the_run() -> None:
     full = good_run()
     run = doc(*[c for c in full["cells"] if (c["gateway"], c["fasttrack"]) != ("to-be", "25.1.0")])
-    result = gate.gate(run, gate.baseline_from(full), POLICY)
+    result = gate(run, baseline_from(full), POLICY)
     assert (result.verdict, result.exit_code) == ("unknown", 3)
     [r] = result.reasons
     assert isinstance(r, RequiredCellMissing) and (r.gateway, r.fasttrack, r.was) == ("to-be", "25.1.0", "compatible")
 
 
 def test_unknown_when_a_required_cell_is_unknown_or_a_required_scenario_stops_running() -> None:
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     run = good_run()
     run["cells"][0] = cell("as-is", "24.09.0", "unknown", required=True, version=None, s1="pass")
     run["cells"][2] = cell("to-be", "25.1.0", "error", required=True, s1="error")
-    result = gate.gate(run, baseline, POLICY)
+    result = gate(run, baseline, POLICY)
     assert result.verdict == "unknown"
     assert kinds(result.reasons) == ["RequiredCellUnknown", "ScenarioNotRun", "RequiredCellUnknown"]
     assert next(r for r in result.reasons if isinstance(r, ScenarioNotRun)).now == "error"
@@ -166,16 +176,16 @@ def test_unknown_when_a_required_cell_is_unknown_or_a_required_scenario_stops_ru
 
 def test_unknown_when_no_cell_heard_a_required_fasttrack_version() -> None:
     run = doc(*[dict(c, fasttrack_version=None) if c["fasttrack"] == "25.1.0" else c for c in good_run()["cells"]])
-    result = gate.gate(run, gate.baseline_from(run), POLICY)
+    result = gate(run, baseline_from(run), POLICY)
     assert result.verdict == "unknown"
     [r] = result.reasons
     assert isinstance(r, VersionNotObserved) and (r.fasttrack, r.gateways) == ("25.1.0", ("to-be",))
 
 
 def test_not_deployable_wins_over_unknown() -> None:
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     run = doc(cell("as-is", "24.09.0", "incompatible", required=True), *good_run()["cells"][1:2])
-    result = gate.gate(run, baseline, POLICY)
+    result = gate(run, baseline, POLICY)
     assert {"Regression", "RequiredCellMissing"} <= set(kinds(result.reasons))
     assert result.verdict == "not deployable"
 
@@ -183,26 +193,26 @@ def test_not_deployable_wins_over_unknown() -> None:
 def test_failures_the_baseline_records_are_accepted_but_other_failures_are_not() -> None:
     run = good_run()
     run["cells"][0] = cell("as-is", "24.09.0", "incompatible", required=True)
-    accepted = gate.gate(run, gate.baseline_from(run), POLICY)
+    accepted = gate(run, baseline_from(run), POLICY)
     assert accepted.verdict == "deployable"
     assert [type(r) for r in accepted.reasons] == [KnownIssue]
     # The baseline said 'unknown' (e.g. no scenario ran yet); 'incompatible' is not what it accepted.
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     baseline["cells"][0] = dict(baseline["cells"][0], verdict="unknown", scenarios={})
-    failing = gate.gate(run, baseline, POLICY)
+    failing = gate(run, baseline, POLICY)
     assert failing.verdict == "not deployable"
     assert any(isinstance(r, RequiredCellFailing) and r.was == "unknown" for r in failing.reasons)
     # A new required cell that fails is not accepted by anything either.
-    fresh = gate.gate(run, gate.baseline_from(doc(*run["cells"][1:])), POLICY)
+    fresh = gate(run, baseline_from(doc(*run["cells"][1:])), POLICY)
     assert fresh.verdict == "not deployable"
     assert {"NewCell", "RequiredCellFailing"} <= set(kinds(fresh.reasons))
 
 
 def test_policy_is_read_from_the_policy_not_from_the_run() -> None:
     run = good_run()
-    baseline = gate.baseline_from(run)
+    baseline = baseline_from(run)
     policy = {**POLICY, "as-is": frozenset({"24.09.0", "25.1.0"})}
-    result = gate.gate(run, baseline, policy)
+    result = gate(run, baseline, policy)
     assert {"PolicyChanged", "RequiredCellFailing"} <= set(kinds(result.reasons))
     assert result.verdict == "not deployable"
     assert any(isinstance(r, PolicyChanged) and not r.was_required and r.now_required for r in result.reasons)
@@ -211,7 +221,7 @@ def test_policy_is_read_from_the_policy_not_from_the_run() -> None:
 # --- --confirm: re-runs with an injected runner ----------------------------------------------------------------
 
 def regressed() -> tuple[dict[str, Any], dict[str, Any]]:
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     run = good_run()
     run["cells"][2] = cell("to-be", "25.1.0", "incompatible", required=True, s1="fail")
     return run, baseline
@@ -233,18 +243,18 @@ class StubRunner:
 def test_confirm_marks_a_flipping_scenario_flaky_instead_of_a_regression() -> None:
     run, baseline = regressed()
     runner = StubRunner(["fail", "pass", "fail"])
-    result = gate.gate(run, baseline, POLICY, confirm_times=3, runner=runner)
+    result = gate(run, baseline, POLICY, confirm_times=3, runner=runner)
     assert runner.calls == [("to-be", "25.1.0", "s1")] * 3  # only the affected cell and scenario
     [r] = result.reasons
     assert isinstance(r, Flaky) and r.outcomes == ("fail", "fail", "pass", "fail")
     assert result.verdict == "deployable"
-    assert gate.gate(run, baseline, POLICY, strict=True, confirm_times=3,
+    assert gate(run, baseline, POLICY, strict=True, confirm_times=3,
                      runner=StubRunner(["pass"] * 3)).verdict == "not deployable"
 
 
 def test_confirm_keeps_a_reproduced_regression() -> None:
     run, baseline = regressed()
-    result = gate.gate(run, baseline, POLICY, confirm_times=2, runner=StubRunner(["fail", "fail"]))
+    result = gate(run, baseline, POLICY, confirm_times=2, runner=StubRunner(["fail", "fail"]))
     [r] = result.reasons
     assert isinstance(r, Regression) and r.confirmed == 2
     assert result.verdict == "not deployable"
@@ -254,11 +264,11 @@ def test_confirm_keeps_a_reproduced_regression() -> None:
 def test_confirm_reruns_a_whole_cell_for_a_cell_level_failure() -> None:
     run = good_run()
     run["cells"][2] = cell("to-be", "25.1.0", "incompatible", required=True, s1="fail")
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     baseline["cells"] = [dict(c, verdict="unknown", scenarios={}) if c["gateway"] == "to-be" and
                          c["fasttrack"] == "25.1.0" else c for c in baseline["cells"]]
     runner = StubRunner(["pass"])
-    result = gate.gate(run, baseline, POLICY, confirm_times=1, runner=runner)
+    result = gate(run, baseline, POLICY, confirm_times=1, runner=runner)
     assert runner.calls == [("to-be", "25.1.0", "*")]
     assert [r.outcomes for r in result.reasons if isinstance(r, Flaky)] == [("incompatible", "compatible")]
 
@@ -272,7 +282,7 @@ def test_confirm_reruns_each_cell_once_per_repetition() -> None:
         calls.append((g, f, glob))
         return doc(cell(g, f, "incompatible", True, s1="fail", s2="pass"))
 
-    result = gate.gate(run, gate.baseline_from(before), POLICY, confirm_times=2, runner=runner)
+    result = gate(run, baseline_from(before), POLICY, confirm_times=2, runner=runner)
     assert calls == [("as-is", "24.09.0", "*")] * 2
     assert [(r.kind, getattr(r, "scenario", None)) for r in result.reasons] == [("Regression", "s1"), ("Flaky", "s2")]
     assert result.verdict == "not deployable"
@@ -284,7 +294,7 @@ def test_confirm_through_the_command_with_an_injected_runner(tmp_path: Path, cap
     args = cli.build_parser().parse_args([
         "gate", "--run", write(tmp_path / "run.json", run), "--baseline", write(tmp_path / "b.json", baseline),
         "--policy", write(tmp_path / "p.yaml", POLICY_YAML), "--confirm", "2", "--json"])
-    code = gate.cmd_gate(args, runner=StubRunner(["pass", "fail"]))
+    code = cmd_gate(args, runner=StubRunner(["pass", "fail"]))
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["verdict"] == "deployable"
     assert [(r["kind"], r["where"]) for r in out["reasons"]] == [("Flaky", "to-be×25.1.0/s1")]
@@ -302,19 +312,19 @@ def run_gate(tmp_path: Path, run: dict[str, Any], baseline: dict[str, Any] | Non
 
 def test_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run, baseline = regressed()
-    assert run_gate(tmp_path, good_run(), gate.baseline_from(good_run())) == 0
+    assert run_gate(tmp_path, good_run(), baseline_from(good_run())) == 0
     assert run_gate(tmp_path, run, baseline) == 1
     assert "Regression" in capsys.readouterr().out
     missing = doc(*good_run()["cells"][:2])
-    assert run_gate(tmp_path, missing, gate.baseline_from(good_run())) == 3
-    assert run_gate(tmp_path, good_run(), gate.baseline_from(doc(cell("as-is", "24.09.0", "incompatible", True),
+    assert run_gate(tmp_path, missing, baseline_from(good_run())) == 3
+    assert run_gate(tmp_path, good_run(), baseline_from(doc(cell("as-is", "24.09.0", "incompatible", True),
                                                                  *good_run()["cells"][1:])), "--strict") == 1
 
 
 @pytest.mark.parametrize("problem", ["no baseline", "bad baseline", "bad run", "bad confirm", "bad policy",
                                      "bogus verdict", "bogus outcome", "empty policy"])
 def test_bad_input_is_a_usage_error(problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run, baseline = good_run(), gate.baseline_from(good_run())
+    run, baseline = good_run(), baseline_from(good_run())
     extra: list[str] = []
     if problem == "no baseline":
         baseline = None  # type: ignore[assignment]
@@ -344,7 +354,7 @@ def test_update_baseline_writes_a_compact_deterministic_file(tmp_path: Path) -> 
     assert run_gate(tmp_path, run, None, "--update-baseline") == 0
     text = (tmp_path / "baseline.json").read_text()
     written = json.loads(text)
-    assert list(written) == ["schema", "cells"] and written["schema"] == gate.BASELINE_SCHEMA
+    assert list(written) == ["schema", "cells"] and written["schema"] == BASELINE_SCHEMA
     assert [(c["gateway"], c["fasttrack"]) for c in written["cells"]] == sorted(
         (c["gateway"], c["fasttrack"]) for c in run["cells"])
     assert all(list(c) == ["gateway", "fasttrack", "verdict", "required", "scenarios"] for c in written["cells"])
@@ -355,7 +365,7 @@ def test_update_baseline_writes_a_compact_deterministic_file(tmp_path: Path) -> 
 
 
 def test_update_baseline_refuses_a_run_without_the_required_cells(tmp_path: Path) -> None:
-    baseline = gate.baseline_from(good_run())
+    baseline = baseline_from(good_run())
     assert run_gate(tmp_path, doc(*good_run()["cells"][:2]), baseline, "--update-baseline") == 3
     assert json.loads((tmp_path / "baseline.json").read_text()) == baseline
 
@@ -375,9 +385,9 @@ def test_summary_is_markdown_for_a_pr_comment_and_the_step_summary(tmp_path: Pat
 
 # --- the real matrix and the committed baseline ----------------------------------------------------------------
 
-def engine(policy: Path = support_policy.DEFAULT_POLICY) -> gate.EngineRunner:
+def engine(policy: Path = support_policy.DEFAULT_POLICY) -> EngineRunner:
     policies = support_policy.load_policy(policy)
-    return gate.EngineRunner(policies, mock_columns(fasttrack_models.MODELS), Options(), jobs=2)
+    return EngineRunner(policies, mock_columns(fasttrack_models.MODELS), Options(), jobs=2)
 
 
 @pytest.fixture(scope="module")
@@ -401,11 +411,11 @@ def test_gate_runs_the_matrix_itself_without_run(real_run: dict[str, Any], monke
     # The engine made ``real_run``; here only the wiring (the policy passed on, the whole reference matrix asked for).
     asked: list[tuple[dict[str, frozenset[str]], Any]] = []
 
-    def whole(self: gate.EngineRunner) -> dict[str, Any]:
+    def whole(self: EngineRunner) -> dict[str, Any]:
         asked.append((self.policy, self.real))
         return real_run
 
-    monkeypatch.setattr(gate.EngineRunner, "whole", whole)
+    monkeypatch.setattr(EngineRunner, "whole", whole)
     assert cli.main(["gate", "--baseline", str(BASELINE), "--json"]) == 0
     assert asked == [(support_policy.load_policy(support_policy.DEFAULT_POLICY), None)]
     assert json.loads(capsys.readouterr().out)["verdict"] == "deployable"
@@ -417,7 +427,7 @@ def test_a_deliberately_broken_baseline_entry_is_a_regression(real_run: dict[str
     victim = next(c for c in real_run["cells"] if any(s["outcome"] == "fail" for s in c["scenarios"]))
     sid = next(s["id"] for s in victim["scenarios"] if s["outcome"] == "fail")
     g, f = victim["gateway"], victim["fasttrack"]
-    baseline = gate.baseline_from(real_run)
+    baseline = baseline_from(real_run)
     entry = next(c for c in baseline["cells"] if (c["gateway"], c["fasttrack"]) == (g, f))
     entry.update(verdict="compatible", required=True, scenarios={k: "pass" for k in entry["scenarios"]})
     policy = yaml.safe_load(support_policy.DEFAULT_POLICY.read_text())
@@ -436,27 +446,27 @@ def test_a_deliberately_broken_baseline_entry_is_a_regression(real_run: dict[str
 
 
 def test_every_reason_type_renders(tmp_path: Path) -> None:
-    samples: list[gate.Reason] = [
+    samples: list[Reason] = [
         Regression("g", "f", "s", "pass", "fail", "why", 2), RequiredCellFailing("g", "f", "incompatible", None),
         RequiredCellMissing("g", "f", None), RequiredCellUnknown("g", "f", "error", "compatible", "boom"),
         ScenarioNotRun("g", "f", "s", "pass", "skip"), VersionNotObserved("f", ("g",)),
         KnownIssue("g", "f", "unknown"), Improvement("g", "f", None, "incompatible", "compatible"),
-        gate.SecurityFailure("g", "f", "s", None, None), gate.DefectNotAccepted("g", "f", "s", "W2", None),
-        NewCell("g", "f", "compatible", True), NewScenario("g", "f", "s", "pass"), gate.Removed("g", "f", "s", "pass"),
+        SecurityFailure("g", "f", "s", None, None), DefectNotAccepted("g", "f", "s", "W2", None),
+        NewCell("g", "f", "compatible", True), NewScenario("g", "f", "s", "pass"), Removed("g", "f", "s", "pass"),
         Changed("g", "f", None, "compatible", "incompatible"), PolicyChanged("g", "f", True, False),
         Flaky("g", "f", None, ("incompatible", "compatible")),
     ]
-    assert {type(r) for r in samples} == set(gate.REASON_TYPES)
-    result = gate.GateResult(gate.decide(samples), samples)
-    text = gate.render_markdown(result, good_run(), POLICY, "b.json", "p.yaml")
+    assert {type(r) for r in samples} == set(REASON_TYPES)
+    result = GateResult(decide(samples), samples)
+    text = render_markdown(result, good_run(), POLICY, "b.json", "p.yaml")
     assert all(r.kind in text for r in samples)
     assert json.loads(json.dumps(result.to_json()))["verdict"] == "not deployable"
 
 
 def test_summary_tables_are_capped_for_a_pr_comment() -> None:
-    reasons: list[gate.Reason] = [NewCell("g", str(i), "compatible", False) for i in range(gate.MD_ROWS + 5)]
-    text = gate.render_markdown(gate.GateResult("deployable", reasons), good_run(), POLICY, "b", "p")
-    assert text.count("| NewCell ") == gate.MD_ROWS
+    reasons: list[Reason] = [NewCell("g", str(i), "compatible", False) for i in range(MD_ROWS + 5)]
+    text = render_markdown(GateResult("deployable", reasons), good_run(), POLICY, "b", "p")
+    assert text.count("| NewCell ") == MD_ROWS
     assert "… and 5 more" in text
 
 

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from harness import cli
-from harness.compare import gate
+from harness.compare.gate.baseline import RESULT_SCHEMA
+from harness.compare.gate.evaluate import evaluate, gate, judged
+from harness.compare.gate.reasons import KnownIssue
 from harness.engine import services
 from harness.report import json_report
 
@@ -90,20 +92,20 @@ def test_a_real_run_is_judged_on_its_row_as_the_profile_it_claims() -> None:
     cells = [{"gateway": "webserver-x", "fasttrack": f, "fasttrack_version": f, "verdict": c["verdict"],
               "required": c["required"], "reason": None,
               "scenarios": [{"id": k, "outcome": v} for k, v in c["scenarios"].items()]} for f, c in to_be.items()]
-    run = {"schema": gate.RESULT_SCHEMA, "cells": cells,
+    run = {"schema": RESULT_SCHEMA, "cells": cells,
            "gateways": [{"id": "webserver-x", "external": True, "judged_as": "to-be"}]}
-    result = gate.gate(run, baseline, policy)
+    result = gate(run, baseline, policy)
     # to-be's required cells fail only websocket-close (W2), which the baseline accepts by its id
     assert result.verdict == "deployable"
-    assert {(r.kind, r.where, r.findings) for r in result.reasons if isinstance(r, gate.KnownIssue)} == {
+    assert {(r.kind, r.where, r.findings) for r in result.reasons if isinstance(r, KnownIssue)} == {
         ("KnownIssue", f"webserver-x×{f}", ("W2-stream-close-not-relayed",)) for f in ("25.1.0", "24.12.0-dual")}
-    assert all(isinstance(r, gate.KnownIssue) for r in result.reasons)
-    assert gate.judged(run, baseline, policy).required == {("webserver-x", "25.1.0"), ("webserver-x", "24.12.0-dual")}
+    assert all(isinstance(r, KnownIssue) for r in result.reasons)
+    assert judged(run, baseline, policy).required == {("webserver-x", "25.1.0"), ("webserver-x", "24.12.0-dual")}
     run["cells"] = [c for c in cells if c["fasttrack"] != "25.1.0"]
-    assert [r.kind for r in gate.evaluate(run, baseline, policy)] == ["KnownIssue", "RequiredCellMissing"]
+    assert [r.kind for r in evaluate(run, baseline, policy)] == ["KnownIssue", "RequiredCellMissing"]
     run["gateways"][0].pop("judged_as")
     with pytest.raises(Exception, match="judged_as"):
-        gate.evaluate(run, baseline, policy)
+        evaluate(run, baseline, policy)
 
 
 needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is needed")
