@@ -82,8 +82,12 @@ async def _answers(host: str, port: int) -> bool:
 
 @contextlib.asynccontextmanager
 async def process(name: str, argv: list[str] | str, *, host: str, port: int, ready_timeout: float,
-                  cwd: str | None = None, env: dict[str, str] | None = None) -> AsyncIterator[Process]:
-    """Start a process, wait until ``host:port`` accepts connections (or the process dies), always stop it."""
+                  cwd: str | None = None, env: dict[str, str] | None = None,
+                  pids: set[int] | None = None) -> AsyncIterator[Process]:
+    """Start a process, wait until ``host:port`` accepts connections (or the process dies), always stop it.
+    ``pids``, when given, receives the process's pid and those of its descendants (marked or in its process
+    group) alive when it is stopped: what they leave behind under their pid can be cleaned up once they are
+    gone."""
     token = _next_token()
     # Its own session (a Ctrl-C to the terminal's group is the harness's to handle), and a mark every descendant
     # inherits, so even one that daemonises into another session is found and stopped with it.
@@ -96,6 +100,8 @@ async def process(name: str, argv: list[str] | str, *, host: str, port: int, rea
             proc = await asyncio.create_subprocess_exec(*argv, **kwargs)  # type: ignore[arg-type]
     except OSError as exc:
         raise HarnessError(f"{name} could not start: {exc}") from None
+    if pids is not None:
+        pids.add(proc.pid)
     log = bytearray()
     pump = asyncio.create_task(_pump(proc.stdout, log))
     handle = Process(name, proc, log)
@@ -113,6 +119,8 @@ async def process(name: str, argv: list[str] | str, *, host: str, port: int, rea
                 await asyncio.wait_for(proc.wait(), READY_PROBE_INTERVAL)
         yield handle
     finally:
+        if pids is not None:  # its own session: the process is its group's leader
+            pids.update(supervisor.marked(token), supervisor.in_group(proc.pid))
         await _uncancellable(_stop(proc, token))
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -148,15 +156,18 @@ async def _stop(proc: asyncio.subprocess.Process, token: str) -> None:
             os.killpg(proc.pid, sig)  # the whole group: a webserver forks workers
         supervisor.kill_all(supervisor.marked(token), sig)  # and whatever left the group
 
+    def descendants() -> bool:  # marked, or in its group with the mark overwritten (a retitled worker)
+        return bool(supervisor.marked(token) or supervisor.in_group(proc.pid))
+
     deadline = time.monotonic() + supervisor.GRACE
-    if proc.returncode is None or supervisor.marked(token):
+    if proc.returncode is None or descendants():
         signal_all(signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(proc.wait(), supervisor.GRACE)
     # Descendants are not our children: nothing to wait on but their entries in /proc.
-    while supervisor.marked(token) and time.monotonic() < deadline:
+    while descendants() and time.monotonic() < deadline:
         await asyncio.sleep(READY_PROBE_INTERVAL)
-    if proc.returncode is None or supervisor.marked(token):
+    if proc.returncode is None or descendants():
         signal_all(signal.SIGKILL)
         await proc.wait()
 

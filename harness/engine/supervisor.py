@@ -157,6 +157,33 @@ def marked(token: str) -> list[int]:
     return found
 
 
+def _stat(pid: int | str) -> list[bytes]:
+    """/proc/PID/stat after "pid (comm)": state, ppid, pgrp, ...; empty when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rpartition(b")")[2].split()
+    except OSError:
+        return []
+
+
+def running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie waiting for its parent has)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != b"Z"
+
+
+def in_group(pgid: int) -> list[int]:
+    """Running processes of process group ``pgid``: a started process's workers, even those whose environment (and
+    so their mark) a changed process title overwrote (every webserver worker calls setproctitle)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat(entry.name)
+            if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+                found.append(int(entry.name))
+    return found
+
+
 def kill_all(pids: list[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -714,6 +714,27 @@ WORKERS = 1
 ONE_WORKER = (f"import os, runpy; os.cpu_count = lambda: {WORKERS}; "
               "runpy.run_module('ai.backend.web.server', run_name='__main__', alter_sys=True)")
 
+GLIDE_SOCKETS = Path("/tmp")  # valkey-glide (26.x's Redis client) puts its sockets here, whatever TMPDIR says
+
+
+def remove_glide_sockets(pids: Collection[int], since: float, where: Path = GLIDE_SOCKETS) -> list[Path]:
+    """Remove the ``glide-socket-<pid>-*.sock`` files that the given processes made (at ``since`` or later, a
+    time.time()) and left behind when they ended: valkey-glide 2.0-2.3 (25.11-26.8) leaves one per webserver
+    worker (hundreds after a census; 2.5.3 in 26.9.6 removes its own). Only the pids the harness started, only
+    once they have ended: a live process's socket (another run's, even of the same build) and an older one of a
+    pid number used again are left alone."""
+    removed = []
+    for pid in sorted(set(pids)):
+        if supervisor.running(pid):
+            continue
+        for sock in where.glob(f"glide-socket-{pid}-*.sock"):
+            with contextlib.suppress(FileNotFoundError):
+                if sock.lstat().st_mtime >= since - 1.0:  # 1 s: file times are not finer than the clock
+                    sock.unlink()
+                    removed.append(sock)
+    return removed
+
+
 @dataclass
 class PeerLauncher:
     """A real webserver build as the gateway row: its own Redis and config per FastTrack column."""
@@ -743,8 +764,10 @@ class PeerLauncher:
                                           jwt_secret=env.config.jwt_secret, workdir=workdir), encoding="utf-8")
             (Path(workdir) / "ipc").mkdir()
             argv = [str(self.python), "-c", ONE_WORKER, "-f", str(conf)]
+            started: set[int] = set()
+            stack.callback(remove_glide_sockets, started, time.time())  # runs once the build has stopped
             await stack.enter_async_context(services.process(
                 self.rel.describe(), argv, host="127.0.0.1", port=port, ready_timeout=self.ready_timeout,
-                cwd=workdir))
+                cwd=workdir, pids=started))
             yield f"http://127.0.0.1:{port}"
 

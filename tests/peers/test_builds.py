@@ -12,9 +12,11 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tarfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -469,6 +471,27 @@ def test_a_stopped_census_records_no_cut_short_release_and_runs_nothing_more(
 def test_peer_census_takes_no_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["peer", "census", "26.9.6"]) == 2
     assert "unrecognized arguments: 26.9.6" in capsys.readouterr().err
+
+
+def test_glide_sockets_of_ended_processes_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    # 25.11-26.8's glide client leaves /tmp/glide-socket-<pid>-<uuid>.sock behind: removed only for a pid the
+    # harness started that is gone, made since it started; a live process's socket, another pid's, an older one
+    # of the same pid number and other files stay.
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    gone, alive = int(ended.stdout), os.getpid()
+    litter = [tmp_path / f"glide-socket-{gone}-{n}.sock" for n in ("3f2a-1", "9c1b-2")]
+    kept = [tmp_path / f"glide-socket-{alive}-77aa.sock", tmp_path / f"glide-socket-{gone}0-1.sock",
+            tmp_path / f"glide-socket-{gone}-1.log", tmp_path / f"other-{gone}-1.sock"]
+    older = tmp_path / f"glide-socket-{gone}-0ld.sock"  # an earlier process's of the same pid number
+    older.touch()
+    os.utime(older, (1_000_000, 1_000_000))
+    for path in (*litter, *kept):
+        path.touch()
+    since = time.time() - 0.5
+    assert sorted(builds.remove_glide_sockets({gone, alive}, since, tmp_path)) == sorted(litter)
+    assert sorted(tmp_path.iterdir()) == sorted([*kept, older])
+    assert builds.remove_glide_sockets(set(), since, tmp_path) == []
 
 
 def test_install_lock_is_exclusive_per_target(tmp_path: Path) -> None:
