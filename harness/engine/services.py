@@ -172,13 +172,62 @@ async def _stop(proc: asyncio.subprocess.Process, token: str) -> None:
         await proc.wait()
 
 
+REDIS_ATTEMPTS = 3  # free ports tried: another process can bind the one chosen before redis-server does
+
+
+async def redis_pid(host: str, port: int, timeout: float = 5.0) -> int | None:
+    """The ``process_id`` the Redis server on ``host:port`` reports (INFO server), or None if what answers there
+    is not a Redis server."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        writer.write(b"INFO server\r\n")
+        header = await asyncio.wait_for(reader.readline(), timeout)
+        if not header.startswith(b"$") or not header[1:].strip().isdigit():
+            return None
+        body = await asyncio.wait_for(reader.readexactly(int(header[1:]) + 2), timeout)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    for line in body.decode("ascii", "replace").splitlines():
+        key, _, value = line.partition(":")
+        if key == "process_id" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
 @contextlib.asynccontextmanager
 async def redis_server(ready_timeout: float = 10.0) -> AsyncIterator[str]:
-    """A private redis-server on a free loopback port, without persistence; yields ``redis://host:port``."""
+    """A private redis-server on a free loopback port, without persistence; yields ``redis://host:port``.
+
+    redis-server cannot share a reserved port (:func:`reserved_port`), so the free port is released before it binds
+    it, and another process can take it first: our redis-server then exits ("Address already in use") while the
+    ready probe finds the other one. A webserver given that one lost its Redis when its owner stopped it (25.2-25.7
+    answered some logins "500 Internal Server Error": their login handler reads Redis outside any error handling).
+    So the server that answers must report our redis-server's pid; else another port is tried."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise HarnessError("redis-server is not installed (Debian: apt-get install redis-server)")
-    port = free_port()
-    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
-    async with process("redis-server", argv, host="127.0.0.1", port=port, ready_timeout=ready_timeout):
-        yield f"redis://127.0.0.1:{port}"
+    taken = []
+    for _ in range(REDIS_ATTEMPTS):
+        port = free_port()
+        argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+        taken.append(str(port))
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                handle = await stack.enter_async_context(
+                    process("redis-server", argv, host="127.0.0.1", port=port, ready_timeout=ready_timeout))
+            except HarnessError as exc:
+                if "Address already in use" in str(exc):
+                    continue
+                raise
+            if await redis_pid("127.0.0.1", port) == handle.proc.pid:
+                yield f"redis://127.0.0.1:{port}"  # what the caller raises stops our redis-server and passes on
+                return
+    raise HarnessError(f"redis-server could not get a port of its own: another process took each of the free "
+                       f"ports {', '.join(taken)} before it bound them")
