@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -62,7 +63,7 @@ class ReferenceGateway:
         self._http: aiohttp.ClientSession | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1 << 30)
+        app = web.Application(client_max_size=1 << 30, middlewares=[self._header_check])
         app.router.add_post("/server/login", self.login)
         if self.profile.stream_route:  # registered before the generic GET, as in the webserver (G1b+)
             app.router.add_get("/pipeline/{path:stream/.*}", self.stream)
@@ -81,6 +82,15 @@ class ReferenceGateway:
     async def _close(self, app: web.Application) -> None:
         if self._http is not None:
             await self._http.close()
+
+    @web.middleware
+    async def _header_check(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The webserver checks every request's headers in a middleware, before login, pipeline or stream."""
+        reply = rules.header_check(self.profile, Headers.from_raw(request.raw_headers))
+        if reply is not None:
+            return web.Response(status=reply.status, reason=reply.reason, body=reply.body,
+                                headers=CIMultiDict(reply.headers.pairs))
+        return await handler(request)
 
     @staticmethod
     async def _drop_server_header(request: web.Request, response: web.StreamResponse) -> None:

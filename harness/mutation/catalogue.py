@@ -407,6 +407,11 @@ _LISTED: tuple[Mutant, ...] = (
            change=with_fields(cookie_secure=False)),
     Mutant("G6g~session-id-minted", "G6g", "the session id is minted by the webserver, not the manager's token",
            G2C, change=with_fields(sid_source="webserver")),
+    # A repeated credential header (scenarios/duplicate-credentials.yaml, W3).
+    Mutant("G6d~duplicate-header-forwarded", "G6d", "a credential header sent twice is not refused: its first line "
+           "is forwarded", G2F, change=with_fields(duplicate_headers="first-line")),
+    Mutant("G6d~duplicate-header-500", "G6d", "a credential header sent twice is answered 500 (as up to 25.12)",
+           G2C, change=with_fields(duplicate_headers="server-error")),
 )
 
 _HEADERS: tuple[Mutant, ...] = (

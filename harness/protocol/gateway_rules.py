@@ -104,6 +104,37 @@ def session_key(req: ClientRequest) -> str | None:
     return req.cookies.get(SESSION_COOKIE) or None
 
 
+# The headers ``extra_config_headers`` declares (ai/backend/common/web/session): trafaret reads their first line
+# and skips the others; every other name is an extra key, and an extra key seen twice is "... key was shadowed".
+DECLARED_HEADERS = ("X-BackendAI-Version", "X-BackendAI-Encoded", SESSION_HEADER)
+
+
+def repeated_header(headers: Headers) -> str | None:
+    """The first header name that a request carries twice and the webserver's header check refuses. trafaret
+    compares the names as plain strings: the same spelling twice is refused (a declared name only in its declared
+    spelling is exempt), ``Authorization`` next to ``authorization`` are two keys and pass (the first line is
+    then forwarded)."""
+    seen: set[str] = set()
+    for name, _ in headers:
+        if name in seen and name not in DECLARED_HEADERS:
+            return name
+        seen.add(name)
+    return None
+
+
+def header_check(profile: GatewayProfile, headers: Headers) -> Reply | None:
+    """The decrypt_payload middleware, before any handler (every route, session or none): the gateway's own
+    answer to a repeated header line (``duplicate_headers``), or None to go on."""
+    name = repeated_header(headers)
+    if name is None or profile.duplicate_headers == "first-line":
+        return None
+    if profile.duplicate_headers == "server-error":  # the DataError escapes: aiohttp's own 500 page
+        return Reply(500, "Internal Server Error", Headers.of([("Content-Type", "text/plain; charset=utf-8")]),
+                     b"500 Internal Server Error\n\nServer got itself in trouble")
+    msg = f"Invalid request headers: {{'{name}': DataError('{name} key was shadowed')}}"
+    return problem_reply(400, "Bad Request", {**problems.INVALID_HEADERS, "msg": msg})
+
+
 def unauthorized() -> Reply:
     return problem_reply(401, "Unauthorized", problems.AUTH_FAILED)
 

@@ -82,6 +82,13 @@ Framing = Literal["chunked-octet-stream", "empty-text-plain"]  # bodiless reques
 ErrorRelay = Literal["problem-json", "verbatim"]  # upstream 4xx/5xx towards the client
 CookieJar = Literal["per-request", "pooled"]
 SidSource = Literal["webserver", "manager-token"]
+# A header line repeated under the same spelling (peer-findings W3): the webserver's decrypt_payload middleware
+# checks every request's headers with the trafaret ``extra_config_headers`` (X-BackendAI-Version, -Encoded and
+# -SessionID declared, anything else an extra key), and a repeated extra key is "... key was shadowed", before any
+# handler runs. "server-error": the DataError is not caught, aiohttp's plain 500 (up to 25.12.1); "bad-request":
+# #5449 turns it into InvalidAPIParameters, a 400 (25.13.0 on); "first-line": no refusal, the first line is used
+# (what no release does: the mutant of the contract check).
+DuplicateHeaders = Literal["server-error", "bad-request", "first-line"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,7 @@ class GatewayProfile:
     # Where the session id handed to the client comes from: minted by the webserver (uuid4 hex), or the manager's
     # login-session token (26.4.0+, #10489: /server/login fails without it; protocol-history §3.6).
     sid_source: SidSource = "webserver"
+    duplicate_headers: DuplicateHeaders = "server-error"
     cookie_secure: bool = False  # Set-Cookie AIOHTTP_SESSION ... Secure (security.cookie_secure default, 26.4.3+)
     # G1b+ route ``GET /pipeline/{path:stream/.*$}`` to the WebSocket handler (scenarios/websocket-stream.yaml).
     stream_route: bool = False
@@ -127,7 +135,8 @@ class GatewayProfile:
         # with the profile and the field named, not as a silent "never matches".
         for name, kind in (("session_required", RouteSet), ("signed", RouteSet), ("bearer_passthrough", RouteSet),
                            ("sid", SidRule), ("bodiless_framing", Framing), ("upstream_errors", ErrorRelay),
-                           ("cookie_jar", CookieJar), ("sid_source", SidSource)):
+                           ("cookie_jar", CookieJar), ("sid_source", SidSource),
+                           ("duplicate_headers", DuplicateHeaders)):
             value, allowed = getattr(self, name), get_args(kind)
             if value not in allowed:
                 raise ValueError(f"gateway profile {self.id!r}: {name}={value!r} is not one of {allowed}")
@@ -343,8 +352,10 @@ G6B = GatewayProfile(
     stream_route=True,
     sources=("25.12.0:src/ai/backend/web/auth.py:52,80-95", "25.1.0:src/ai/backend/web/proxy.py:184",
              "real-webserver-peers: 25.19.2 ft_api_noauth / ft_api_bogus_sid carried a Cookie the client never sent"),
-    notes="From 25.13.0 invalid X-BackendAI-* request headers are rejected with 400 (#5449); not modelled. The "
-          "cookie leak is inferred from aiohttp CookieJar semantics and observed with 25.19.2.",
+    notes="Modelled at 25.12's state for a repeated header line (500, as 25.12.1 answered): from 25.13.0 the "
+          "webserver catches the header check's error and answers 400 (#5449, 25.13.0:src/ai/backend/web/proxy.py:"
+          "136-139), so 25.13.0-25.13.2 differ from this profile there (peer-findings D1). The cookie leak is "
+          "inferred from aiohttp CookieJar semantics and observed with 25.19.2.",
     tags=("bearer",),
 )
 
@@ -362,8 +373,10 @@ G6C = GatewayProfile(
     bodiless_framing="empty-text-plain",
     filter_hop_by_hop=True,
     cookie_jar="pooled",
+    duplicate_headers="bad-request",
     stream_route=True,
-    sources=("25.13.3:src/ai/backend/web/proxy.py:36,239", "25.13.3:src/ai/backend/web/server.py:682-683"),
+    sources=("25.13.3:src/ai/backend/web/proxy.py:36,239", "25.13.3:src/ai/backend/web/server.py:682-683",
+             "25.13.0:src/ai/backend/web/proxy.py:136-139 (#5449: a repeated header line is a 400)"),
     tags=("bearer",),
 )
 
@@ -382,6 +395,7 @@ G6D = GatewayProfile(
     upstream_errors="verbatim",
     filter_hop_by_hop=True,
     cookie_jar="pooled",
+    duplicate_headers="bad-request",
     stream_route=True,
     aliases=("G6e", "G6f"),
     sources=("25.14.0:src/ai/backend/client/request.py:612", "25.14.0:src/ai/backend/web/proxy.py:219",
@@ -405,6 +419,7 @@ G6G = GatewayProfile(
     upstream_errors="verbatim",
     filter_hop_by_hop=True,
     cookie_jar="pooled",
+    duplicate_headers="bad-request",
     stream_route=True,
     extra_forwarded=(ACT_AS,),
     sid_source="manager-token",

@@ -11,6 +11,9 @@ PROBLEM_JSON = "application/problem+json"
 AUTH_FAILED = {"type": "https://api.backend.ai/probs/auth-failed", "title": "Unauthorized access"}
 BAD_GATEWAY = {"type": "https://api.backend.ai/probs/bad-gateway", "title": "The proxy target server is inaccessible."}
 INTERNAL_ERROR = {"type": "https://api.backend.ai/probs/internal-server-error", "title": "Something has gone wrong."}
+INVALID_HEADERS = {"type": "https://api.backend.ai/probs/generic-bad-request",
+                   "title": "Invalid or Missing API Parameters.",
+                   "error_code": "api_parsing_invalid-parameters"}  # InvalidAPIParameters (25.13.0+, #5449), as 25.13.4
 GENERIC_ERROR_TYPE = "https://api.backend.ai/probs/generic-error"
 
 

@@ -57,8 +57,9 @@ def hop_expect(ctx: fields.Context, parent: LMap, hop: str, path: str) -> HopExp
         method=opt_t("method"),
         path=opt_t("path"),
         query=opt_t("query"),
-        status=(got(lambda: fields.typed(ctx, m, "status", path, int, "an HTTP status"), None) if "status" in m
+        status=(got(lambda: fields.typed(ctx, m, "status", path, int, "an HTTP status"), None) if _exact(m)
                 else None),
+        status_class=got(lambda: _status_class(ctx, m, path), None) if "status" in m and not _exact(m) else None,
         headers=field_list("headers"),
         json=field_list("json"),
         body_size=(got(lambda: fields.typed(ctx, m, "body_size", path, int, "a whole number"), None)
@@ -68,6 +69,19 @@ def hop_expect(ctx: fields.Context, parent: LMap, hop: str, path: str) -> HopExp
     )
     got.done()
     return expect
+
+
+def _exact(m: LMap) -> bool:
+    return "status" in m and not isinstance(m["status"], str)
+
+
+def _status_class(ctx: fields.Context, m: LMap, path: str) -> int:
+    """``status: 4xx``: any status of that class (a contract that names the class, not the code)."""
+    value = str(m["status"])
+    if not re.fullmatch(r"[1-5]xx", value):
+        raise ctx.err(f"'status' must be an HTTP status or a class 1xx-5xx, got {value!r}", mark_of(m, "status"),
+                      key_path(path, "status"))
+    return int(value[0])
 
 
 def model_section(ctx: fields.Context, m: LMap, hop: str, path: str) -> HopExpect:

@@ -242,6 +242,8 @@ def evaluate_hop(step: str, hop: str, expect: HopExpect, record: HopRecord | Non
         fail("request line", "", "equals", "renderable expectation", str(exc))
     if expect.status is not None and record.status != expect.status:
         fail("status", "", "equals", str(expect.status), f"{record.status} {record.reason or ''}".strip())
+    if expect.status_class is not None and (record.status or 0) // 100 != expect.status_class:
+        fail("status", "", "class", f"{expect.status_class}xx", f"{record.status} {record.reason or ''}".strip())
     if expect.body_size is not None and record.body_size != expect.body_size:
         fail("body size", "", "equals", str(expect.body_size), str(record.body_size))
     for field in expect.headers:

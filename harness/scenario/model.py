@@ -63,6 +63,7 @@ class HopExpect:
     path: Template | None = None
     query: Template | None = None
     status: int | None = None
+    status_class: int | None = None  # ``status: 4xx``: any status of that hundred (4)
     headers: tuple[FieldExpect, ...] = ()
     json: tuple[FieldExpect, ...] = ()
     body_size: int | None = None
@@ -74,7 +75,8 @@ class HopExpect:
     def count(self, modes: frozenset[str] | None = None) -> int:
         """Checks on this hop's fields, the model part excluded (whether a FastTrack hop was reached is counted by
         :meth:`Step.count_checks`); with ``modes``, only those that apply to a gateway with these modes."""
-        plain = sum(v is not None for v in (self.method, self.path, self.query, self.status, self.body_size))
+        plain = sum(v is not None for v in (self.method, self.path, self.query, self.status, self.status_class,
+                                             self.body_size))
         return plain + sum(1 for f in (*self.headers, *self.json) for c in f.checks
                            if modes is None or c.modes is None or c.modes & modes)
 

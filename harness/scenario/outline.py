@@ -27,6 +27,8 @@ def _hop(expect: HopExpect) -> dict[str, Any]:
             out[key] = value.raw
     if expect.status is not None:
         out["status"] = expect.status
+    if expect.status_class is not None:
+        out["status"] = f"{expect.status_class}xx"
     out["checks"] = _fields("header", expect.headers) + _fields("json", expect.json)
     if expect.model is not None:  # details of the mock FastTrack, judged against it only
         m = expect.model

@@ -41,7 +41,8 @@ def light_scenarios(tmp_path: Path) -> Path:
 def test_default_matrix_run_fails_only_on_the_documented_defects(tmp_path):
     # G6b-G6d and G6g reproduce W1 (the pooled cookie jar of 25.12+): security-isolation fails in their required
     # cells; every stream-route profile reproduces W2 (a close FastTrack starts is not relayed): websocket-close
-    # fails in its required cells; nothing else fails anywhere that is required. `gate` accepts both through the
+    # fails in its required cells; every profile up to G6b answers a repeated credential header 500 (W3):
+    # duplicate-credentials fails there; nothing else fails anywhere that is required. `gate` accepts them through the
     # baseline, by their ids; `run` does not hide them.
     code = run(tmp_path, "--scenarios-dir", str(light_scenarios(tmp_path)))
     doc = json.loads((tmp_path / "out" / "matrix.json").read_text(encoding="utf-8"))
@@ -54,8 +55,10 @@ def test_default_matrix_run_fails_only_on_the_documented_defects(tmp_path):
         for f in policy.get(p.id, ()):
             w1 = [("security-isolation", "W1-pooled-cookie-jar-leak", True)] if p.cookie_jar == "pooled" else []
             w2 = [("websocket-close", "W2-stream-close-not-relayed", False)] if p.stream_route else []
-            if w1 or w2:
-                expected[(p.id, f)] = sorted(w1 + w2)
+            w3 = ([("duplicate-credentials", "W3-duplicated-credential-headers", False)]
+                  if p.duplicate_headers == "server-error" else [])
+            if w1 or w2 or w3:
+                expected[(p.id, f)] = sorted(w1 + w2 + w3)
     assert {g for g, _ in expected if any(x[0] == "security-isolation" for x in expected[(g, _)])} == {
         "G6b", "G6c", "G6d", "G6g"}
     assert (code, not_ok) == (1, expected)
