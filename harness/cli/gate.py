@@ -25,7 +25,7 @@ from harness.compare.gate.evaluate import Runner, gate, real_rows
 from harness.compare.gate.reasons import GateResult, Reason, RequiredCellMissing, VersionNotObserved
 from harness.compare.gate.render import judged_as, render_markdown, render_text, shown_path
 from harness.compare.gate.runner import EngineRunner
-from harness.engine import target_options, workers
+from harness.engine import accounts, target_options, workers
 from harness.engine.matrix_run import Options
 from harness.engine.selection import select
 from harness.engine.targets import JudgedAs
@@ -72,6 +72,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "$GITHUB_STEP_SUMMARY when set)")
     p.add_argument("--json", action="store_true", help="print the verdict and reasons as JSON")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
+    p.add_argument("--out", metavar="DIR", help=f"with --fasttrack-url: where the run writes {accounts.FILE}, the "
+                   f"mock manager's accounts the real FastTrack reads, before its first request (as run; default "
+                   f"{output.DEFAULT_OUT}/)")
     target_options.add_target_options(p, peer_option=True)
     p.set_defaults(handler=cmd_gate)
     return p
@@ -131,6 +134,15 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
         output.check_file(step, "$GITHUB_STEP_SUMMARY")
     if args.update_baseline:
         output.check_file(args.baseline, "--baseline (to update)")
+    # The accounts file is written only by a run the gate makes itself, with a real FastTrack: --out anywhere
+    # else would be an option silently ignored.
+    writes_accounts = bool(args.fasttrack_url) and not args.run
+    if args.out is not None and not writes_accounts:
+        raise errors.UsageError(f"--out is where a --fasttrack-url run writes {accounts.FILE}; "
+                                + ("with --run the gate runs no matrix" if args.run else "there is no --fasttrack-url"))
+    out = args.out if args.out is not None else output.DEFAULT_OUT
+    if writes_accounts:
+        output.check_dir(out)
     policy = load_policy(args.policy)
     baseline_path = Path(args.baseline)
     if baseline_path.exists():
@@ -152,6 +164,9 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
     if run is None:
         print(f"gate: running {real.label + ' judged as ' + real.profile.id if real else 'the matrix'}",
               file=sys.stderr)
+        if writes_accounts:
+            print(accounts.notice(accounts.write_for_run(out, engine.planned_users(), opts.manager_listen)),
+                  file=sys.stderr)
         run = engine.whole()
         rows = real_rows(run)
     if args.update_baseline and rows:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from harness import errors
@@ -125,10 +124,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.fasttrack_url:
         # A real FastTrack verifies keypair signatures and JWT access keys against the manager's accounts: they
         # are known before anything runs (seeded), so it can read them from this file.
-        manager = f"http://{args.manager_listen[0]}:{args.manager_listen[1]}" if args.manager_listen else None
-        path = accounts.write(Path(args.out) / accounts.FILE,
-                              accounts.planned(gateways, columns, sel.scenarios, opts, args.shard), manager)
-        print(f"harness: the accounts of this run are in {path} (for the real FastTrack)", file=sys.stderr)
+        path = accounts.write_for_run(args.out, accounts.planned(gateways, columns, sel.scenarios, opts, args.shard),
+                                      args.manager_listen)
+        print(accounts.notice(path), file=sys.stderr)
     return execute(args, sel, gateways, columns, opts)
 
 

@@ -33,6 +33,17 @@ def planned(gateways: Sequence[GatewayLauncher], columns: Sequence[FastTrackTarg
             for name in run_usernames(sc, g.label, f.id)]
 
 
+def write_for_run(out: str | Path, users: list[User], manager_listen: tuple[str, int] | None) -> Path:
+    """``OUT/accounts.json`` of a ``--fasttrack-url`` run (``run`` and ``gate`` alike), before its first request;
+    ``manager_url`` is the fixed ``--manager-listen`` address, else null (the manager's port is the OS's)."""
+    manager = f"http://{manager_listen[0]}:{manager_listen[1]}" if manager_listen else None
+    return write(Path(out) / FILE, users, manager)
+
+
+def notice(path: Path) -> str:
+    return f"harness: the accounts of this run are in {path} (for the real FastTrack)"
+
+
 def write(path: Path, users: list[User], manager_url: str | None = None) -> Path:
     doc = {
         "schema": SCHEMA,

@@ -20,14 +20,20 @@ HERE = Path(__file__).resolve().parents[1] / "independent_fasttracks"
 SECRET = "the-sso-fasttracks-own-secret-not-the-harness-default"
 
 
-async def judged(tmp_path: Path, script: str, ft_args: list[str], *args: str) -> tuple[int, dict]:
+async def behind(tmp_path: Path, script: str, ft_args: list[str], command: list[str]) -> int:
+    """``command`` (``run`` or ``gate``, with ``--out tmp_path``) against the FastTrack ``script``, which reads the
+    accounts from ``tmp_path/accounts.json``, the file the command writes."""
     port = services.free_port()
     argv = [sys.executable, str(HERE / script), "--port", str(port), "--accounts", str(tmp_path / "accounts.json"),
             *ft_args]
     async with services.process(f"independent FastTrack {script}", argv, host="127.0.0.1", port=port,
                                 ready_timeout=30):
-        code = await asyncio.to_thread(cli.main, ["run", "--quiet", "--out", str(tmp_path),
-                                                  "--fasttrack-url", f"http://127.0.0.1:{port}", *args])
+        return await asyncio.to_thread(cli.main, [*command, "--out", str(tmp_path),
+                                                  "--fasttrack-url", f"http://127.0.0.1:{port}"])
+
+
+async def judged(tmp_path: Path, script: str, ft_args: list[str], *args: str) -> tuple[int, dict]:
+    code = await behind(tmp_path, script, ft_args, ["run", "--quiet", *args])
     return code, json_report.read(tmp_path / "matrix.json")
 
 
@@ -126,7 +132,13 @@ def reasons_of(out: dict, kind: str) -> set[tuple[str, str]]:
 
 async def test_gate_requires_a_real_fasttrack_by_the_version_it_announced(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = await gated(tmp_path, [], capsys)
+    # The gate runs the matrix itself and writes the accounts file as run does (same --out, same file): the
+    # FastTrack verifies every login signature against it, so the TO-BE rows can pass at all.
+    code = await behind(tmp_path, "to_be_fasttrack.py", [], ["gate", "--json"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert f"the accounts of this run are in {tmp_path / 'accounts.json'}" in captured.err
+    assert json.loads((tmp_path / "accounts.json").read_text())["accounts"]
     assert (code, out["verdict"]) == (0, "deployable"), out["reasons"]
     assert not reasons_of(out, "RequiredCellMissing")  # the model columns are not asked of a --fasttrack-url run
     # 25.6.0 is required by to-be and every G6 (">=25.1"); to-be, G6 and G6b fail only with W3, G6b-G6d and G6g
@@ -156,3 +168,11 @@ async def test_gate_on_a_real_fasttrack_without_a_version_is_never_deployable(
     assert ("G6d", "external") in reasons_of(out, "RequiredCellUnknown")
     assert {("to-be", "external"), ("as-is", "external")} <= reasons_of(out, "RequiredCellFailing")
 
+
+@pytest.mark.parametrize("argv", [["--out", "{tmp}"], ["--out", "{tmp}", "--run", "{tmp}/matrix.json",
+                                                       "--fasttrack-url", "http://127.0.0.1:9"]])
+def test_gate_refuses_out_where_it_writes_no_accounts(argv: list[str], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["gate", *(a.format(tmp=tmp_path) for a in argv)]) == 2
+    assert "--out is where a --fasttrack-url run writes accounts.json" in capsys.readouterr().err
+    assert not (tmp_path / "accounts.json").exists()

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import errors
-from harness.engine import target_options, workers
+from harness.engine import accounts, target_options, workers
 from harness.engine.matrix_run import Options
 from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.engine.targets import FastTrackTarget, JudgedAs, ReferenceLauncher
+from harness.protocol.accounts import User
 from harness.results.redact import Redactor
 
 
@@ -31,9 +32,17 @@ class EngineRunner:
     jobs: int = 1
 
     def whole(self) -> dict[str, Any]:
+        gateways, scenarios = self._whole()
+        return self._run(gateways, self.columns, scenarios, keep_empty=True)
+
+    def planned_users(self) -> list[User]:
+        """Every user :meth:`whole` will log in (a real FastTrack learns them from the accounts file)."""
+        gateways, scenarios = self._whole()
+        return accounts.planned(gateways, self.columns, scenarios, self.options)
+
+    def _whole(self) -> tuple[list[Any], list[Any]]:
         sel = select(None, None, "*", self.scenarios_dir)
-        gateways: list[Any] = [self.real] if self.real is not None else list(sel.gateways)
-        return self._run(gateways, self.columns, sel.scenarios, keep_empty=True)
+        return [self.real] if self.real is not None else list(sel.gateways), sel.scenarios
 
     def __call__(self, gateway: str, fasttrack: str, scenario: str = "*") -> dict[str, Any]:
         if self.real is not None and gateway == self.real.label:
