@@ -462,3 +462,30 @@ def test_a_pooled_session_plan_says_what_its_cookie_jar_keeps():
     later = rules.plan(G6b, client("GET", "api/pipelines/"), None, now=NOW, endpoint_authority=FT, config=CONFIG,
                        jars={"": pooled.jar_update})
     assert isinstance(later, rules.UpstreamPlan) and later.headers.get("Cookie") == f"AIOHTTP_SESSION={SID}"
+
+
+# --- a repeated header line (the decrypt_payload middleware's header check, W3) ----------------------------------
+
+@pytest.mark.parametrize(("lines", "refused"), [
+    ([("Authorization", "Bearer a"), ("Authorization", "Bearer b")], "Authorization"),
+    ([("X-BackendAI-SSO", "a"), ("Accept", "*/*"), ("X-BackendAI-SSO", "b")], "X-BackendAI-SSO"),
+    ([("Accept-Language", "en"), ("Accept-Language", "ko")], "Accept-Language"),
+    # a declared name, in its declared spelling: its first line is read, the others skipped
+    ([("X-BackendAI-SessionID", "a"), ("X-BackendAI-SessionID", "b")], None),
+    # trafaret compares names as plain strings (checked in-process against the 23.9.10 and 25.19.2 venvs)
+    ([("Authorization", "Bearer a"), ("authorization", "Bearer b")], None),
+    ([("x-backendai-sessionid", "a"), ("x-backendai-sessionid", "b")], "x-backendai-sessionid"),
+])
+def test_the_header_check_refuses_a_name_repeated_in_the_same_spelling(lines, refused):
+    assert rules.repeated_header(Headers.of(lines)) == refused
+
+
+def test_a_repeated_header_is_500_up_to_25_12_and_400_from_25_13_and_forwarded_by_none():
+    twice = Headers.of([("Authorization", "Bearer a"), ("Authorization", "Bearer b")])
+    by_profile = {p: rules.header_check(resolve(p), twice) for p in ("G0", "as-is", "to-be", "G6b", "G6c", "G6g")}
+    assert {p: r.status for p, r in by_profile.items() if r is not None} == {
+        "G0": 500, "as-is": 500, "to-be": 500, "G6b": 500, "G6c": 400, "G6g": 400}
+    assert by_profile["G0"].body == b"500 Internal Server Error\n\nServer got itself in trouble"  # aiohttp's page
+    assert json.loads(by_profile["G6c"].body)["msg"] == (
+        "Invalid request headers: {'Authorization': DataError('Authorization key was shadowed')}")  # as 25.13.4
+    assert rules.header_check(resolve("G6d"), Headers.of([("Authorization", "Bearer a")])) is None

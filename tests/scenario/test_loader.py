@@ -455,3 +455,13 @@ def test_every_error_inside_one_step_and_one_hop_is_reported(tmp_path):
         (6, "steps[0].request.method"), (9, "steps[0].expect.gateway_to_fasttrack.status"),
         (11, "steps[0].expect.gateway_to_client.status"), (13, "steps[0].expect.gateway_to_client.headers.Bad Name"),
         (14, "steps[0].expect.gateway_to_client.headers.X-A[1].equal"), (15, "steps[0].modes[0]")]
+
+
+def test_a_status_class_loads_and_anything_else_is_an_error(tmp_path: Path) -> None:
+    ok = BASE.replace("      gateway_to_fasttrack: {reached: true}\n", "      gateway_to_client: {status: 4xx}\n")
+    hop = load_scenario(write(tmp_path, ok)).steps[1].expect["gateway_to_client"]
+    assert (hop.status, hop.status_class, hop.count()) == (None, 4, 1)
+    err, _ = load_error(tmp_path, ok.replace("status: 4xx", "status: 4xy"))
+    assert "'status' must be an HTTP status or a class 1xx-5xx, got '4xy'" in str(err)
+    assert (err.line, err.column) == (22, 35)
+
