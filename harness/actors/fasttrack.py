@@ -1,7 +1,7 @@
 """Mock FastTrack: an aiohttp server around :func:`harness.protocol.fasttrack_models.decide`.
 
-It journals hop 2 (raw request as received) and hop 3 (the response as sent, after aiohttp added its own
-headers) into the journal of the run the request belongs to.
+It journals hop 2 (raw request as received, read by :mod:`harness.actors.intake`) and hop 3 (the response as
+sent, after aiohttp added its own headers) into the journal of the run the request belongs to.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ import asyncio
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
-from harness.actors.journal import Attribution, RunJournal
+from harness.actors import intake
+from harness.actors.intake import Intake
+from harness.actors.journal import Attribution
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
 from harness.protocol.fasttrack_models import (
     VERSION_HEADER,
     Context,
+    Decision,
     FastTrackModel,
     TokenStore,
-    UpstreamRequest,
     decide,
 )
 from harness.protocol.headers import Headers
@@ -42,39 +44,36 @@ class MockFastTrack:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        headers = Headers.from_raw(request.raw_headers)
-        up = UpstreamRequest(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string, headers, body)
-        hop2 = HopRecord.request("gateway_to_fasttrack", up.method, up.path, up.query_string, headers, body)
-        journal = self.attribution.find(headers.get("X-Forwarded-For"))
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self.stream(request, hop2, journal)
-        ahead = journal.clock_offset if journal else 0  # a step may run FastTrack's clock ahead (JWT expiry)
-        ctx = Context(self.directory, self.tokens, self.jwt_secret, int(self.clock.now().timestamp()) + ahead)
-        decision = decide(self.model, up, ctx, journal.override if journal else None)
+        got = await intake.receive(request, self.attribution)
+        if got.stream:
+            return await self.stream(request, got)
+        decision = self.decision(got)
         resp = web.Response(status=decision.status, body=decision.body, headers=CIMultiDict(decision.headers.pairs))
         await resp.prepare(request)
         hop3 = HopRecord.response("fasttrack_to_gateway", resp.status, resp.reason, Headers.of(resp.headers.items()),
                                   decision.body)
-        exchange = Exchange(hop2, hop3, decision.reason)
-        if journal is not None:
-            journal.exchanges.append(exchange)
-        else:
-            self.attribution.unattributed.append(exchange)
+        got.file(self.attribution, Exchange(got.hop2, hop3, decision.reason))
         return resp
 
-    async def stream(self, request: web.Request, hop2: HopRecord, journal: RunJournal | None) -> web.StreamResponse:
+    def decision(self, got: Intake) -> Decision:
+        """The model's answer, with the clock and the override of the step the request belongs to."""
+        journal = got.journal
+        ahead = journal.clock_offset if journal else 0  # a step may run FastTrack's clock ahead (JWT expiry)
+        ctx = Context(self.directory, self.tokens, self.jwt_secret, int(self.clock.now().timestamp()) + ahead)
+        return decide(self.model, got.upstream, ctx, journal.override if journal else None)
+
+    async def stream(self, request: web.Request, got: Intake) -> web.StreamResponse:
         """A pipeline stream. Model: FastTrack does not authenticate streams (no generation forwards a credential
         on the stream route); it echoes each message."""
         ws = web.WebSocketResponse(autoping=True)
         ws.headers[VERSION_HEADER] = self.model.version  # the handshake answer announces the version too
         await ws.prepare(request)
         hop3 = HopRecord.response("fasttrack_to_gateway", ws.status, ws.reason, Headers.of(ws.headers.items()), b"")
-        exchange = Exchange(hop2, hop3, "stream accepted (the model does not authenticate streams)",
+        exchange = Exchange(got.hop2, hop3, "stream accepted (the model does not authenticate streams)",
                             finished=asyncio.Event())
-        (journal.exchanges if journal is not None else self.attribution.unattributed).append(exchange)
+        got.file(self.attribution, exchange)
         try:
-            await self._echo(ws, exchange, journal.ws_close if journal is not None else None)
+            await self._echo(ws, exchange, got.journal.ws_close if got.journal is not None else None)
         finally:
             assert exchange.finished is not None
             exchange.finished.set()

@@ -1,11 +1,11 @@
 """Fault columns: a mock FastTrack that wraps a real model and breaks exactly one thing.
 
 A fault column answers like its model (``decide`` authenticates, tokens are issued) except for the injected
-fault. It journals hop 2 as every mock FastTrack does, and hop 3 as it actually went on the wire. When the
-response could not be completed (hang, reset, slow body) the exchange says so in ``Exchange.error``, as the
-recording tap does for a real FastTrack that failed: the step is then ``error``, never a pass. Response-level
-faults (5xx, malformed JSON, version header) send a complete HTTP response: how they are judged is left to the
-runner and the verdict policy, exactly as for a real FastTrack behind the tap.
+fault. It journals hop 2 as every mock FastTrack does (through the same intake), and hop 3 as it actually went
+on the wire. When the response could not be completed (hang, reset, slow body) the exchange says so in
+``Exchange.error``, as the recording tap does for a real FastTrack that failed: the step is then ``error``, never
+a pass. Response-level faults (5xx, malformed JSON, version header) send a complete HTTP response: how they are
+judged is left to the runner and the verdict policy, exactly as for a real FastTrack behind the tap.
 
 Faults:
   refused             nothing listens on the column's port: every connection is refused
@@ -38,15 +38,15 @@ from dataclasses import dataclass
 from aiohttp import web
 from multidict import CIMultiDict
 
-from harness.actors import server
+from harness.actors import intake, server
 from harness.actors.fasttrack import MockFastTrack
-from harness.actors.journal import Attribution, RunJournal
+from harness.actors.journal import Attribution
 from harness.errors import UsageError
 from harness.judge.support_policy import Policy, as_policy
 from harness.protocol import fasttrack_models
 from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
-from harness.protocol.fasttrack_models import VERSION_HEADER, Context, Decision, FastTrackModel, UpstreamRequest
+from harness.protocol.fasttrack_models import VERSION_HEADER, Decision, FastTrackModel
 from harness.protocol.headers import Headers
 from harness.protocol.hops import Exchange, HopRecord
 
@@ -135,26 +135,13 @@ class FaultyFastTrack:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
 
-    def _decide(self, up: UpstreamRequest, journal: RunJournal | None) -> Decision:
-        inner = self.inner
-        ahead = journal.clock_offset if journal else 0
-        ctx = Context(inner.directory, inner.tokens, inner.jwt_secret, int(inner.clock.now().timestamp()) + ahead)
-        return fasttrack_models.decide(inner.model, up, ctx, journal.override if journal else None)
-
-    def _file(self, journal: RunJournal | None, exchange: Exchange) -> None:
-        (journal.exchanges if journal is not None else self.inner.attribution.unattributed).append(exchange)
-
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self.inner.handle(request)  # the faults are HTTP faults: streams go to the model as is
-        body = await request.read()
-        headers = Headers.from_raw(request.raw_headers)
-        up = UpstreamRequest(request.method, request.rel_url.raw_path, request.rel_url.raw_query_string, headers, body)
-        hop2 = HopRecord.request("gateway_to_fasttrack", up.method, up.path, up.query_string, headers, body)
-        journal = self.inner.attribution.find(headers.get("X-Forwarded-For"))
-        decision = self._decide(up, journal)
-        exchange = Exchange(hop2, None, decision.reason)
-        self._file(journal, exchange)  # filed now: a step that times out still shows what reached FastTrack
+        got = await intake.receive(request, self.inner.attribution)
+        if got.stream:
+            return await self.inner.stream(request, got)  # the faults are HTTP faults: streams go to the model as is
+        decision = self.inner.decision(got)
+        exchange = Exchange(got.hop2, None, decision.reason)
+        got.file(self.inner.attribution, exchange)  # filed now: a step that times out still shows what reached it
         if self.fault == "hang":
             exchange.error = (f"fault 'hang': FastTrack {self.model.version} read the request and never answered "
                               f"(connection aborted after {self.stall:g} s)")

@@ -18,7 +18,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
-from harness.actors.journal import Attribution, RunJournal
+from harness.actors import intake
+from harness.actors.intake import Intake
+from harness.actors.journal import Attribution
 from harness.protocol.headers import Headers
 from harness.protocol.hops import Exchange, HopRecord
 
@@ -62,18 +64,14 @@ class RecordingTap:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         assert self._http is not None
-        body = await request.read()
-        headers = Headers.from_raw(request.raw_headers)
-        hop2 = HopRecord.request("gateway_to_fasttrack", request.method, request.rel_url.raw_path,
-                                 request.rel_url.raw_query_string, headers, body)
-        journal = self.attribution.find(headers.get("X-Forwarded-For"))
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self.stream(request, hop2, journal)
-        exchange = Exchange(hop2)
+        got = await intake.receive(request, self.attribution)
+        if got.stream:
+            return await self.stream(request, got)
+        exchange = Exchange(got.hop2)
         target = self._target(request)
-        forward = CIMultiDict(headers.without("Content-Length", "Transfer-Encoding", "Connection").pairs)
+        forward = CIMultiDict(got.upstream.headers.without("Content-Length", "Transfer-Encoding", "Connection").pairs)
         try:
-            async with self._http.request(request.method, target, headers=forward, data=body or None,
+            async with self._http.request(request.method, target, headers=forward, data=got.upstream.body or None,
                                           allow_redirects=False,
                                           skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding",
                                                              "Content-Type")) as up:
@@ -86,17 +84,17 @@ class RecordingTap:
         except (aiohttp.ClientError, TimeoutError) as exc:
             exchange.error = f"tap: FastTrack at {self.upstream} failed: {type(exc).__name__}: {exc}"
             resp = web.Response(status=502, text=exchange.error)
-        (journal.exchanges if journal else self.attribution.unattributed).append(exchange)
+        got.file(self.attribution, exchange)
         return resp
 
-    async def stream(self, request: web.Request, hop2: HopRecord, journal: RunJournal | None) -> web.StreamResponse:
+    async def stream(self, request: web.Request, got: Intake) -> web.StreamResponse:
         """Carry a WebSocket: FastTrack's handshake answer is hop 3; frames are relayed and recorded both ways
         until either side closes, whose close (and code) is passed on to the other."""
         assert self._http is not None
-        exchange = Exchange(hop2, finished=asyncio.Event())
-        (journal.exchanges if journal is not None else self.attribution.unattributed).append(exchange)
+        exchange = Exchange(got.hop2, finished=asyncio.Event())
+        got.file(self.attribution, exchange)
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        forward = CIMultiDict(hop2.headers.without(*_HANDSHAKE, "Content-Length", "Transfer-Encoding").pairs)
+        forward = CIMultiDict(got.hop2.headers.without(*_HANDSHAKE, "Content-Length", "Transfer-Encoding").pairs)
         try:
             try:
                 upstream = await self._http.ws_connect(self._target(request, websocket=True), headers=forward,
