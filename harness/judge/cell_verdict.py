@@ -10,12 +10,13 @@ ambiguously, and nothing but the version header failed) > ``compatible``. A cell
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.errors import EXIT_INCOMPATIBLE, EXIT_OK, EXIT_RUNTIME
 from harness.protocol.fasttrack_models import VERSION_HEADER
 from harness.results.model import CellResult, Verdict
-from harness.scenario.failures import causes, reason
+from harness.scenario.failures import Cause, causes, reason
 
 VERSION_SHAPE = re.compile(r"^\d+\.\d+(\.\d+)?([A-Za-z0-9.+-]*)$")
 
@@ -48,40 +49,57 @@ def observed_version(seen: list[list[str]]) -> tuple[str | None, str | None]:
     return version, problem
 
 
-def decide(cell: CellResult) -> tuple[Verdict, str | None]:
-    """The verdict and its reason; an incompatible cell's reason is its root causes (``cell.causes``)."""
-    cell.causes = []
+@dataclass(frozen=True, slots=True)
+class CellVerdict:
+    """What :func:`decide` concludes about a cell; :func:`apply` writes it onto the cell."""
+
+    verdict: Verdict
+    reason: str | None
+    fasttrack_version: str | None = None  # the version FastTrack announced, if it announced exactly one
+    version_problem: VersionProblem | None = None
+    causes: tuple[Cause, ...] = ()  # the root causes of an incompatible cell
+
+
+def decide(cell: CellResult) -> CellVerdict:
+    """The verdict of ``cell`` and its reason (an incompatible cell's reason is its root causes), computed without
+    touching the cell."""
     seen = [lines for s in cell.scenarios for lines in s.versions_seen]
-    version, cell.version_problem, problem = observe_version(seen)
-    cell.fasttrack_version = version
+    version, version_problem, problem = observe_version(seen)
+
+    def verdict(v: Verdict, why: str | None, found: tuple[Cause, ...] = ()) -> CellVerdict:
+        return CellVerdict(v, why, version, version_problem, found)
+
     ran = [s for s in cell.scenarios if s.outcome != "skip"]
     if not ran:
         why = next((s for s in cell.scenarios if s.skipped), None)
         if why is not None:  # e.g. nothing was applicable against a real FastTrack
-            return "unknown", f"nothing was judged: {why.id}: {why.skipped}"
-        return "unknown", "no applicable scenario ran in this cell"
+            return verdict("unknown", f"nothing was judged: {why.id}: {why.skipped}")
+        return verdict("unknown", "no applicable scenario ran in this cell")
     errors = [s for s in ran if s.outcome == "error"]
     if errors:
-        return "error", f"{errors[0].id}: {errors[0].reason}"
+        return verdict("error", f"{errors[0].id}: {errors[0].reason}")
     failed = [s for s in ran if s.outcome == "fail"]
     if failed and problem and all(f.what == "header" and f.name.lower() == VERSION_HEADER.lower()
                                   for s in failed for f in s.failures):
         # Everything else held: FastTrack only failed to say which version it is.
-        return "unknown", problem
+        return verdict("unknown", problem)
     if failed:
-        cell.causes = causes((s.id, s.failures) for s in failed)
+        found = tuple(causes((s.id, s.failures) for s in failed))
         # The reason begins with the root causes (``N of M failing scenarios: ...``); a security failure follows
         # with its finding id, the mark every report shows.
         security = [s for s in failed if s.security]
         mark = f"; {security[0].marks()}{security[0].id}" if security else ""
-        return "incompatible", reason(cell.causes) + mark
+        return verdict("incompatible", reason(found) + mark, found)
     if problem:
-        return "unknown", problem
-    return "compatible", None
+        return verdict("unknown", problem)
+    return verdict("compatible", None)
 
 
 def apply(cell: CellResult) -> CellResult:
-    cell.verdict, cell.reason = decide(cell)
+    """``cell`` with its verdict, reason, root causes and observed FastTrack version set (see :func:`decide`)."""
+    v = decide(cell)
+    cell.verdict, cell.reason, cell.causes = v.verdict, v.reason, list(v.causes)
+    cell.fasttrack_version, cell.version_problem = v.fasttrack_version, v.version_problem
     return cell
 
 

@@ -1,7 +1,9 @@
-"""harness.matrix: verdict precedence, FastTrack version observation, and the support policy loader."""
+"""harness.judge.cell_verdict: verdict precedence (computed without side effects), FastTrack version observation, and
+the support policy loader."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -43,8 +45,20 @@ def cell(*scenarios: ScenarioResult) -> CellResult:
 ])
 def test_verdict_precedence(outcomes, versions, verdict):
     c = cell(*(sc(f"s{i}", o, versions, error="boom" if o == "error" else None) for i, o in enumerate(outcomes)))
-    assert cell_verdict.decide(c)[0] == verdict
+    assert cell_verdict.decide(c).verdict == verdict
     assert cell_verdict.apply(c).verdict == verdict
+
+
+def test_deciding_a_verdict_leaves_the_cell_as_it_was():
+    c = cell(sc("a", "pass"), sc("c", "fail"), sc("d", "fail"))
+    before = copy.deepcopy(c)
+    decided = cell_verdict.decide(c)
+    assert c == before  # only apply() writes the verdict onto the cell
+    assert (decided.verdict, decided.fasttrack_version, [x.scenarios for x in decided.causes]) == (
+        "incompatible", "24.09.0", [("c", "d")])
+    applied = cell_verdict.apply(c)
+    assert (applied.verdict, applied.reason, tuple(applied.causes), applied.fasttrack_version) == (
+        decided.verdict, decided.reason, decided.causes, decided.fasttrack_version)
 
 
 def test_reasons_name_the_error_or_the_root_cause():
@@ -220,6 +234,7 @@ def test_failures_only_of_the_version_header_make_the_cell_unknown():
     bad.failures = [Failure("s", "gateway_to_client", "header", "x-backendai-fasttrack-version", "present", "present",
                             "absent")]
     no_header = "a FastTrack response carried no X-BackendAI-FastTrack-Version"
-    assert cell_verdict.decide(cell(bad)) == ("unknown", no_header)
+    decided = cell_verdict.decide(cell(bad))
+    assert (decided.verdict, decided.reason, decided.version_problem) == ("unknown", no_header, "missing")
     other = sc("w", "fail", [[]])
-    assert cell_verdict.decide(cell(bad, other))[0] == "incompatible"
+    assert cell_verdict.decide(cell(bad, other)).verdict == "incompatible"
