@@ -1,31 +1,32 @@
-"""Run one scenario in one cell: log a fresh user in, send each step, collect the four hops, check them."""
+"""Run one scenario in one cell: log a fresh user in, send each step, collect the four hops, have them judged.
+
+Orchestration only: the request is rendered by the format (``harness.scenario.render``), each step judged by
+``harness.judge.steps``, and the credentials on its hops found by ``harness.results.secrets``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
 from harness.actors.client import ScenarioClient, Sent, WsSession, websocket
 from harness.actors.journal import Attribution, RunJournal
-from harness.protocol.accounts import Directory, derive
+from harness.judge import steps
+from harness.protocol.accounts import Directory
 from harness.protocol.clock import Clock
-from harness.protocol.fasttrack_models import VERSION_HEADER, Override
-from harness.protocol.gateway_rules import SESSION_COOKIE, SESSION_HEADER
+from harness.protocol.fasttrack_models import VERSION_HEADER
+from harness.protocol.gateway_rules import SESSION_HEADER
 from harness.protocol.generations import GatewayProfile
-from harness.protocol.hops import HOPS, HopRecord
+from harness.results import secrets
 from harness.results.model import ScenarioResult, StepResult
-from harness.scenario.failures import Failure, fasttrack_reason
-from harness.scenario.matchers import EvalContext, applies, evaluate_hop, json_path
-from harness.scenario.model import ACTORS, Actor, HopExpect, RequestSpec, Scenario, Step
+from harness.scenario import render
+from harness.scenario.matchers import EvalContext, applies
+from harness.scenario.model import ACTORS, Actor, Scenario, Step
 from harness.scenario.template import UndefinedPlaceholder
 
 
@@ -146,7 +147,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                 continue
             current = step
             contract, model = step.count_checks(modes)
-            why = _not_applicable(step, unavailable) if cell.real_fasttrack else None
+            why = steps.not_applicable(step, unavailable) if cell.real_fasttrack else None
             if why is not None:
                 result.steps.append(StepResult(step.name, "skip", note=f"not applicable against a real FastTrack: "
                                                f"{why}", not_applicable=contract + model))
@@ -157,11 +158,12 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                                                               else (contract + model, 0))
             variables["manager_session_token"] = ctx.directory.session_token(user.username)
             if step_result.outcome == "pass":
-                step_result.failures = _evaluate(step, step_result, variables, modes, ctx, cell.real_fasttrack)
+                step_result.failures = steps.failures(step, step_result, _ectx(variables, modes, ctx,
+                                                                               judge_model=not cell.real_fasttrack))
                 step_result.outcome = "fail" if step_result.failures else "pass"
             if cell.real_fasttrack:
                 unavailable.update(c.name for c in step.captures if c.model)
-            _bind_captures(step, step_result, variables, judge_model=not cell.real_fasttrack)
+            variables.update(steps.captured(step, step_result, judge_model=not cell.real_fasttrack))
             for cap in step.captures:
                 if cap.secret and variables.get(cap.name):
                     ctx.owners.setdefault(str(variables[cap.name]),
@@ -172,7 +174,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
                 for name, rec in step_result.hops.items() if name == "fasttrack_to_gateway"
             ]
             for hop in step_result.hops.values():
-                result.secrets |= _secret_values(hop)
+                result.secrets |= secrets.on_hop(hop)
             if step_result.outcome != "pass":
                 result.outcome = step_result.outcome
                 result.failures = step_result.failures
@@ -252,61 +254,17 @@ def _ectx(variables: dict[str, object], modes: frozenset[str], ctx: RunContext, 
     return EvalContext(variables, modes, secret_for, int(ctx.clock.now().timestamp()), judge_model, ctx.owners.get)
 
 
-_SESSION_OF = {"first": "session_id", "second": "second_session_id"}  # the anonymous client has none
-
-
-def _build(spec: RequestSpec, variables: dict[str, object], rid: str, actor: str = "first"
-           ) -> tuple[str, str, list[tuple[str, str]], bytes | None]:
-    from urllib.parse import quote
-
-    path = spec.path.render(variables)
-    query = "&".join(f"{quote(k, safe='')}={quote(v.render(variables), safe='')}" for k, v in spec.query)
-    headers = [(k, v.render(variables)) for k, v in spec.headers]
-    sid = variables.get(_SESSION_OF[actor]) if actor in _SESSION_OF else None
-    carrier = spec.session
-    if carrier == "unknown":
-        headers.append((SESSION_HEADER, derive("unknown-session", rid, 32)))
-    elif sid and carrier in ("header", "both"):
-        headers.append((SESSION_HEADER, str(sid)))
-    if sid and carrier in ("cookie", "both"):
-        headers.append(("Cookie", f"{SESSION_COOKIE}={sid}"))
-    body: bytes | None = None
-    if spec.json is not None:
-        body = json.dumps(_render_json(spec.json, variables)).encode()
-        if not any(k.lower() == "content-type" for k, _ in headers):
-            headers.append(("Content-Type", "application/json"))
-    elif spec.text is not None:
-        body = spec.text.render(variables).encode()
-    return path, query, headers, body
-
-
-def _render_json(value: Any, variables: dict[str, object]) -> Any:
-    from harness.scenario.template import Template
-
-    if isinstance(value, str):
-        return Template(value).render(variables)
-    if isinstance(value, dict):
-        return {k: _render_json(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_render_json(v, variables) for v in value]
-    return value
-
-
 async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, variables: dict[str, object],
                     ctx: RunContext, rid: str) -> StepResult:
     """Send the step and record its hops (no expectations checked here)."""
     out = StepResult(step.name, "pass")
     try:
-        path, query, headers, body = _build(step.request, variables, rid, step.actor)
+        req = render.request(step.request, variables, rid, step.actor)
     except UndefinedPlaceholder as exc:
         out.outcome, out.note = "fail", f"placeholder ${{{exc.args[0]}}} has no value (an earlier capture failed)"
-        out.failures.append(Failure(step.name, "client_to_gateway", "request", "placeholders", "bound",
-                                    "all placeholders bound", f"${{{exc.args[0]}}} unbound", step.where))
+        out.failures.append(steps.unbound(step, exc.args[0]))
         return out
-    upstream = step.request.upstream
-    journal.override = None if upstream is None else Override(
-        upstream.status, tuple((k, v.render(variables)) for k, v in upstream.headers),
-        upstream.body.encode() if upstream.body is not None else None)
+    journal.override = render.override(step.request.upstream, variables)
     journal.clock_offset = step.request.fasttrack_clock_offset
     ws_spec = step.request.websocket
     journal.ws_close = (None if ws_spec is None or ws_spec.fasttrack_closes is None
@@ -315,10 +273,11 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
     try:
         if ws_spec is not None:
             sent: Sent | WsSession = await websocket(
-                client, path, query, headers, [m.render(variables) for m in ws_spec.send],
+                client, req.path, req.query, list(req.headers), [m.render(variables) for m in ws_spec.send],
                 ws_spec.close_wait if ws_spec.fasttrack_closes is not None else None)
         else:
-            sent = await client.send(step.request.method, path, query, headers, body, step.request.body_bytes)
+            sent = await client.send(step.request.method, req.path, req.query, list(req.headers), req.body,
+                                     step.request.body_bytes)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         out.outcome, out.note = "error", f"client→gateway transport failed: {_describe(exc)}"
         return out
@@ -349,202 +308,14 @@ async def _run_step(step: Step, client: ScenarioClient, journal: RunJournal, var
         if ex.error:
             out.outcome, out.note = "error", ex.error
             return out
-        fault = _target_fault(ex.response) if step.request.upstream is None else None
+        fault = steps.target_fault(ex.response) if step.request.upstream is None else None
         if fault:  # FastTrack itself is broken: nothing can be concluded about compatibility
             out.hops["gateway_to_client"] = sent.hop4
             out.outcome, out.note = "error", fault
             return out
     out.hops["gateway_to_client"] = sent.hop4
-    if not upstream_exchanges and _gateway_could_not_reach_fasttrack(sent.hop4) and \
-            step.expect.get("gateway_to_client", _ANY).status != 502:
-        # Nothing arrived upstream and the gateway says its target is inaccessible: a set-up failure, which
-        # must not be mistaken for an incompatibility.
+    if not upstream_exchanges and steps.fasttrack_unreachable(step, sent.hop4):
         out.outcome, out.note = "error", (f"the gateway could not reach FastTrack at {variables.get('fasttrack_host')} "
                                           "(502 bad-gateway, nothing arrived)")
         return out
-    return out
-
-
-def _not_applicable(step: Step, unavailable: set[str]) -> str | None:
-    """Why ``step`` cannot be judged against a real FastTrack: it needs control of FastTrack, or a value that
-    only a not-applicable step or a model detail would have captured."""
-    why = step.needs_fasttrack_control
-    if why is not None:
-        return why
-    missing = sorted(_placeholders(step) & unavailable)
-    if missing:
-        names = ", ".join("${" + m + "}" for m in missing)
-        return f"it uses {names}, captured from what a real FastTrack does not provide here"
-    return None
-
-
-def _placeholders(value: object) -> set[str]:
-    """Every placeholder name a step (or any part of it) uses."""
-    from harness.scenario.template import Template
-
-    if isinstance(value, Template):
-        return set(value.names)
-    if isinstance(value, str):
-        return set(Template(value).names)
-    if isinstance(value, dict):
-        return set().union(*(_placeholders(v) for v in value.values())) if value else set()
-    if isinstance(value, (list, tuple, frozenset)):
-        return set().union(*(_placeholders(v) for v in value)) if value else set()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return set().union(set(), *(_placeholders(getattr(value, f.name)) for f in dataclasses.fields(value)))
-    return set()
-
-
-def _evaluate(step: Step, out: StepResult, variables: dict[str, object], modes: frozenset[str],
-              ctx: RunContext, real_fasttrack: bool = False) -> list[Failure]:
-    """The step's expectations, as the profile with ``modes`` has them, against what was recorded; against a
-    real FastTrack without the model checks."""
-    if out.outcome == "error":
-        return []
-    if out.failures:  # the request could not even be built (unbound placeholder)
-        return list(out.failures)
-    ectx = _ectx(variables, modes, ctx, judge_model=not real_fasttrack)
-    said = fasttrack_reason(out.hops.get("fasttrack_to_gateway"))
-    failures: list[Failure] = []
-    for hop in HOPS:
-        expect = step.expect.get(hop)
-        if expect is not None:
-            failures += evaluate_hop(step.name, hop, expect, out.hops.get(hop), ectx, out.upstream_count, said)
-    if step.websocket is not None:
-        failures += _evaluate_ws(step, out, variables, said, judge_model=not real_fasttrack)
-    for cap in step.captures:
-        if cap.model and real_fasttrack:
-            continue
-        if _capture(out.hops.get(cap.hop), cap.header, cap.json) is None:
-            source = f"header {cap.header}" if cap.header else f"json {cap.json}"
-            failures.append(Failure(step.name, cap.hop, "capture", cap.name, "present", f"{source} present", "absent",
-                                    cap.where, said))
-    return failures
-
-
-def _evaluate_ws(step: Step, out: StepResult, variables: dict[str, object], said: str | None,
-                 judge_model: bool = True) -> list[Failure]:
-    """Messages each side received and the close code the far side saw, exactly as the scenario lists them."""
-    expect = step.websocket
-    assert expect is not None
-    seen = out.ws or {}
-    failures = []
-    for key, hop, want in (("client_received", "gateway_to_client", expect.client_received),
-                           ("fasttrack_received", "gateway_to_fasttrack", expect.fasttrack_received)):
-        if want is None or (key in expect.model and not judge_model):
-            continue
-        try:
-            wanted = [m.render(variables) for m in want]
-        except UndefinedPlaceholder as exc:
-            wanted = [("unbound", str(exc.args[0]))]
-        got = [tuple(m) for m in seen.get(key, [])]
-        if got != wanted:
-            failures.append(Failure(step.name, hop, "websocket", key.replace("_", " "), "equals", repr(wanted),
-                                    repr(got), expect.where, said))
-    if expect.relayed:  # FastTrack -> client, whatever FastTrack sent (recorded where FastTrack sent it)
-        sent, received = [tuple(m) for m in seen.get("fasttrack_sent", [])], [tuple(m) for m in
-                                                                             seen.get("client_received", [])]
-        if not sent or sent != received:
-            failures.append(Failure(step.name, "gateway_to_client", "websocket", "frames FastTrack sent", "relayed",
-                                    repr(sent) if sent else "at least one frame from FastTrack", repr(received),
-                                    expect.where, said))
-    if expect.close_code is not None and seen.get("fasttrack_close_code") != expect.close_code:
-        failures.append(Failure(step.name, "gateway_to_fasttrack", "websocket", "close code", "equals",
-                                str(expect.close_code), str(seen.get("fasttrack_close_code")), expect.where, said))
-    if expect.client_close_code is not None and seen.get("client_close_code") != expect.client_close_code:
-        ws_spec, closed = step.request.websocket, seen.get("client_close_code")
-        shown = f"no close within {ws_spec.close_wait:g} s" if closed is None and ws_spec else str(closed)
-        failures.append(Failure(step.name, "gateway_to_client", "websocket", "close code", "equals",
-                                str(expect.client_close_code), shown, expect.where, said))
-    return failures
-
-
-def _bind_captures(step: Step, out: StepResult, variables: dict[str, object], judge_model: bool = True) -> None:
-    for cap in step.captures:
-        if cap.model and not judge_model:
-            continue
-        value = _capture(out.hops.get(cap.hop), cap.header, cap.json)
-        if value is not None:
-            variables[cap.name] = value
-
-
-_ANY = HopExpect()
-
-
-def _target_fault(response: HopRecord | None) -> str | None:
-    """A FastTrack answer no scenario asked for that says FastTrack is broken: a 5xx, or a JSON body that does
-    not parse (only when it was kept whole)."""
-    if response is None or response.status is None:
-        return None
-    if response.status >= 500:
-        return f"FastTrack answered {response.status} {response.reason or ''}".rstrip() + " (a fault of the target)"
-    if "json" in (response.headers.get("Content-Type") or "") and response.body_size == len(response.body):
-        try:
-            json.loads(response.body)
-        except ValueError:
-            return ("FastTrack sent malformed JSON: a JSON Content-Type on a body that does not parse "
-                    "(a fault of the target)")
-    return None
-
-
-def _gateway_could_not_reach_fasttrack(hop4: HopRecord) -> bool:
-    return hop4.status == 502 and b"probs/bad-gateway" in hop4.body
-
-
-def _capture(record: HopRecord | None, header: str | None, path: str | None) -> str | None:
-    if record is None:
-        return None
-    if header is not None:
-        return record.headers.get(header)
-    try:
-        doc = json.loads(record.body)
-    except ValueError:
-        return None
-    assert path is not None
-    value = json_path(doc, path)
-    return value if isinstance(value, str) else None
-
-
-_SECRET_HEADERS = ("authorization", "x-backendai-sso", "x-backendai-sessionid", "cookie", "set-cookie")
-
-
-_SECRET_FIELD = re.compile(r"token|secret|password|access_key|session", re.I)
-_SECRET_KEY_BYTES = re.compile(_SECRET_FIELD.pattern.encode(), re.I)  # the same keys, looked for in raw bodies
-
-
-def _secret_values(record: HopRecord) -> set[str]:
-    """Credentials that crossed a hop, in headers or in a JSON body (e.g. the FastTrack token a login answered
-    with, even when no step captured it): redacted from every report unless --show-secrets."""
-    out: set[str] = set()
-    for name, value in record.headers:
-        lower = name.lower()
-        if lower not in _SECRET_HEADERS or not value:
-            continue
-        if lower == "cookie":
-            out.update(v for part in value.split(";") if (v := part.partition("=")[2].strip()))
-        elif lower == "set-cookie":  # the cookie's value; its attributes (Path=/, Max-Age=...) are not secrets
-            out.add(value.split(";", 1)[0].partition("=")[2].strip())
-        elif lower == "authorization":
-            # A keypair signature is hidden by pattern (its access key is a secret of the run already); of
-            # "Scheme credential" the credential is the secret.
-            if not value.startswith("BackendAI "):
-                out.add(value.partition(" ")[2].strip() or value)
-        else:
-            out.add(value)
-    try:  # parsed only when a secret-looking key could be in it (most bodies have none)
-        doc = json.loads(record.body) if record.body[:1] in (b"{", b"[") and (
-            _SECRET_KEY_BYTES.search(record.body) or b"\\u" in record.body) else None
-    except ValueError:
-        doc = None
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if isinstance(value, str) and value and _SECRET_FIELD.search(key):
-                    out.add(value)
-                else:
-                    stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
     return out

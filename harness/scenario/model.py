@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -106,7 +107,7 @@ class WsMessage:
     kind: Literal["text", "binary"]
     value: Template  # text, or the bytes as hex for binary
 
-    def render(self, values: dict[str, object]) -> tuple[str, str]:
+    def render(self, values: Mapping[str, object]) -> tuple[str, str]:
         return self.kind, self.value.render(values)
 
 

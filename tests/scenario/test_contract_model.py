@@ -122,8 +122,8 @@ def test_model_checks_are_judged_against_the_mock_only() -> None:
     assert not evaluate_hop("first", "fasttrack_to_gateway", hop, record, _ctx(False), 1)  # type: ignore[arg-type]
 
 
-def test_steps_that_need_control_of_fasttrack_or_its_model_details_are_not_applicable() -> None:
-    from harness.engine.runner import _not_applicable
+def test_steps_that_need_control_of_fasttrack_or_its_model_details_arenot_applicable() -> None:
+    from harness.judge.steps import not_applicable
 
     ok = "    expect: {gateway_to_client: {status: 200}}\n"
     sc = parse_scenario(HEAD.replace("    request: {method: POST, path: /pipeline/login/}\n    expect:\n", f"""\
@@ -138,10 +138,10 @@ def test_steps_that_need_control_of_fasttrack_or_its_model_details_are_not_appli
     request: {{method: GET, path: /pipeline/y/}}
 {ok}"""), "unit.yaml")
     first, second, third, fourth = sc.steps
-    assert "injects FastTrack's answer" in (_not_applicable(first, set()) or "")
-    assert "clock ahead" in (_not_applicable(second, set()) or "")
-    assert "${echo}" in (_not_applicable(third, {"echo"}) or "") and _not_applicable(third, set()) is None
-    assert _not_applicable(fourth, {"echo"}) is None
+    assert "injects FastTrack's answer" in (not_applicable(first, set()) or "")
+    assert "clock ahead" in (not_applicable(second, set()) or "")
+    assert "${echo}" in (not_applicable(third, {"echo"}) or "") and not_applicable(third, set()) is None
+    assert not_applicable(fourth, {"echo"}) is None
     assert first.count_checks() == (1, 1)  # the status; the model capture
 
 
