@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 EXIT_OK = 0  # every required cell is compatible
 EXIT_INCOMPATIBLE = 1  # a required cell is incompatible or unknown
@@ -83,13 +82,6 @@ def reading(what: str) -> Iterator[None]:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as exc:
         detail = f"missing key {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc) or "bad value"
         raise UsageError(f"{what}: not a well-formed harness document ({detail})") from None
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose usage error is one line (the whole usage is in ``--help``); subcommands inherit it."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 MAX_ERRORS = 20  # a file with more errors than this reports the first ones and how many more there are

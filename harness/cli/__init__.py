@@ -18,7 +18,7 @@ import io
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import harness
 from harness import errors
@@ -35,21 +35,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "peer": ("harness.cli.peer", "install a real backend.ai-webserver build (any PyPI version, a wheel, an sdist, "
                                  "a source tree), run the matrix against it, or take a census of every release line"),
     "serve": ("harness.cli.serve", "run one actor (reference gateway or mock FastTrack) as a process"),
-    "report": ("harness.cli.report", "re-render reports from a matrix.json without re-running"),
+    "report": ("harness.cli.report", "re-render reports from a matrix.json without re-running, or join shard "
+                                     "results (report merge)"),
     "gate": ("harness.cli.gate", "CI gate: compare a run with the support policy and the committed baseline"),
-    "diff": ("harness.compare.diff", "list the cells, scenarios and hops that changed between two runs (or two "
+    "diff": ("harness.cli.diff", "list the cells, scenarios and hops that changed between two runs (or two "
                                 "builds' rows)"),
-    "identify": ("harness.peers.identify", "rank gateway profiles by how well a target gateway matches them"),
-    "mutate": ("harness.mutation.run", "mutation testing: run the suite against deviant gateways, report the "
+    "identify": ("harness.cli.identify", "rank gateway profiles by how well a target gateway matches them"),
+    "mutate": ("harness.cli.mutate", "mutation testing: run the suite against deviant gateways, report the "
                                       "kill rate"),
 }
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage error is one line (the whole usage is in ``--help``); subcommands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(errors.EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser(command: str | None = None, *, all_commands: bool = True) -> argparse.ArgumentParser:
     """The parser with every subcommand in full, or (``all_commands=False``) only ``command`` in full and the
     others as their one-line help (what ``harness --help`` shows)."""
     raw = argparse.RawDescriptionHelpFormatter
-    p = errors.ArgumentParser(prog="harness", description=(__doc__ or "").splitlines()[0], formatter_class=raw,
+    p = ArgumentParser(prog="harness", description=(__doc__ or "").splitlines()[0], formatter_class=raw,
                               epilog=TOP_EPILOG)
     p.add_argument("--version", action="version", version=harness.describe())
     sub: Any = p.add_subparsers(dest="command", required=True)
@@ -131,16 +139,11 @@ class _PipeSafe:
 
 def _documents(args: argparse.Namespace) -> str:
     """The documents a command reads, for the message when one of them is malformed."""
-    names = [getattr(args, k, None) for k in ("source", "a", "b", "run", "baseline")]
+    names = [getattr(args, k, None) for k in ("source", "a", "b", "run", "baseline")] + getattr(args, "sources", [])
     return ", ".join(str(n) for n in names if n) or "the input document"
 
 
 def _dispatch(argv: list[str]) -> int:
-    if argv[:2] == ["report", "merge"]:  # 'report FROM.json' keeps working; 'report merge A B ...' joins shards
-        from harness.compare import merge as report_merge
-
-        with errors.reading(", ".join(a for a in argv[2:] if not a.startswith("-"))):
-            return report_merge.main(argv[2:])
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command, all_commands=False)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import errors
+from harness.cli import options
 from harness.compare.gate.baseline import (
     BASELINE_SCHEMA,
     DEFAULT_BASELINE,
@@ -25,7 +26,7 @@ from harness.compare.gate.evaluate import Runner, gate, real_rows
 from harness.compare.gate.reasons import GateResult, Reason, RequiredCellMissing, VersionNotObserved
 from harness.compare.gate.render import judged_as, render_markdown, render_text, shown_path
 from harness.compare.gate.runner import EngineRunner
-from harness.engine import accounts, target_options, workers
+from harness.engine import accounts, workers
 from harness.engine.matrix_run import Options
 from harness.engine.selection import select
 from harness.engine.targets import JudgedAs
@@ -57,37 +58,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "A real gateway (--peer, --gateway-cmd, --gateway-url, or the real row of a --run document) is "
                     "judged as the profile it claims: that profile's required cells and baseline entries apply.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", type=target_options.nonempty, metavar="FROM.json",
+    p.add_argument("--run", type=options.nonempty, metavar="FROM.json",
                    help="a run's verdict.json (default: run the matrix now)")
     p.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="FILE",
                    help=f"committed baseline (default {DEFAULT_BASELINE}); a verdict.json is accepted too")
-    p.add_argument("--policy", default=str(support_policy.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
+    options.add(p, "policy")
     p.add_argument("--strict", action="store_true",
                    help="also fail on improvements, new/removed cells and scenarios, flaky results")
     p.add_argument("--update-baseline", action="store_true", help="rewrite the baseline from the run")
-    p.add_argument("--confirm", type=_count, default=0, metavar="N",
+    p.add_argument("--confirm", type=options.count, default=0, metavar="N",
                    help="re-run each suspected regression N times (only its cell, on the same target: a real "
                         "gateway needs its target option, also with --run); flips are reported as Flaky")
     p.add_argument("--summary", metavar="FILE", help="write the Markdown summary here (also appended to "
                    "$GITHUB_STEP_SUMMARY when set)")
     p.add_argument("--json", action="store_true", help="print the verdict and reasons as JSON")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
+    options.add(p, "timeout")
     p.add_argument("--out", metavar="DIR", help=f"with --fasttrack-url: where the run writes {accounts.FILE}, the "
                    f"mock manager's accounts the real FastTrack reads, before its first request (as run; default "
                    f"{output.DEFAULT_OUT}/)")
-    target_options.add_target_options(p, peer_option=True)
+    options.add_target_options(p, peer_option=True)
     p.set_defaults(handler=cmd_gate)
     return p
-
-
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return n
 
 
 def load_policy(path: str | Path) -> Mapping[str, frozenset[str]]:
@@ -101,7 +92,7 @@ def _target(args: argparse.Namespace, run: dict[str, Any] | None, policy: Mappin
             opts: Options) -> tuple[JudgedAs | None, Options]:
     """The real gateway the gate runs (or, with ``--run``, re-runs for ``--confirm``), judged as it claims, and
     the options to run it with (its manager contract)."""
-    real = target_options.real_gateway(args)
+    real = options.real_gateway(args)
     if real is None:
         return None, opts
     opts = replace(opts, manager_contract=real.manager)
@@ -109,13 +100,13 @@ def _target(args: argparse.Namespace, run: dict[str, Any] | None, policy: Mappin
         return identify.judge(real, select(None, None, "*").scenarios, policy, opts,
                               getattr(args, "fasttrack_listen", None)), opts
     if not args.confirm:
-        raise errors.UsageError(f"{target_options.real_gateway_options(args)[0]} with --run: the run is judged from "
+        raise errors.UsageError(f"{options.real_gateway_options(args)[0]} with --run: the run is judged from "
                                 "the file; a target there only serves --confirm N")
     rows = real_rows(run)
     if len(rows) != 1:
         raise errors.UsageError(f"{args.run}: --confirm re-runs one real gateway, the run has {len(rows)} real rows")
     [(label, profile_id)] = rows.items()
-    candidate = real.judged(target_options.resolve_profile(profile_id), "as in the run")
+    candidate = real.judged(options.resolve_profile(profile_id), "as in the run")
     if candidate.label != label:
         raise errors.UsageError(f"{args.run}: its real row is {label!r}, the target given is {candidate.label!r} "
                                 "(give the target it ran with, and --gateway-name if it had one)")
@@ -125,7 +116,7 @@ def _target(args: argparse.Namespace, run: dict[str, Any] | None, policy: Mappin
 
 
 def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
-    target_options.check(args)
+    options.check(args)
     # Where the gate will write, checked before it runs anything.
     if args.summary:
         output.check_file(args.summary, "--summary")
@@ -158,7 +149,7 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
     if args.confirm and rows and real is None:
         raise errors.UsageError(f"{args.run}: --confirm re-runs the real gateway {', '.join(rows)}: give the target it "
                                 "ran with (--peer, --gateway-cmd or --gateway-url), never a reference profile")
-    engine = EngineRunner(policy, target_options.fasttrack_columns(args, list(fasttrack_models.MODELS)), opts, real,
+    engine = EngineRunner(policy, options.fasttrack_columns(args, list(fasttrack_models.MODELS)), opts, real,
                           frozenset(rows),
                           jobs=workers.available_cores())
     if run is None:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import errors
-from harness.cli.run import EPILOG, _positive, add_run_options, execute
-from harness.engine import supervisor, target_options
+from harness.cli import options
+from harness.cli.run import EPILOG, add_run_options, execute
+from harness.engine import supervisor
 from harness.engine.matrix_run import Options, mock_columns, run_matrix
 from harness.engine.selection import select
 from harness.engine.targets import contract_for_profiles
@@ -41,7 +42,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         epilog=EPILOG.rstrip("\n") + "\n  (1 also when the release differs from its reference profile in a way no "
                                      "documented finding explains)\n")
     for sp in (install, run_peer):
-        sp.add_argument("version", type=target_options.nonempty, metavar="TARGET",
+        sp.add_argument("version", type=options.nonempty, metavar="TARGET",
                         help="a backend.ai-webserver version on PyPI (any), a wheel, an sdist or a source directory")
     census_p = peer_sub.add_parser(
         "census", help="install, run and identify the latest release of every line on PyPI", formatter_class=raw,
@@ -53,7 +54,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     census_p.add_argument("--since", default=census.FIRST_LINE, metavar="X.Y",
                           help=f"the first release line (default {census.FIRST_LINE})")
     census_p.add_argument("--line", action="append", metavar="X.Y", help="only these release lines (repeatable)")
-    census_p.add_argument("--installs", type=_positive, default=2, metavar="N",
+    census_p.add_argument("--installs", type=options.positive, default=2, metavar="N",
                           help="installs in parallel (default 2; runs are one at a time)")
     census_p.add_argument("--resume", action="store_true",
                           help="keep the releases OUT/census.json already judged, run the others and the failed "
@@ -65,7 +66,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     for sp in (install, run_peer):
         sp.set_defaults(handler=cmd_peer)
     add_run_options(run_peer)
-    target_options.add_target_options(run_peer, gateway=False, fasttrack=False)
+    options.add_target_options(run_peer, gateway=False, fasttrack=False)
     return peer
 
 
@@ -82,14 +83,14 @@ def cmd_peer(args: argparse.Namespace) -> int:
     """Exit codes as ``run``; also 1 when the release differs from the reference profile it is judged as in a
     way that no documented finding (harness/data/peer-findings.yaml) explains."""
     if args.action == "install":
-        target_options.check(args, builds=True)
+        options.check(args, builds=True)
         rel = builds.release(args.version)
         python, seconds = builds.install(rel, fresh=args.fresh)
         print(f"backend.ai-webserver {rel.version}: {python} " + (f"(installed in {seconds:.0f} s)" if seconds
                                                                 else "(cached)"), file=sys.stderr)
         return errors.EXIT_OK
     output.check_dir(args.out)
-    real = target_options.real_gateway(args, build=args.version, fresh=args.fresh)
+    real = options.real_gateway(args, build=args.version, fresh=args.fresh)
     assert real is not None and isinstance(real.launcher, builds.PeerLauncher)
     rel = real.launcher.rel
     sel = select(None, args.fasttrack, args.scenario, args.scenarios_dir)

@@ -10,10 +10,11 @@ from typing import Any
 
 from harness import errors
 from harness.actors import faults
+from harness.cli import options
 from harness.compare import repeat
-from harness.engine import accounts, supervisor, target_options, workers
-from harness.engine.matrix_run import DEFAULT_JWT_SECRET, MAX_CONCURRENCY, Options
-from harness.engine.selection import DEFAULT_SCENARIOS, Selection, select
+from harness.engine import accounts, supervisor, workers
+from harness.engine.matrix_run import DEFAULT_JWT_SECRET, Options
+from harness.engine.selection import Selection, select
 from harness.engine.targets import FastTrackTarget, contract_for_profiles
 from harness.judge import support_policy
 from harness.judge.cell_verdict import exit_code
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Run every applicable scenario in every (gateway profile x FastTrack) cell, print the matrix "
                     f"and write the reports (default {DEFAULT_OUT}/).")
     add_run_options(run)
-    target_options.add_target_options(run, fault=True)
+    options.add_target_options(run, fault=True)
     run.set_defaults(handler=cmd_run)
     return run
 
@@ -47,77 +48,35 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--gateway", action="append", metavar="ID", help="gateway profile (repeatable; default all)")
     run.add_argument("--fasttrack", action="append", metavar="ID", help="FastTrack profile (repeatable; default all)")
-    run.add_argument("--scenario", default="*", metavar="GLOB", help="scenario id/file glob (default '*')")
-    run.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
-    run.add_argument("--policy", default=str(support_policy.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
-    run.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"report directory (default {DEFAULT_OUT}/)")
-    run.add_argument("--concurrency", type=_concurrency, default=Options.concurrency,
-                     help=f"scenario runs in flight at once (1-{MAX_CONCURRENCY})")
-    run.add_argument("--timeout", type=target_options.seconds, default=30.0,
-                     help="seconds per HTTP exchange before 'error' (every hop, the tap's included; > 0, finite)")
-    run.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
+    options.add(run, "scenario", "scenarios_dir", "policy", "out", "concurrency", "timeout", "seed")
     run.add_argument("--jwt-secret", default=DEFAULT_JWT_SECRET, metavar="SECRET",
                      help="the pipeline JWT secret the reference gateways mint X-BackendAI-SSO with and the "
                           "scenarios verify it with (give a real SSO-era FastTrack's own secret)")
-    run.add_argument("--jobs", "-j", type=_jobs, default="auto", metavar="N|auto",
+    run.add_argument("--jobs", "-j", type=options.jobs, default="auto", metavar="N|auto",
                      help="worker processes, each running a share of the cells (default auto: one per core; "
                           "at most one per core; always 1 with a real gateway or FastTrack or a fixed listening "
                           "address)")
-    run.add_argument("--shard", type=_shard, metavar="I/N", help="run shard I of N (cells split deterministically)")
-    run.add_argument("--show-secrets", action="store_true", help="do not redact tokens, keys and signatures")
-    run.add_argument("--quiet", action="store_true", help="no progress output (there is none off a terminal)")
+    run.add_argument("--shard", type=options.shard, metavar="I/N",
+                     help="run shard I of N (cells split deterministically)")
+    options.add(run, "show_secrets", "quiet")
     run.add_argument("--verbose", "-v", action="store_true",
                      help="also print the reasons of the cells the policy does not require")
-    run.add_argument("--repeat", type=_positive, default=1, metavar="N",
+    run.add_argument("--repeat", type=options.positive, default=1, metavar="N",
                      help="run the matrix N times in this process; a cell whose verdict or observed version, or a "
                           "scenario whose outcome or first failure, varies is listed (terminal, verdict.json "
                           "'repeat') and makes the exit code at least 1; reports show the first run")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected a whole number >= 1")
-    return value
-
-
-def _jobs(text: str) -> int:
-    # More workers than cores only adds start-up and memory (one worker per cell for --jobs 100000).
-    if text == "auto":
-        return workers.available_cores()
-    return min(_positive(text), workers.available_cores())
-
-
-def _concurrency(text: str) -> int:
-    value = _positive(text)
-    if value > MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(f"at most {MAX_CONCURRENCY}")
-    return value
-
-
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected I/N, e.g. 1/2") from None
-    if not 1 <= i <= n:
-        raise argparse.ArgumentTypeError("I must be between 1 and N")
-    return i, n
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    target_options.check(args, reference="--gateway" if args.gateway else None)
+    options.check(args, reference="--gateway" if args.gateway else None)
     output.check_dir(args.out)  # before the run: an unusable --out must not cost the run's results
     sel = select(args.gateway, args.fasttrack, args.scenario, args.scenarios_dir)
     policy = support_policy.load_policy(args.policy)
-    real = target_options.real_gateway(args)
+    real = options.real_gateway(args)
     contract = real.manager if real else contract_for_profiles(args.manager_contract, sel.gateways)
     opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout, jwt_secret=args.jwt_secret,
                    manager_listen=args.manager_listen, manager_contract=contract)
-    columns = target_options.fasttrack_columns(args, sel.fasttracks)
+    columns = options.fasttrack_columns(args, sel.fasttracks)
     gateways: list[Any] = list(sel.gateways)
     if real is not None:
         gateways = [identify.judge(real, sel.scenarios, policy, opts, args.fasttrack_listen)]

@@ -1,4 +1,4 @@
-"""``python -m harness report merge A.json B.json ... --out DIR``: join shard results into one document.
+"""Join shard results into one document (``harness report merge A.json B.json ... --out DIR``).
 
 ``run --shard I/N`` writes disjoint cells; merging the N documents gives the document of the whole run (cells in
 the unsharded order: gateways, then FastTrack versions, as the profile lists give them). Reads only result
@@ -9,13 +9,10 @@ reason, scenario outcomes and failures; wire records and timings are not compare
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from harness import errors
-from harness.compare.gate.baseline import RESULT_SCHEMA, check_result, read_json
-from harness.judge.cell_verdict import exit_code
-from harness.report import output
+from harness.compare.gate.baseline import RESULT_SCHEMA, check_result
 
 # Per cell and scenario: what judging it produced. Wire records (``steps``: Date headers, ports) and timings differ
 # between two runs of the same code and are not content.
@@ -103,30 +100,3 @@ def merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         "scenarios": scenarios,
         "cells": [cells[k][1] for k in ordered],
     }
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = errors.ArgumentParser(prog="harness report merge",
-                                description="Join shard results (run --shard I/N) into one document and write every "
-                                            "report.",
-                                epilog="exit codes: as 'harness run' for the merged document (0 every required cell "
-                                       "compatible, 1 one is not, 3 one is 'error'); 2 refused or bad usage")
-    p.add_argument("sources", nargs="+", metavar="FROM.json")
-    p.add_argument("--out", default=output.DEFAULT_OUT, metavar="DIR",
-                   help=f"report directory (default {output.DEFAULT_OUT}/)")
-    p.add_argument("--format", action="append", choices=sorted(output.WRITERS), help="formats (default all)")
-    return p
-
-
-def main(argv: list[str]) -> int:
-    """``report merge`` (argv after ``merge``); raises :class:`errors.UsageError` for bad input."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    output.check_dir(args.out)
-    doc = merge([(src, read_json(src)) for src in args.sources])
-    for path in output.write_reports(doc, args.out, args.format):
-        print(path)
-    return exit_code(doc)

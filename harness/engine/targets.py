@@ -3,7 +3,6 @@ harness starts, an already running gateway, or a real FastTrack behind a recordi
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import string
 import tempfile
@@ -29,15 +28,6 @@ from harness.protocol.manager_rules import ManagerContract
 
 TEMPLATE_FIELDS = frozenset({"port", "fasttrack_url", "manager_url", "jwt_secret", "redis_url", "workdir",
                              "fasttrack_port", "manager_port", "redis_port", "config"})
-
-
-def add_manager_contract_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--manager-contract``, one definition for run, peer and identify."""
-    p.add_argument("--manager-contract", choices=manager_rules.CHOICES, default="auto",
-                   help="what the mock manager answers: classic (access/secret key, role, status, response_type) "
-                        "or 26.4 (also session_token and user_id, GET /health/readyz, POST /auth/logout; webserver "
-                        "26.4+). auto (default): by the release's version for a peer, else by the profiles judged "
-                        "(26.4 when one of them is a 26.x generation)")
 
 
 def contract_for_profiles(choice: str, profiles: list[GatewayProfile]) -> ManagerContract:
@@ -127,6 +117,22 @@ class JudgedAs:
     async def running(self, fasttrack_url: str, manager_url: str, env: Shared) -> AsyncIterator[str]:
         async with self.target.running(fasttrack_url, manager_url, env) as url:
             yield url
+
+
+@dataclass
+class RealGateway:
+    """A real gateway (a build, a command or a URL) before it is judged: the launcher, the profile it is to be
+    judged as (None: identify first), the manager contract it needs and how to name it to the user."""
+
+    launcher: GatewayLauncher
+    judge_as: GatewayProfile | None
+    manager: ManagerContract
+    described: str
+    name: str | None = None  # --gateway-name for a build (a command or URL takes it as its own label)
+    claimed: GatewayProfile | None = None  # the generation a PyPI release's version belongs to, if known
+
+    def judged(self, profile: GatewayProfile, how: str) -> JudgedAs:
+        return JudgedAs(self.launcher, profile, name=self.name, how=how)
 
 
 def template_fields(template: str) -> set[str]:

@@ -15,25 +15,18 @@ Exit codes:
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 from harness import errors
-from harness.engine import supervisor
 from harness.engine.matrix_run import Options, applicable, mock_columns, run_matrix
-from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.engine.targets import GatewayLauncher, ReferenceLauncher
-from harness.judge import support_policy
-from harness.mutation.catalogue import MUTANTS, Mutant, resolve_mutant
+from harness.mutation.catalogue import Mutant
 from harness.protocol import fasttrack_models
 from harness.protocol.hops import HOPS
-from harness.report import terminal
 from harness.results.model import CellResult, RunResult
 from harness.scenario.model import Scenario
 
@@ -163,40 +156,3 @@ def render(run: MutationRun) -> str:
     n = len(run.results)
     return (f"{table}\n\nkill rate: {run.killed}/{n} ({100 * run.kill_rate:.0f} %); "
             f"caught at the intended hop: {run.at_intended_hop}/{n}")
-
-
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "mutate", help="mutation testing: run the suite against deviant gateways, report the kill rate",
-        description="Run the suite against every deviant gateway of harness/mutation/catalogue.py. "
-                    + __doc__.split("\n\n")[1].replace("\n", " ").replace("``", ""),
-        epilog="exit codes:\n  0  every mutant killed at its intended hop\n  1  a mutant survived, was caught "
-               "elsewhere only, or its base is not compatible\n  2  usage error\n\nmutants: "
-               + ", ".join(m.id for m in MUTANTS),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mutant", action="append", metavar="ID", help="run only this mutant (repeatable; default all)")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--scenario", default="*", metavar="GLOB", help="scenario id/file glob (default '*')")
-    p.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
-    p.add_argument("--policy", default=str(support_policy.DEFAULT_POLICY), metavar="FILE", help="support policy YAML")
-    p.add_argument("--concurrency", type=int, default=32, help="scenario runs in flight at once")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP exchange before 'error'")
-    p.add_argument("--seed", default="harness", help="seed for keys, session ids and tokens")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(handler=cmd_mutate)
-    return p
-
-
-def cmd_mutate(args: argparse.Namespace) -> int:
-    try:
-        mutants = [resolve_mutant(i) for i in args.mutant] if args.mutant else list(MUTANTS)
-    except KeyError as exc:
-        raise errors.UsageError(str(exc.args[0])) from None
-    sel = select(None, None, args.scenario, args.scenarios_dir)
-    policy = support_policy.load_policy(args.policy)
-    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout)
-    run = supervisor.run(run_mutants(mutants, sel.scenarios, policy, opts, terminal.Progress(quiet=args.quiet)))
-    print(render(run))
-    if args.json:
-        Path(args.json).write_text(json.dumps(run.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return errors.EXIT_OK if run.ok else errors.EXIT_INCOMPATIBLE

@@ -13,25 +13,18 @@ generation is named: the first error is shown in full (exit 3).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from harness import errors
-from harness.engine import supervisor, target_options
+from harness.engine import supervisor
 from harness.engine.matrix_run import Options, applicable, mock_columns, run_matrix
-from harness.engine.selection import DEFAULT_SCENARIOS, select
-from harness.engine.target_options import RealGateway
-from harness.engine.targets import GatewayLauncher, JudgedAs, ReferenceLauncher
-from harness.judge import support_policy
+from harness.engine.targets import GatewayLauncher, JudgedAs, RealGateway
 from harness.protocol import fasttrack_models, generations
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.generations import GatewayProfile
-from harness.protocol.manager_rules import ManagerContract
 from harness.results.model import RunResult
 from harness.results.redact import Redactor
 from harness.scenario.model import Scenario
@@ -200,69 +193,3 @@ def render(target: str, ranking: Ranking) -> str:
             lines.append(f"  {c.profile.id}: {len(c.differences)} scenario(s) disagree")
             lines += [f"    {d['scenario']}: {d['what']}" for d in c.differences]
     return "\n".join(lines)
-
-
-EPILOG = """exit codes:
-  0  a candidate agrees on every counted scenario (an exact match)
-  1  a best match is named, but no candidate agrees on every scenario
-  2  usage error (bad option, contradictory target options, unknown profile)
-  3  no generation can be named: most scenario runs errored at set-up or never ran (the first error is shown)
-"""
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("identify", help="rank gateway profiles by how well a target gateway matches them",
-                       description=__doc__.splitlines()[0] if __doc__ else None, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gateway", type=target_options.nonempty, metavar="ID",
-                   help="a reference gateway profile to identify (the 'unknown' target)")
-    target_options.add_target_options(p, peer_option=True, judged=False, fasttrack=False)
-    p.add_argument("--candidate", action="append", metavar="ID", help="candidate profile (repeatable; default all)")
-    p.add_argument("--scenario", default="*", metavar="GLOB")
-    p.add_argument("--scenarios-dir", default=str(DEFAULT_SCENARIOS), metavar="DIR")
-    p.add_argument("--policy", default=str(support_policy.DEFAULT_POLICY), metavar="FILE")
-    p.add_argument("--json", metavar="FILE", help="also write the ranking as JSON ('-' for stdout only)")
-    p.add_argument("--concurrency", type=int, default=Options.concurrency)
-    p.add_argument("--timeout", type=target_options.seconds, default=30.0)
-    p.add_argument("--seed", default="harness")
-    p.add_argument("--show-secrets", action="store_true")
-    p.set_defaults(handler=cmd_identify)
-
-
-def _target(args: argparse.Namespace) -> tuple[GatewayLauncher, str, ManagerContract]:
-    target_options.check(args, reference="--gateway" if args.gateway else None)
-    real = target_options.real_gateway(args, judging=False)
-    if real is not None:
-        return real.launcher, real.described, real.manager
-    if args.gateway is None:
-        raise errors.UsageError("give one target: --gateway ID, --peer TARGET, --gateway-cmd TEMPLATE or "
-                                "--gateway-url URL")
-    profile = target_options.resolve_profile(args.gateway)
-    return ReferenceLauncher(profile), f"reference gateway {profile.id} ({profile.generation})", ManagerContract()
-
-
-def cmd_identify(args: argparse.Namespace) -> int:
-    target, described, contract = _target(args)
-    sel = select(args.candidate, None, args.scenario, args.scenarios_dir)
-    policy = support_policy.load_policy(args.policy)
-    opts = Options(concurrency=args.concurrency, seed=args.seed, timeout=args.timeout,
-                   manager_listen=args.manager_listen, manager_contract=contract)
-    ranking = observe(target, sel.gateways, sel.scenarios, policy, opts, args.fasttrack_listen, args.show_secrets)
-    doc: dict[str, Any] = {"target": described, "named": ranking.named,
-                           "best": ranking.best.profile.id if ranking.named else None,
-                           "margin": ranking.margin if ranking.named else None,
-                           "exact": [c.profile.id for c in ranking.candidates if c.total and c.agreement == 1]
-                           if ranking.named else [],
-                           "runs_planned": ranking.planned, "runs_errored": ranking.errored,
-                           "uncounted": ranking.uncounted, "first_error": ranking.first_error,
-                           "ranking": [c.to_json() for c in ranking.candidates]}
-    if args.json == "-":
-        print(json.dumps(doc, indent=2))
-    else:
-        print(render(described, ranking))
-        if args.json:
-            Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-            print(f"\nranking: {args.json}", file=sys.stderr)
-    if not ranking.named:
-        return errors.EXIT_RUNTIME
-    return errors.EXIT_OK if doc["exact"] else errors.EXIT_INCOMPATIBLE

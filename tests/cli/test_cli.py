@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -316,11 +317,60 @@ def test_each_subcommand_is_imported_only_when_it_runs_and_lists_the_same_help(t
             "print(sorted(m for m in sys.modules if m.startswith('harness.')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert all(name not in loaded for name in ("harness.compare.gate", "harness.peers.census", "harness.mutation.run",
-                                                "harness.cli.run", "harness.peers.builds"))
+                                                "harness.cli.run", "harness.cli.options", "harness.peers.builds"))
     full = cli.build_parser()
     sub = next(a for a in full._actions if a.__class__.__name__ == "_SubParsersAction")
     listed = {a.dest: a.help for a in sub._choices_actions}
     assert listed == {name: text for name, (_module, text) in cli.COMMANDS.items()}
+
+
+def test_every_command_is_a_module_of_the_cli_and_report_merge_a_subcommand_in_the_helps(capsys):
+    from harness import cli
+
+    assert all(module.startswith("harness.cli.") for module, _help in cli.COMMANDS.values())
+    assert main(["--help"]) == 0
+    assert "join shard results (report merge)" in " ".join(capsys.readouterr().out.split())
+    assert main(["report", "--help"]) == 0
+    forms = capsys.readouterr().out
+    assert "FROM.json | merge" in forms and "    merge " in forms and "    FROM.json " in forms
+    assert main(["report", "merge", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: harness report merge ")
+
+
+def _parsers(parser, path=()):
+    """Every (sub)command's parser, with its words."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action._name_parser_map.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def test_a_shared_option_has_one_definition_in_every_command():
+    # --concurrency, --timeout, --seed, ... mean one thing with one type and default wherever they appear (mutate's
+    # --concurrency defaulted to 32 and --timeout took 0 while run's did not).
+    from harness import cli
+    from harness.cli import options
+
+    reference = argparse.ArgumentParser()
+    options.add(reference, *options.SHARED)
+    flags = {a.option_strings[0]: a for a in reference._actions if a.dest in options.SHARED}
+    seen: dict[str, list[str]] = {}
+    for path, parser in _parsers(cli.build_parser()):
+        if path == ("serve",):  # one actor as a process: its --seed/--jwt-secret are the actor's, kept off the
+            continue            # option groups' imports (the engine, reports, builds) so that it starts fast
+        for action in parser._actions:
+            for flag in set(action.option_strings) & set(flags):
+                if (path, flag) == (("gate",), "--out"):  # only where a --fasttrack-url run writes accounts.json
+                    continue
+                one = flags[flag]
+                seen.setdefault(flag, []).append(" ".join(path))
+                assert (action.help, action.type, action.choices) == (one.help, one.type, one.choices), (path, flag)
+                assert action.default in (one.default, argparse.SUPPRESS), (path, flag)
+    assert all(len(where) > 1 for where in seen.values()), seen  # shared: declared here once, used twice or more
+    assert {"run", "identify", "mutate", "peer run"} <= set(seen["--concurrency"])
+    assert {"run", "identify", "mutate", "gate"} <= set(seen["--timeout"])
+    assert main(["mutate", "--timeout", "0"]) == main(["identify", "--concurrency", "0"]) == 2
 
 
 def test_manager_contract_option_replaces_the_session_token_flag(capsys: pytest.CaptureFixture[str]) -> None:

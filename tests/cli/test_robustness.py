@@ -54,9 +54,9 @@ def test_bad_options_are_one_line_usage_errors(option, tmp_path, capsys):
 
 
 def test_jobs_are_capped_at_the_core_count():
-    from harness.cli.run import _jobs
+    from harness.cli.options import jobs
 
-    assert _jobs("100000") == workers.available_cores() == _jobs("auto")
+    assert jobs("100000") == workers.available_cores() == jobs("auto")
 
 
 @pytest.mark.parametrize("out", ["file", "file/below", "/proc", "/proc/harness"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import errors
-from harness.engine import accounts, target_options, workers
+from harness.engine import accounts, workers
 from harness.engine.matrix_run import Options
 from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.engine.targets import FastTrackTarget, JudgedAs, ReferenceLauncher
@@ -45,18 +45,16 @@ class EngineRunner:
         return [self.real] if self.real is not None else list(sel.gateways), sel.scenarios
 
     def __call__(self, gateway: str, fasttrack: str, scenario: str = "*") -> dict[str, Any]:
-        if self.real is not None and gateway == self.real.label:
-            launcher: Any = self.real
-        elif gateway in self.real_labels:
+        real = self.real is not None and gateway == self.real.label
+        if not real and gateway in self.real_labels:
             raise errors.UsageError(f"cannot re-run {gateway}: it is a real gateway and the target it ran with is not "
                                     "given (--peer, --gateway-cmd or --gateway-url)")
-        else:
-            launcher = ReferenceLauncher(target_options.resolve_profile(gateway))
         column = next((c for c in self.columns if c.id == fasttrack), None)
         if column is None:
             raise errors.UsageError(f"cannot re-run FastTrack column {fasttrack}: it is neither a FastTrack model nor "
                                     "the --fasttrack-url column given")
-        sel = select(None, None, scenario, self.scenarios_dir)
+        sel = select(None if real else [gateway], None, scenario, self.scenarios_dir)  # a reference row: its profile
+        launcher: Any = self.real if real else ReferenceLauncher(sel.gateways[0])
         return self._run([launcher], [column], sel.scenarios, keep_empty=False)
 
     def _run(self, gateways: list[Any], columns: list[FastTrackTarget], scenarios: list[Any],

@@ -1,4 +1,6 @@
-"""The real-target options that ``run``, ``peer``, ``gate`` and ``identify`` share: one definition, one check.
+"""The options the subcommands share, each declared once: argument types, the run options (:data:`SHARED`, by
+name: scenario selection, policy, concurrency, timeout, seed, ...), and the real-target options that ``run``,
+``peer``, ``gate`` and ``identify`` share, with their one check.
 
 A real gateway is ``--peer TARGET`` (a backend.ai-webserver build), ``--gateway-cmd TEMPLATE`` or
 ``--gateway-url URL``; a real FastTrack is ``--fasttrack-url URL``. Empty values (an unset variable in a CI
@@ -11,29 +13,34 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass
+from typing import Any
 
 from yarl import URL
 
 from harness import errors
 from harness.actors import faults
-from harness.engine import services
-from harness.engine.matrix_run import describe_real_fasttrack, mock_columns
+from harness.engine import services, workers
+from harness.engine.matrix_run import (
+    MAX_CONCURRENCY,
+    Options,
+    describe_real_fasttrack,
+    mock_columns,
+)
+from harness.engine.selection import DEFAULT_SCENARIOS
 from harness.engine.targets import (
     CommandLauncher,
     FastTrackTarget,
-    GatewayLauncher,
-    JudgedAs,
+    RealGateway,
     UrlLauncher,
-    add_manager_contract_option,
     config_template,
     contract_for_profiles,
 )
+from harness.judge import support_policy
 from harness.peers import builds
 from harness.protocol import generations, manager_rules
 from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.generations import GatewayProfile
-from harness.protocol.manager_rules import ManagerContract
+from harness.report import output
 
 AUTO = "auto"  # --judge-as auto: identify first, then judge as the best match
 COMMAND_READY_TIMEOUT = 60.0
@@ -57,6 +64,51 @@ def seconds(text: str) -> float:
     return value
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a whole number >= 1")
+    return value
+
+
+def count(text: str) -> int:
+    """A number of times, 0 included."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return n
+
+
+def concurrency(text: str) -> int:
+    value = positive(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"at most {MAX_CONCURRENCY}")
+    return value
+
+
+def jobs(text: str) -> int:
+    # More workers than cores only adds start-up and memory (one worker per cell for --jobs 100000).
+    if text == "auto":
+        return workers.available_cores()
+    return min(positive(text), workers.available_cores())
+
+
+def shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected I/N, e.g. 1/2") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError("I must be between 1 and N")
+    return i, n
+
+
 def listen(text: str) -> tuple[str, int]:
     try:
         return services.parse_listen(text)
@@ -78,6 +130,37 @@ def http_url(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r}: the port is not 1-65535") from None
     return text
 
+
+
+# The options several commands take, each declared once (one meaning, one type, one default); a command adds the
+# ones it has by name: ``add(parser, "scenario", "policy", ...)``.
+SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "scenario": (("--scenario",), dict(default="*", metavar="GLOB", help="scenario id/file glob (default '*')")),
+    "scenarios_dir": (("--scenarios-dir",), dict(default=str(DEFAULT_SCENARIOS), metavar="DIR",
+                                                 help="where the scenario files are (default: the shipped ones)")),
+    "policy": (("--policy",), dict(default=str(support_policy.DEFAULT_POLICY), metavar="FILE",
+                                   help="support policy YAML")),
+    "out": (("--out",), dict(default=output.DEFAULT_OUT, metavar="DIR",
+                             help=f"report directory (default {output.DEFAULT_OUT}/)")),
+    "format": (("--format",), dict(action="append", choices=sorted(output.WRITERS), help="formats (default all)")),
+    "concurrency": (("--concurrency",), dict(type=concurrency, default=Options.concurrency, metavar="N",
+                                             help=f"scenario runs in flight at once per process (1-{MAX_CONCURRENCY}, "
+                                                  f"default {Options.concurrency})")),
+    "timeout": (("--timeout",), dict(type=seconds, default=30.0, metavar="SECONDS",
+                                     help="seconds per HTTP exchange before 'error' (every hop, the tap's included; "
+                                          "> 0, finite; default 30)")),
+    "seed": (("--seed",), dict(default="harness", help="seed for keys, session ids and tokens")),
+    "show_secrets": (("--show-secrets",), dict(action="store_true", help="do not redact tokens, keys and signatures")),
+    "quiet": (("--quiet",), dict(action="store_true", help="no progress output (there is none off a terminal)")),
+}
+
+
+def add(p: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str, given_only: bool = False) -> None:
+    """The shared options ``names`` (keys of :data:`SHARED`). ``given_only``: no default, the attribute is set only
+    when the option is given (a subcommand's parser, so that the value given before its word is kept)."""
+    for name in names:
+        flags, kwargs = SHARED[name]
+        p.add_argument(*flags, **(kwargs | {"default": argparse.SUPPRESS} if given_only else kwargs))
 
 
 def add_target_options(p: argparse.ArgumentParser, *, peer_option: bool = False, gateway: bool = True,
@@ -124,6 +207,15 @@ def add_target_options(p: argparse.ArgumentParser, *, peer_option: bool = False,
     ext.add_argument("--ready-timeout", type=seconds, metavar="SECONDS",
                      help="seconds for a started gateway to listen (default 60; builds 90)")
     add_manager_contract_option(ext)
+
+
+def add_manager_contract_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--manager-contract``, one definition for run, peer and identify."""
+    p.add_argument("--manager-contract", choices=manager_rules.CHOICES, default="auto",
+                   help="what the mock manager answers: classic (access/secret key, role, status, response_type) "
+                        "or 26.4 (also session_token and user_id, GET /health/readyz, POST /auth/logout; webserver "
+                        "26.4+). auto (default): by the release's version for a peer, else by the profiles judged "
+                        "(26.4 when one of them is a 26.x generation)")
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:
@@ -173,22 +265,6 @@ def resolve_profile(name: str) -> GatewayProfile:
         return generations.resolve(name)
     except KeyError as exc:
         raise errors.UsageError(str(exc.args[0])) from None
-
-
-@dataclass
-class RealGateway:
-    """The real gateway the options name, before it is judged: the launcher, the profile it is to be judged as
-    (None: identify first), the manager contract it needs and how to name it to the user."""
-
-    launcher: GatewayLauncher
-    judge_as: GatewayProfile | None
-    manager: ManagerContract
-    described: str
-    name: str | None = None  # --gateway-name for a build (a command or URL takes it as its own label)
-    claimed: GatewayProfile | None = None  # the generation a PyPI release's version belongs to, if known
-
-    def judged(self, profile: GatewayProfile, how: str) -> JudgedAs:
-        return JudgedAs(self.launcher, profile, name=self.name, how=how)
 
 
 def real_gateway(args: argparse.Namespace, *, build: str | None = None, fresh: bool = False,
