@@ -49,6 +49,7 @@ from harness.protocol.clock import Clock
 from harness.protocol.fasttrack_models import VERSION_HEADER, Decision, FastTrackModel
 from harness.protocol.headers import Headers
 from harness.protocol.hops import Exchange, HopRecord
+from harness.results.document import FastTrackDoc
 
 FAULTS: dict[str, str] = {
     "refused": "connection refused: nothing listens on FastTrack's port",
@@ -88,7 +89,7 @@ def parse(text: str) -> FaultSpec:
     return FaultSpec(name, model)
 
 
-def describe(spec: FaultSpec) -> dict[str, object]:
+def describe(spec: FaultSpec) -> FastTrackDoc:
     m = spec.model
     return {"id": spec.column_id, "version": m.version, "title": f"FAULT {spec.name}: {FAULTS[spec.name]} "
             f"(wraps the {m.id} model)", "accepts": list(m.accepts), "model": True, "fault": spec.name,

@@ -18,6 +18,8 @@ from harness.engine.targets import contract_for_profiles
 from harness.judge import findings, support_policy
 from harness.peers import builds, census, identify
 from harness.report import output
+from harness.results import document
+from harness.results.document import RunDoc
 
 HELP = ("install a real backend.ai-webserver build (any PyPI version, a wheel, an sdist, a source tree), run the "
         "matrix against it, or take a census of every release line")
@@ -104,7 +106,7 @@ def cmd_peer(args: argparse.Namespace) -> int:
     columns = mock_columns(sel.fasttracks)
     undocumented = 0
 
-    def compare_with_reference(doc: dict[str, Any]) -> None:
+    def compare_with_reference(doc: RunDoc) -> None:
         nonlocal undocumented
         ref_opts = Options(seed=args.seed, jwt_secret=args.jwt_secret,
                            manager_contract=contract_for_profiles("auto", [launcher.profile]))
@@ -115,10 +117,10 @@ def cmd_peer(args: argparse.Namespace) -> int:
                                 "workers": builds.WORKERS}
         undocumented = sum(1 for d in diffs if d.finding is None)
         for d in diffs:
-            where = d.peer_failure or d.reference_failure or {}
+            where = d.peer_failure or d.reference_failure
             print(f"difference {d.fasttrack}/{d.scenario}: release {d.peer_outcome}, reference {d.reference_outcome}"
-                  f" at {where.get('hop')} {findings.subject(where) if where else ''} -> {d.finding or 'UNDOCUMENTED'}",
-                  file=sys.stderr)
+                  f" at {where['hop'] if where else None} {document.subject(where) if where else ''} -> "
+                  f"{d.finding or 'UNDOCUMENTED'}", file=sys.stderr)
 
     code = execute(args, sel, [launcher], columns, opts, compare_with_reference)
     return code if code or not undocumented else errors.EXIT_INCOMPATIBLE

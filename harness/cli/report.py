@@ -13,7 +13,8 @@ from harness.cli import options
 from harness.compare import merge
 from harness.compare.gate.baseline import read_json
 from harness.judge.cell_verdict import exit_code
-from harness.report import json_report, markdown, output
+from harness.report import markdown, output
+from harness.results import document
 
 DEFAULT_OUT = output.DEFAULT_OUT
 COMMITTED_REPORTS = Path(__file__).resolve().parent.parent.parent / "reports"  # the checkout's committed matrix.md
@@ -81,10 +82,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     source = args.source or (str(Path(DEFAULT_OUT) / "matrix.json") if args.committed else None)
     if source is None:
         raise errors.UsageError("report needs FROM.json (or --committed)")
-    try:
-        doc = json_report.read(source)
-    except (OSError, ValueError) as exc:
-        raise errors.UsageError(f"cannot read {source}: {exc}") from None
+    doc = document.read(source, whole=True)
     if args.committed:
         if not COMMITTED_REPORTS.is_dir():
             raise errors.UsageError(f"--committed needs a checkout of the harness ({COMMITTED_REPORTS} not found)")

@@ -20,6 +20,7 @@ from harness.judge import support_policy
 from harness.judge.cell_verdict import exit_code
 from harness.peers import identify
 from harness.report import output, terminal
+from harness.results.document import RunDoc
 from harness.results.model import RunResult
 from harness.results.redact import Redactor
 
@@ -90,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace, sel: Selection, gateways: list[Any], columns: list[FastTrackTarget],
-            opts: Options, annotate: Callable[[dict[str, Any]], None] | None = None) -> int:
+            opts: Options, annotate: Callable[[RunDoc], None] | None = None) -> int:
     policy = faults.require_like_wrapped(support_policy.load_policy(args.policy),
                                          [(c.id, c.model.id) for c in columns if c.fault and c.model])
     # From here a signal stops the run instead of unwinding it: what finished is written as a partial document,

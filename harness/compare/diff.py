@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from harness import errors
-from harness.compare.gate.evaluate import real_rows
-from harness.scenario import failures
+from harness.results import document
+from harness.results.document import CellDoc, RunDoc, ScenarioDoc, cells_by_key, real_rows
 
 ChangeKind = Literal["verdict", "version", "required", "outcome", "first_failure", "only_in_a", "only_in_b",
                      "judged_as"]
@@ -57,23 +57,20 @@ class Change:
         return {**asdict(self), "where": self.where}
 
 
-def first_failure(scenario: dict[str, Any]) -> str | None:
+def _first(scenario: ScenarioDoc) -> str | None:
     """'step / hop / what (kind)' of the scenario's first failure (or its error), None when it has none."""
-    found = failures.first_failure(scenario)
-    if found:
-        return found
-    return f"error: {scenario['error']}" if scenario.get("error") else None
+    found = document.first_failure(scenario)
+    return document.failure_text(found) if found else None
 
 
-def _outcome(s: dict[str, Any]) -> str:
-    ff = first_failure(s)
+def _outcome(s: ScenarioDoc) -> str:
+    ff = _first(s)
     return f"{s['outcome']} ({ff})" if ff and s["outcome"] != "pass" else str(s["outcome"])
 
 
-def diff(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
+def diff(a: RunDoc, b: RunDoc) -> list[Change]:
     """Every change from run A to run B, in A's cell order then B-only cells."""
-    cells_a = {(c["gateway"], c["fasttrack"]): c for c in a["cells"]}
-    cells_b = {(c["gateway"], c["fasttrack"]): c for c in b["cells"]}
+    cells_a, cells_b = cells_by_key(a), cells_by_key(b)
     out: list[Change] = []
     for key in dict.fromkeys([*cells_a, *cells_b]):
         g, f = key
@@ -100,12 +97,12 @@ def diff(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
                 out.append(Change("only_in_b", g, f, sid, None, _outcome(xb)))
             elif xa["outcome"] != xb["outcome"]:
                 out.append(Change("outcome", g, f, sid, _outcome(xa), _outcome(xb)))
-            elif first_failure(xa) != first_failure(xb):
-                out.append(Change("first_failure", g, f, sid, first_failure(xa), first_failure(xb)))
+            elif _first(xa) != _first(xb):
+                out.append(Change("first_failure", g, f, sid, _first(xa), _first(xb)))
     return out
 
 
-def pick_rows(a: dict[str, Any], b: dict[str, Any], chosen: dict[str, str]) -> tuple[str, str] | None:
+def pick_rows(a: RunDoc, b: RunDoc, chosen: dict[str, str]) -> tuple[str, str] | None:
     """The rows to compare with each other (``chosen``: side -> label from ``--row``; else each document's only
     real row), or None to compare the documents whole."""
     picked: dict[str, str] = {}
@@ -128,12 +125,13 @@ def pick_rows(a: dict[str, Any], b: dict[str, Any], chosen: dict[str, str]) -> t
     return None
 
 
-def diff_rows(a: dict[str, Any], b: dict[str, Any], row_a: str, row_b: str) -> list[Change]:
+def diff_rows(a: RunDoc, b: RunDoc, row_a: str, row_b: str) -> list[Change]:
     """Row ``row_a`` of A against row ``row_b`` of B, column by column, shown as one row ``row_a|row_b``."""
     name = row_a if row_a == row_b else f"{row_a}|{row_b}"
 
-    def only(doc: dict[str, Any], row: str) -> dict[str, Any]:
-        return {"cells": [dict(c, gateway=name) for c in doc["cells"] if c["gateway"] == row]}
+    def only(doc: RunDoc, row: str) -> RunDoc:
+        cells: list[CellDoc] = [{**c, "gateway": name} for c in doc["cells"] if c["gateway"] == row]
+        return {**doc, "cells": cells}
 
     judged_a, judged_b = real_rows(a).get(row_a, row_a), real_rows(b).get(row_b, row_b)  # a reference row: itself
     head = [Change("judged_as", name, "*", None, judged_a, judged_b)] if judged_a != judged_b else []

@@ -9,10 +9,19 @@ reason, scenario outcomes and failures; wire records and timings are not compare
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from harness import errors
-from harness.compare.gate.baseline import RESULT_SCHEMA, check_result
+from harness.results.document import (
+    SCHEMA,
+    CellDoc,
+    FastTrackDoc,
+    GatewayDoc,
+    Key,
+    RunDoc,
+    ScenarioEntryDoc,
+    check,
+)
 
 # Per cell and scenario: what judging it produced. Wire records (``steps``: Date headers, ports) and timings differ
 # between two runs of the same code and are not content.
@@ -20,7 +29,7 @@ CELL_KEYS = ("gateway", "fasttrack", "fasttrack_version", "verdict", "required",
 SCENARIO_KEYS = ("id", "outcome", "reason", "error", "failures")
 
 
-def cell_content(cell: dict[str, Any]) -> dict[str, Any]:
+def cell_content(cell: CellDoc) -> dict[str, Any]:
     return {**{k: cell.get(k) for k in CELL_KEYS},
             "scenarios": [{k: s.get(k) for k in SCENARIO_KEYS} for s in cell.get("scenarios") or []]}
 
@@ -41,10 +50,14 @@ def difference(a: dict[str, Any], b: dict[str, Any]) -> str:
     return "scenario order"
 
 
-def _union(docs: list[tuple[str, dict[str, Any]]], field: str, ignore: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    seen: dict[str, tuple[str, dict[str, Any]]] = {}
-    for name, doc in docs:
-        for item in doc.get(field) or []:
+Entry = TypeVar("Entry", GatewayDoc, FastTrackDoc, ScenarioEntryDoc)
+
+
+def _union(docs: list[tuple[str, list[Entry]]], field: str, ignore: tuple[str, ...] = ()) -> list[Entry]:
+    """The entries (``gateways``, ``fasttracks``, ``scenarios``) of every document, each id once."""
+    seen: dict[str, tuple[str, Entry]] = {}
+    for name, items in docs:
+        for item in items:
             key = str(item.get("id"))
             if key in seen:
                 other_name, other = seen[key]
@@ -57,24 +70,26 @@ def _union(docs: list[tuple[str, dict[str, Any]]], field: str, ignore: tuple[str
     return [item for _, item in seen.values()]
 
 
-def merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def merge(sources: list[tuple[str, Any]]) -> RunDoc:
     """One document from several (``(name, document)`` pairs, names for messages)."""
-    if not docs:
+    if not sources:
         raise errors.UsageError("report merge needs at least one document")
-    for name, doc in docs:
+    docs: list[tuple[str, RunDoc]] = []
+    for name, doc in sources:
         if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
             raise errors.UsageError(f"{name}: not a harness result document (no 'cells' list)")
-        if doc.get("schema") != RESULT_SCHEMA:
-            raise errors.UsageError(f"{name}: schema is {doc.get('schema')!r}, expected {RESULT_SCHEMA!r}; "
+        if doc.get("schema") != SCHEMA:
+            raise errors.UsageError(f"{name}: schema is {doc.get('schema')!r}, expected {SCHEMA!r}; "
                                     "only documents of the same schema can be merged")
-        check_result(doc, name)
-    gateways = _union(docs, "gateways")
-    fasttracks = _union(docs, "fasttracks")
-    scenarios = _union(docs, "scenarios", ignore=("file",))  # checkouts differ in absolute paths
-    cells: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        docs.append((name, check(doc, name)))
+    gateways = _union([(n, d.get("gateways") or []) for n, d in docs], "gateways")
+    fasttracks = _union([(n, d.get("fasttracks") or []) for n, d in docs], "fasttracks")
+    # checkouts differ in absolute paths
+    scenarios = _union([(n, d.get("scenarios") or []) for n, d in docs], "scenarios", ignore=("file",))
+    cells: dict[Key, tuple[str, CellDoc]] = {}
     for name, doc in docs:
         for cell in doc["cells"]:
-            key = (cell.get("gateway"), cell.get("fasttrack"))
+            key = (cell["gateway"], cell["fasttrack"])
             if key in cells:
                 other_name, other = cells[key]
                 if cell_content(other) != cell_content(cell):
@@ -88,10 +103,8 @@ def merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     started = sorted(str(d["started_at"]) for _, d in docs if d.get("started_at"))
     first = docs[0][1]
     interrupted = [str(d.get("interrupted") or "a signal") for _, d in docs if d.get("partial")]
-    return {
+    merged: RunDoc = {
         **first,
-        # One interrupted shard makes the whole a partial document (its unfinished cells are 'unknown').
-        **({"partial": True, "interrupted": ", ".join(dict.fromkeys(interrupted))} if interrupted else {}),
         "started_at": started[0] if started else first.get("started_at", ""),
         "duration_s": max(float(d.get("duration_s") or 0) for _, d in docs),  # shards run side by side
         "http_exchanges": sum(int(d.get("http_exchanges") or 0) for _, d in docs),
@@ -100,3 +113,7 @@ def merge(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         "scenarios": scenarios,
         "cells": [cells[k][1] for k in ordered],
     }
+    if interrupted:  # one interrupted shard makes the whole a partial document (its unfinished cells are 'unknown')
+        return {**first, "partial": True, "interrupted": ", ".join(dict.fromkeys(interrupted)), **merged}
+    return merged
+

@@ -8,52 +8,76 @@ legitimately from run to run (``tests/engine/test_determinism.py`` checks everyt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
-from harness.scenario.failures import first_failure
+from harness.results.document import (
+    FlakyCellDoc,
+    FlakyScenarioDoc,
+    Key,
+    RepeatDoc,
+    RunDoc,
+    ScenarioDoc,
+    cells_by_key,
+    failure_text,
+    first_failure,
+)
 
 
-def signature(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+class Signature(TypedDict):
+    """What a run decided in one cell."""
+
+    verdict: str
+    fasttrack_version: str | None
+    scenarios: dict[str, tuple[str, str | None]]  # id -> (outcome, first failure)
+
+
+def _first(s: ScenarioDoc) -> str | None:
+    # An error's message is not compared: it names ports and times that differ legitimately between runs.
+    found = first_failure(s, error=False)
+    return failure_text(found) if found else None
+
+
+def signature(doc: RunDoc) -> dict[Key, Signature]:
     """What a run decided, per (gateway, FastTrack) cell."""
-    return {(c["gateway"], c["fasttrack"]): {
+    return {key: {
         "verdict": c["verdict"],
         "fasttrack_version": c.get("fasttrack_version"),
-        "scenarios": {s["id"]: (s["outcome"], first_failure(s)) for s in c["scenarios"]},
-    } for c in doc["cells"]}
+        "scenarios": {s["id"]: (s["outcome"], _first(s)) for s in c["scenarios"]},
+    } for key, c in cells_by_key(doc).items()}
 
 
-def flaky(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def flaky(docs: Sequence[RunDoc]) -> list[FlakyCellDoc]:
     """Every cell whose verdict or version, or any of whose scenarios' outcome or first failure, differs between
     the runs, in the first run's cell order (then cells only later runs had)."""
     sigs = [signature(d) for d in docs]
     keys = list(dict.fromkeys(k for s in sigs for k in s))
-    out = []
+    out: list[FlakyCellDoc] = []
     for key in keys:
         per_run = [s.get(key) for s in sigs]
         verdicts = [p["verdict"] if p else None for p in per_run]
         versions = [p["fasttrack_version"] if p else None for p in per_run]
         ids = list(dict.fromkeys(i for p in per_run if p for i in p["scenarios"]))
-        scenarios = []
+        scenarios: list[FlakyScenarioDoc] = []
         for sid in ids:
             seen = [p["scenarios"].get(sid) if p else None for p in per_run]
             if len(set(seen)) > 1:
                 scenarios.append({"id": sid, "outcomes": [s[0] if s else None for s in seen],
                                   "first_failures": [s[1] if s else None for s in seen]})
         if len(set(verdicts)) > 1 or len(set(versions)) > 1 or scenarios:
-            entry: dict[str, Any] = {"gateway": key[0], "fasttrack": key[1], "verdicts": verdicts}
             if len(set(versions)) > 1:
-                entry["fasttrack_versions"] = versions
-            entry["scenarios"] = scenarios
-            out.append(entry)
+                out.append({"gateway": key[0], "fasttrack": key[1], "verdicts": verdicts,
+                            "fasttrack_versions": versions, "scenarios": scenarios})
+            else:
+                out.append({"gateway": key[0], "fasttrack": key[1], "verdicts": verdicts, "scenarios": scenarios})
     return out
 
 
-def summary(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summary(docs: Sequence[RunDoc]) -> RepeatDoc:
     """The ``repeat`` section of matrix.json."""
     return {"runs": len(docs), "flaky": flaky(docs)}
 
 
-def render(section: dict[str, Any]) -> str:
+def render(section: RepeatDoc) -> str:
     runs, found = section["runs"], section["flaky"]
     if not found:
         return f"repeat: {runs} runs, every verdict and scenario outcome was the same"

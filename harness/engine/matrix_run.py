@@ -27,6 +27,7 @@ from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.gateway_rules import GatewayConfig
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
+from harness.results.document import FastTrackDoc, GatewayDoc
 from harness.results.model import CellResult, RunResult
 from harness.scenario.model import Scenario
 from harness.scenario.outline import outline
@@ -72,18 +73,18 @@ def mock_columns(models: Sequence[FastTrackModel], listen: tuple[str, int] | Non
     return [FastTrackTarget(m.id, model=m, listen=listen, describe=describe_fasttrack(m)) for m in models]
 
 
-def describe_gateway(launcher: GatewayLauncher) -> dict[str, object]:
+def describe_gateway(launcher: GatewayLauncher) -> GatewayDoc:
     p = launcher.profile
-    out: dict[str, object] = {"id": launcher.label, "generation": p.generation, "title": p.title,
-                              "releases": p.releases, "aliases": list(p.aliases), "proposal": p.proposal,
-                              "sources": list(p.sources)}
+    out: GatewayDoc = {"id": launcher.label, "generation": p.generation, "title": p.title, "releases": p.releases,
+                       "aliases": list(p.aliases), "proposal": p.proposal, "sources": list(p.sources)}
     if not isinstance(launcher, ReferenceLauncher):
-        how = getattr(launcher, "how", "--judge-as")  # JudgedAs: the claim, or identify's best match
-        out.update(external=True, judged_as=p.id, judged_by=how, title=f"real gateway judged as {p.id} ({how})")
+        how = str(getattr(launcher, "how", "--judge-as"))  # JudgedAs: the claim, or identify's best match
+        out["external"], out["judged_as"], out["judged_by"] = True, p.id, how
+        out["title"] = f"real gateway judged as {p.id} ({how})"
     return out
 
 
-def describe_fasttrack(m: FastTrackModel) -> dict[str, object]:
+def describe_fasttrack(m: FastTrackModel) -> FastTrackDoc:
     return {"id": m.id, "version": m.version, "title": m.title, "accepts": list(m.accepts), "model": m.model,
             "modelled_on": m.modelled_on, "disclaimer": m.disclaimer}
 
@@ -91,7 +92,7 @@ def describe_fasttrack(m: FastTrackModel) -> dict[str, object]:
 Pairs = list[tuple[GatewayLauncher, FastTrackTarget]]
 
 
-def describe_real_fasttrack(name: str, url: str) -> dict[str, object]:
+def describe_real_fasttrack(name: str, url: str) -> FastTrackDoc:
     return {"id": name, "version": None, "title": "real FastTrack behind a recording tap", "accepts": [],
             "model": False, "url": url, "modelled_on": f"not a model: the real FastTrack at {url}",
             "disclaimer": f"{name} is a real FastTrack at {url}, observed through a recording tap."}

@@ -7,7 +7,7 @@ import contextlib
 import string
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from harness.protocol.fasttrack_models import FastTrackModel
 from harness.protocol.gateway_rules import GatewayConfig
 from harness.protocol.generations import GatewayProfile
 from harness.protocol.manager_rules import ManagerContract
+from harness.results.document import FastTrackDoc
 
 TEMPLATE_FIELDS = frozenset({"port", "fasttrack_url", "manager_url", "jwt_secret", "redis_url", "workdir",
                              "fasttrack_port", "manager_port", "redis_port", "config"})
@@ -239,7 +240,7 @@ class FastTrackTarget:
     model: FastTrackModel | None = None
     url: str | None = None
     listen: tuple[str, int] | None = None  # fixed address for gateways configured outside the harness
-    describe: dict[str, object] = field(default_factory=dict)
+    describe: FastTrackDoc | None = None  # matrix.json's fasttracks[] entry (a real FastTrack's is made at the end)
     # A fault column (harness.actors.faults): ``model`` with one injected fault; ``fault_stall`` bounds a hang.
     fault: str | None = None
     fault_stall: float = 10.0

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from harness.errors import EXIT_INCOMPATIBLE, EXIT_OK, EXIT_RUNTIME
 from harness.protocol.fasttrack_models import VERSION_HEADER
+from harness.results.document import RunDoc
 from harness.results.model import CellResult, Verdict
 from harness.scenario.failures import Cause, causes, reason
 
@@ -103,7 +104,7 @@ def apply(cell: CellResult) -> CellResult:
     return cell
 
 
-def exit_code(doc: dict[str, Any]) -> int:
+def exit_code(doc: RunDoc) -> int:
     """The exit code of ``run`` (and ``report``, ``report merge``) for a result document."""
     required = [c for c in doc["cells"] if c["required"]]
     if any(c["verdict"] == "error" for c in required):

@@ -10,9 +10,17 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.protocol import generations
+from harness.results.document import (
+    DifferenceDoc,
+    FindingDoc,
+    FirstFailure,
+    RunDoc,
+    ScenarioDoc,
+    first_failure,
+    subject,
+)
 from harness.results.model import ScenarioResult
 from harness.scenario.failures import Failure
 from harness.scenario.yamlnodes import LList, LMap, Source, load
@@ -61,7 +69,7 @@ class Finding:
         return (failure["hop"] == self.hop and subject(failure).lower() == self.check.lower()
                 and (self.step is None or failure["step"] == self.step))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> FindingDoc:
         return {"id": self.id, "kind": self.kind, "title": self.title, "severity": self.severity,
                 "scenario": self.scenario,
                 "hop": self.hop, "check": self.check, "explanation": self.explanation, "evidence": self.evidence}
@@ -73,11 +81,11 @@ class Difference:
     scenario: str
     peer_outcome: str
     reference_outcome: str
-    peer_failure: dict[str, str] | None
-    reference_failure: dict[str, str] | None
+    peer_failure: FirstFailure | None
+    reference_failure: FirstFailure | None
     finding: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DifferenceDoc:
         return {"fasttrack": self.fasttrack, "scenario": self.scenario, "peer_outcome": self.peer_outcome,
                 "reference_outcome": self.reference_outcome, "peer_failure": self.peer_failure,
                 "reference_failure": self.reference_failure, "finding": self.finding}
@@ -122,11 +130,6 @@ def load_findings(path: str | Path = DEFAULT_FINDINGS) -> list[Finding]:
     return out
 
 
-def subject(failure: dict[str, str]) -> str:
-    """What a (first) failure checked, e.g. ``header Cookie``; an error's message."""
-    return f"{failure['what']} {failure['name']}" if failure["name"] else failure["what"]
-
-
 def explain(findings: list[Finding], gateway: str, profile: str, result: ScenarioResult) -> str | None:
     """The id of the defect a failing scenario's first failure is, or None."""
     if result.outcome != "fail" or not result.failures:
@@ -134,28 +137,18 @@ def explain(findings: list[Finding], gateway: str, profile: str, result: Scenari
     return next((f.id for f in findings if f.explains(gateway, profile, result.id, result.failures[0])), None)
 
 
-def _first_failure(scenario: dict[str, Any]) -> dict[str, str] | None:
-    failures = scenario.get("failures") or []
-    if failures:
-        f = failures[0]
-        return {"step": f["step"], "hop": f["hop"], "what": f["what"], "name": f["name"], "kind": f["kind"]}
-    if scenario.get("error"):
-        return {"step": "", "hop": "error", "what": "error", "name": str(scenario["error"]), "kind": ""}
-    return None
-
-
-def compare(peer_doc: dict[str, Any], peer_row: str, reference_doc: dict[str, Any], reference_row: str,
+def compare(peer_doc: RunDoc, peer_row: str, reference_doc: RunDoc, reference_row: str,
             version: str, findings: list[Finding]) -> list[Difference]:
     """Scenario by scenario and column by column: outcome or first failing (step, hop, what, kind) differs."""
-    def row(doc: dict[str, Any], label: str) -> dict[tuple[str, str], dict[str, Any]]:
+    def row(doc: RunDoc, label: str) -> dict[tuple[str, str], ScenarioDoc]:
         return {(c["fasttrack"], s["id"]): s for c in doc["cells"] if c["gateway"] == label for s in c["scenarios"]}
 
     peer, ref = row(peer_doc, peer_row), row(reference_doc, reference_row)
     diffs = []
     for key in sorted(set(peer) | set(ref)):
         p, r = peer.get(key), ref.get(key)
-        p_out, r_out = (p or {}).get("outcome", "absent"), (r or {}).get("outcome", "absent")
-        p_fail, r_fail = (_first_failure(p) if p else None), (_first_failure(r) if r else None)
+        p_out, r_out = (p["outcome"] if p else "absent"), (r["outcome"] if r else "absent")
+        p_fail, r_fail = (first_failure(p) if p else None), (first_failure(r) if r else None)
         if p_out == r_out and p_fail == r_fail:
             continue
         diff = Difference(key[0], key[1], p_out, r_out, p_fail, r_fail)
@@ -164,8 +157,8 @@ def compare(peer_doc: dict[str, Any], peer_row: str, reference_doc: dict[str, An
     return diffs
 
 
-def annotate(peer_doc: dict[str, Any], *, version: str, profile: str, peer_row: str,
-             reference_doc: dict[str, Any], findings: list[Finding]) -> list[Difference]:
+def annotate(peer_doc: RunDoc, *, version: str, profile: str, peer_row: str,
+             reference_doc: RunDoc, findings: list[Finding]) -> list[Difference]:
     """Attach the comparison to the peer's result document (reports render ``doc['peer']``)."""
     diffs = compare(peer_doc, peer_row, reference_doc, profile, version, findings)
     used = {d.finding for d in diffs if d.finding}

@@ -34,6 +34,7 @@ from harness.errors import HarnessError
 from harness.judge import findings, support_policy
 from harness.peers import builds, identify
 from harness.protocol import generations
+from harness.results.document import CellDoc, DifferenceDoc, RunDoc, subject
 from harness.results.redact import Redactor
 from harness.scenario.loader import discover
 
@@ -75,7 +76,7 @@ class Entry:
     runner_up: str | None = None
     verdicts: dict[str, str] = field(default_factory=dict)
     required: dict[str, bool] = field(default_factory=dict)
-    differences: list[dict[str, Any]] = field(default_factory=list)
+    differences: list[DifferenceDoc] = field(default_factory=list)
     error: dict[str, str] | None = None  # {"stage": install|start|login|run, "cause": ...}
     # When and with what this entry was judged: a census resumed or re-judged line by line keeps older entries,
     # and the document must say when its rows were judged with different scenarios (None: not recorded).
@@ -160,7 +161,7 @@ def _prepare(version: str, fresh: bool) -> tuple[builds.Release, Path, float, di
     return rel, python, seconds, builds.installed_info(rel)
 
 
-def _setup_cause(cells: list[dict[str, Any]]) -> tuple[str, str] | None:
+def _setup_cause(cells: list[CellDoc]) -> tuple[str, str] | None:
     """(stage, cause) when the build did not get as far as its scenarios: it never listened, or every run
     errored at login (a manager contract it rejects)."""
     for c in cells:
@@ -179,7 +180,7 @@ class Census:
         self.sel = select(None, None, opts.scenario, opts.scenarios_dir)
         self.policy = support_policy.load_policy(opts.policy)
         self.findings = findings.load_findings()
-        self.references: dict[str, dict[str, Any]] = {}
+        self.references: dict[str, RunDoc] = {}
         self.scenarios = scenario_set(discover(Path(opts.scenarios_dir), opts.scenario))
         self.commit = harness.build()["commit"]  # read once: a commit made while the census runs is not its code
         self.current = {**self.scenarios, "harness_commit": self.commit}
@@ -188,7 +189,7 @@ class Census:
         return Options(concurrency=self.opts.concurrency, seed=self.opts.seed, timeout=self.opts.timeout,
                        manager_contract=rel.manager)
 
-    def reference(self, profile_id: str) -> dict[str, Any]:
+    def reference(self, profile_id: str) -> RunDoc:
         if profile_id not in self.references:
             profile = generations.resolve(profile_id)
             opts = Options(seed=self.opts.seed, manager_contract=contract_for_profiles("auto", [profile]))
@@ -204,7 +205,7 @@ class Census:
         result = supervisor.run(run_matrix([launcher], mock_columns(self.sel.fasttracks), self.sel.scenarios,
                                            self.policy, self._options(rel)))
         redact = Redactor(result.secrets(), enabled=not self.opts.show_secrets)
-        doc = redact.document(result.to_json())
+        doc: RunDoc = redact.document(result.to_json())
         own = [c for c in doc["cells"] if c["gateway"] == launcher.label]
         entry.verdicts = {c["fasttrack"]: c["verdict"] for c in own}
         entry.required = {c["fasttrack"]: bool(c["required"]) for c in own}
@@ -408,10 +409,10 @@ def render_md(doc: dict[str, Any]) -> str:
             cause = r["error"]["cause"].rstrip()
             lines += [f"- failed at {r['error']['stage']}:", "", "```", cause, "```"]
         for d in r["differences"]:
-            where = d["peer_failure"] or d["reference_failure"] or {}
-            what = findings.subject(where) if where else ""
+            where = d["peer_failure"] or d["reference_failure"]
+            what = subject(where) if where else ""
             lines.append(f"- {d['fasttrack']} / {d['scenario']}: release {d['peer_outcome']}, reference "
-                         f"{d['reference_outcome']} at {where.get('hop', '')} {what} -> "
+                         f"{d['reference_outcome']} at {where['hop'] if where else ''} {what} -> "
                          f"{d['finding'] or 'UNDOCUMENTED'}")
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Literal, TypedDict
 
+from harness.results.document import FailureDoc, HopDoc, ScenarioDoc, ScenarioEntryDoc, StepDoc
 from harness.scenario.failures import Failure
 
 CLIENT, GATEWAY, FASTTRACK = "Client", "Backend.AI Gateway", "Backend.AI FastTrack"
@@ -38,6 +40,19 @@ _TAG = re.compile(r"(‹[^›]{0,40}›)")
 _HMAC = re.compile(r"^BackendAI signMethod=([A-Za-z0-9-]+), (credential=\S+)$")
 
 
+class StepNote(TypedDict):
+    """A failing step's note (FastTrack's words) where no FastTrack response carries it: shown as a failure."""
+
+    hop: str
+    check: str
+    expected: str
+    actual: str
+    note: Literal[True]
+
+
+Shown = FailureDoc | StepNote  # what a diagram marks on an arrow or below a step
+
+
 @dataclass
 class Arrow:
     """One observed message (a recorded hop), or a note where a hop was expected but nothing crossed."""
@@ -49,7 +64,7 @@ class Arrow:
     kind: str  # "request" | "response" | "note"
     label: str  # "POST /login/" or "401 Unauthorized" (notes: the note's text)
     headers: list[tuple[str, str]] = field(default_factory=list)  # (name, shortened value); "(absent)" if absent
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Shown] = field(default_factory=list)
     said: str | None = None  # FastTrack's own reason, on the response it rejected the request with
 
     @property
@@ -64,7 +79,7 @@ class StepView:
     outcome: str
     note: str | None
     arrows: list[Arrow]
-    loose: list[dict[str, Any]]  # failures that belong to no hop of this step
+    loose: list[Shown]  # failures that belong to no hop of this step
 
 
 def short(value: str, limit: int = VALUE_MAX) -> str:
@@ -95,25 +110,25 @@ def short(value: str, limit: int = VALUE_MAX) -> str:
     return "".join(parts)
 
 
-def failure_line(f: dict[str, Any], with_hop: bool = False) -> str:
+def failure_line(f: Shown, with_hop: bool = False) -> str:
     if f.get("note"):
         return str(f.get("actual"))
     hop = f"{f.get('hop')}: " if with_hop and f.get("hop") else ""
     return f"{hop}{check_label(f)}: expected {f.get('expected', '?')}, got {f.get('actual', '?')}"
 
 
-def check_label(f: dict[str, Any]) -> str:
+def check_label(f: Shown) -> str:
     """What a failure checked and how, e.g. ``header X-BackendAI-SSO (jwt)``."""
     failure = Failure.from_json(f)
     return f"{failure.subject} ({failure.kind})" if failure.kind else failure.subject
 
 
-def failing_headers(failures: list[dict[str, Any]]) -> set[str]:
+def failing_headers(failures: Sequence[Shown]) -> set[str]:
     """Lower-case names of the headers these failures checked."""
     return {str(f.get("name", "")).lower() for f in failures if f.get("what") == "header"}
 
 
-def mentioned_headers(scenario: dict[str, Any]) -> list[str]:
+def mentioned_headers(scenario: ScenarioDoc) -> list[str]:
     """Header names the scenario's failures mention, in first-mention order."""
     out: list[str] = []
     for f in _all_failures(scenario):
@@ -123,7 +138,7 @@ def mentioned_headers(scenario: dict[str, Any]) -> list[str]:
     return out
 
 
-def shown_headers(scenario: dict[str, Any]) -> list[str]:
+def shown_headers(scenario: ScenarioDoc) -> list[str]:
     """The headers that matter for this scenario: the auth headers, then those its failures mention."""
     names = list(AUTH_HEADERS)
     for name in mentioned_headers(scenario):
@@ -132,27 +147,27 @@ def shown_headers(scenario: dict[str, Any]) -> list[str]:
     return names
 
 
-def _all_failures(scenario: dict[str, Any]) -> list[dict[str, Any]]:
+def _all_failures(scenario: ScenarioDoc) -> list[FailureDoc]:
     out = list(scenario.get("failures") or [])
     for st in scenario.get("steps") or []:
         out += [f for f in st.get("failures") or [] if f not in out]
     return out
 
 
-def _step_failures(scenario: dict[str, Any], step: dict[str, Any]) -> list[dict[str, Any]]:
+def _step_failures(scenario: ScenarioDoc, step: StepDoc) -> list[Shown]:
     if step.get("failures") is not None:
         return list(step["failures"])
     return [f for f in scenario.get("failures") or [] if f.get("step") == step.get("name")]
 
 
-def _header_values(record: dict[str, Any], name: str) -> list[str]:
+def _header_values(record: HopDoc, name: str) -> list[str]:
     headers = record.get("headers") or []
     if isinstance(headers, dict):
         headers = list(headers.items())
     return [str(v) for k, v in headers if str(k).lower() == name.lower()]
 
 
-def request_line(record: dict[str, Any]) -> str:
+def request_line(record: HopDoc) -> str:
     if record.get("method") is not None:
         q = f"?{record['query']}" if record.get("query") else ""
         return f"{record['method']} {record.get('path') or ''}{q}"
@@ -161,7 +176,7 @@ def request_line(record: dict[str, Any]) -> str:
     return "?"
 
 
-def _headers_for(record: dict[str, Any], names: list[str], failures: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _headers_for(record: HopDoc, names: list[str], failures: list[Shown]) -> list[tuple[str, str]]:
     failing = failing_headers(failures)
     out: list[tuple[str, str]] = []
     for name in names:
@@ -177,14 +192,14 @@ def _headers_for(record: dict[str, Any], names: list[str], failures: list[dict[s
     return out
 
 
-def steps(scenario: dict[str, Any]) -> list[StepView]:
+def steps(scenario: ScenarioDoc) -> list[StepView]:
     """The scenario as a list of steps, each with its observed arrows in wire order."""
     names = shown_headers(scenario)
     views: list[StepView] = []
     for i, st in enumerate(scenario.get("steps") or []):
         hops = st.get("hops") or {}
         fails = _step_failures(scenario, st)
-        by_hop: dict[str, list[dict[str, Any]]] = {}
+        by_hop: dict[str, list[Shown]] = {}
         for f in fails:
             by_hop.setdefault(str(f.get("hop")), []).append(f)
         arrows: list[Arrow] = []
@@ -233,14 +248,14 @@ def mermaid_text(s: str) -> str:
     return "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in " ".join(str(s).split()))
 
 
-def _mermaid_failures(fails: list[dict[str, Any]], limit: int = 4, with_hop: bool = False) -> str:
+def _mermaid_failures(fails: list[Shown], limit: int = 4, with_hop: bool = False) -> str:
     lines = [("" if f.get("note") else "❌ ") + failure_line(f, with_hop) for f in fails[:limit]]
     if len(fails) > limit:
         lines.append(f"(+{len(fails) - limit} more)")
     return "<br/>".join(mermaid_text(x) for x in lines)
 
 
-def mermaid(scenario: dict[str, Any], title: str | None = None) -> str:
+def mermaid(scenario: ScenarioDoc, title: str | None = None) -> str:
     """The observed ``sequenceDiagram`` of one scenario result."""
     c, f = ALIASES[CLIENT], ALIASES[FASTTRACK]
     out = ["sequenceDiagram"]
@@ -282,7 +297,7 @@ def mermaid(scenario: dict[str, Any], title: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def expected_mermaid(entry: dict[str, Any]) -> str:
+def expected_mermaid(entry: ScenarioEntryDoc) -> str:
     """The sequence a scenario requires (from ``doc['scenarios'][i]['expected']``): one arrow per hop it
     checks, labelled with the request line or status and the checks on that hop."""
     c, g, f = ALIASES[CLIENT], ALIASES[GATEWAY], ALIASES[FASTTRACK]
@@ -365,7 +380,7 @@ def _t(x: float, y: float, s: str, *, anchor: str = "start", fill: str = _INK, w
     return f'<text x="{x:.0f}" y="{y:.0f}"{c}>{escape(s)}</text>'
 
 
-def svg(scenario: dict[str, Any], standalone: bool = False) -> str:
+def svg(scenario: ScenarioDoc, standalone: bool = False) -> str:
     """The observed sequence diagram as SVG markup.
 
     Inline by default: the page embedding it supplies :data:`SVG_CSS`. ``standalone`` adds the XML namespace and
@@ -449,7 +464,7 @@ def svg(scenario: dict[str, Any], standalone: bool = False) -> str:
             f'viewBox="0 0 {w} {h:.0f}"><title>{label}</title>{style}' + "".join(head + parts) + "</svg>")
 
 
-def _svg_failures(parts: list[str], fails: list[dict[str, Any]], y: float, w: int, limit: int = 5,
+def _svg_failures(parts: list[str], fails: list[Shown], y: float, w: int, limit: int = 5,
                   with_hop: bool = False) -> float:
     lines: list[str] = []
     for f in fails[:limit]:

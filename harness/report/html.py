@@ -12,13 +12,12 @@ import gzip
 import json
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from harness.errors import SourceSpan
-from harness.judge import findings
 from harness.protocol.hops import HOP_TITLES
 from harness.report import diagrams
 from harness.report.table import axes, column_title, judged_lines, provenance, security_failures
+from harness.results.document import CellDoc, DifferenceDoc, FailureDoc, HopDoc, RunDoc, ScenarioDoc, StepDoc, subject
 from harness.scenario.failures import Cause
 
 VERDICTS = ("compatible", "incompatible", "unknown", "error")
@@ -187,11 +186,11 @@ def _e(s: object) -> str:
     return escape("" if s is None else str(s), quote=True)
 
 
-def _header_values(record: dict[str, Any], name: str) -> list[str]:
+def _header_values(record: HopDoc, name: str) -> list[str]:
     return [str(v) for k, v in record.get("headers") or [] if str(k).lower() == name.lower()]
 
 
-def _crossed(record: dict[str, Any] | None, names: list[str], failures: list[dict[str, Any]], full: bool) -> str:
+def _crossed(record: HopDoc | None, names: list[str], failures: list[FailureDoc], full: bool) -> str:
     if record is None:
         return '<td class="missing">nothing crossed this hop</td>'
     line = diagrams.request_line(record)
@@ -218,11 +217,11 @@ def _crossed(record: dict[str, Any] | None, names: list[str], failures: list[dic
     return f'<td><code><b>{_e(line)}</b></code>{"".join(rows)}{more}</td>'
 
 
-def _where(f: dict[str, Any]) -> str:
+def _where(f: FailureDoc) -> str:
     return f" <small>({_e(SourceSpan.from_json(f['where']))})</small>" if f.get("where") else ""
 
 
-def _hop_table(scenario: dict[str, Any], step: dict[str, Any], names: list[str]) -> str:
+def _hop_table(scenario: ScenarioDoc, step: StepDoc, names: list[str]) -> str:
     full = scenario.get("outcome") in ("fail", "error")
     hops = step.get("hops") or {}
     fails = step.get("failures")
@@ -252,7 +251,7 @@ def _hop_table(scenario: dict[str, Any], step: dict[str, Any], names: list[str])
             f'<th></th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
-def _scenario(cell: dict[str, Any], sc: dict[str, Any], anchor: str, is_open: bool) -> str:
+def _scenario(cell: CellDoc, sc: ScenarioDoc, anchor: str, is_open: bool) -> str:
     outcome = str(sc.get("outcome"))
     names = diagrams.shown_headers(sc)
     parts = [f'<details class="scenario o-{_e(outcome)}" id="{anchor}" data-outcome="{_e(outcome)}"'
@@ -279,7 +278,7 @@ def _scenario(cell: dict[str, Any], sc: dict[str, Any], anchor: str, is_open: bo
     return "".join(parts)
 
 
-def _detail(i: int, cell: dict[str, Any], col: str) -> str:
+def _detail(i: int, cell: CellDoc, col: str) -> str:
     v = str(cell.get("verdict"))
     req = "required by the support policy" if cell.get("required") else "not required by the support policy"
     n = cell.get("counts") or {}
@@ -306,10 +305,10 @@ def _detail(i: int, cell: dict[str, Any], col: str) -> str:
     return "".join(parts)
 
 
-def _cell(i: int, cell: dict[str, Any]) -> str:
+def _cell(i: int, cell: CellDoc) -> str:
     v = str(cell.get("verdict"))
-    n = cell.get("counts") or {}
-    total = sum(int(x) for x in n.values())
+    n = cell.get("counts") or {"pass": 0, "fail": 0, "error": 0, "skip": 0}
+    total = n["pass"] + n["fail"] + n["error"] + n["skip"]
     req = cell.get("required")
     reason = str(cell.get("reason") or "")
     causes = [Cause.from_json(c) for c in cell.get("causes") or []]
@@ -336,7 +335,7 @@ def unpack(text: str) -> str:
     return gzip.decompress(base64.b64decode(text)).decode("utf-8")
 
 
-def _summary_sections(doc: dict[str, Any]) -> str:
+def _summary_sections(doc: RunDoc) -> str:
     """The peer comparison, its findings, what was not judged and the failing security scenarios."""
     parts: list[str] = []
     peer = doc.get("peer")
@@ -374,17 +373,17 @@ def _summary_sections(doc: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _required(cells: list[dict[str, Any]]) -> str:
+def _required(cells: list[CellDoc]) -> str:
     n = sum(1 for c in cells if c["required"])
     return f" ({n} required)" if n else ""
 
 
-def _first_difference(d: dict[str, Any]) -> str:
+def _first_difference(d: DifferenceDoc) -> str:
     f = d["peer_failure"] or d["reference_failure"]
-    return f"{f['hop']} {findings.subject(f)}" if f else ""
+    return f"{f['hop']} {subject(f)}" if f else ""
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: RunDoc) -> str:
     gws, fts = axes(doc)
     gw_info = {str(g["id"]): g for g in doc.get("gateways") or []}
     ft_info = {str(f["id"]): f for f in doc.get("fasttracks") or []}
@@ -394,16 +393,19 @@ def render(doc: dict[str, Any]) -> str:
 
     head = ["<thead><tr><th>gateway \\ FastTrack</th>"]
     for f in fts:
-        info = ft_info.get(f, {})
-        model = " · model" if info.get("model", True) else ""
-        head.append(f'<th data-fasttrack="{_e(f)}" title="{_e(info.get("disclaimer") or info.get("title") or "")}">'
-                    f'{_e(titles[f])}<small>{_e(", ".join(info.get("accepts") or []))}{model}</small></th>')
+        ft = ft_info.get(f)
+        model = " · model" if ft is None or ft.get("model", True) else ""
+        tip = (ft.get("disclaimer") or ft.get("title") or "") if ft else ""
+        accepts = ", ".join(ft.get("accepts") or []) if ft else ""
+        head.append(f'<th data-fasttrack="{_e(f)}" title="{_e(tip)}">'
+                    f'{_e(titles[f])}<small>{_e(accepts)}{model}</small></th>')
     head.append("</tr></thead>")
     body = ["<tbody>"]
     for g in gws:
-        info = gw_info.get(g, {})
-        gen = f" <small>({_e(info['generation'])})</small>" if info.get("generation", g) != g else ""
-        body.append(f'<tr data-gateway="{_e(g)}"><th title="{_e(info.get("title") or "")}">{_e(g)}{gen}</th>')
+        gw = gw_info.get(g)
+        gen = f" <small>({_e(gw['generation'])})</small>" if gw and gw.get("generation", g) != g else ""
+        body.append(f'<tr data-gateway="{_e(g)}"><th title="{_e((gw.get("title") if gw else None) or "")}">'
+                    f'{_e(g)}{gen}</th>')
         for f in fts:
             i = index.get((g, f))
             if i is None:
@@ -466,6 +468,6 @@ every failure as data); secrets are redacted as they are there. This page is sel
 """
 
 
-def write(doc: dict[str, Any], path: Path) -> Path:
+def write(doc: RunDoc, path: Path) -> Path:
     path.write_text(render(doc), encoding="utf-8")
     return path

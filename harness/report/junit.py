@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
+from harness.results.document import RunDoc
 from harness.scenario import failures
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: RunDoc) -> str:
     suites = ET.Element("testsuites", name="harness")
     for cell in doc["cells"]:
         name = f"{cell['gateway']} x {cell['fasttrack']}"
@@ -46,6 +46,6 @@ def render(doc: dict[str, Any]) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def write(doc: dict[str, Any], path: Path) -> Path:
+def write(doc: RunDoc, path: Path) -> Path:
     path.write_text(render(doc), encoding="utf-8")
     return path

@@ -9,11 +9,9 @@ of required cells only; everything else (every failing scenario's hops and diagr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from tabulate import tabulate
 
-from harness.judge import findings
 from harness.report import diagrams
 from harness.report.table import (
     COUNT_MEANING,
@@ -25,13 +23,14 @@ from harness.report.table import (
     reason_line,
     security_failures,
 )
+from harness.results.document import CellDoc, RunDoc, ScenarioDoc, ScenarioEntryDoc, subject
 from harness.scenario.failures import Failure, one_line
 
 LIMIT = 64 * 1024  # bytes; a PR comment holds 65,536 characters
 _RESERVE = 2048  # kept free for what follows the diagrams
 
 
-def render(doc: dict[str, Any]) -> str:
+def render(doc: RunDoc) -> str:
     headers, rows = matrix_rows(doc)
     legend = " · ".join(f"{SYMBOL[v]} {v}" for v in ("compatible", "incompatible", "unknown", "error"))
     parts = [
@@ -79,7 +78,7 @@ def render(doc: dict[str, Any]) -> str:
     return text.rstrip() + "\n" + required_failures(doc, LIMIT - _RESERVE - len(text.encode("utf-8")))
 
 
-def required_failures(doc: dict[str, Any], budget: int) -> str:
+def required_failures(doc: RunDoc, budget: int) -> str:
     """Per failing scenario of a required cell: its failures and the expected and observed sequence diagrams,
     as many as ``budget`` bytes hold (the rest are named, and are in ``index.html``)."""
     failing = [(c, s) for c in doc["cells"] if c["required"]
@@ -104,7 +103,7 @@ def required_failures(doc: dict[str, Any], budget: int) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _scenario_block(cell: dict[str, Any], sc: dict[str, Any], entry: dict[str, Any] | None) -> str:
+def _scenario_block(cell: CellDoc, sc: ScenarioDoc, entry: ScenarioEntryDoc | None) -> str:
     lines = [f"### {sc['id']} in {cell['gateway']} × {cell['fasttrack']}: {sc['outcome']}", ""]
     if sc["error"]:
         lines.append(f"- error: {sc['error']}")
@@ -120,7 +119,7 @@ def _scenario_block(cell: dict[str, Any], sc: dict[str, Any], entry: dict[str, A
     return "\n".join(lines)
 
 
-def security_section(doc: dict[str, Any]) -> list[str]:
+def security_section(doc: RunDoc) -> list[str]:
     found = security_failures(doc)
     if not found:
         return []
@@ -135,7 +134,7 @@ def security_section(doc: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def peer_section(doc: dict[str, Any]) -> list[str]:
+def peer_section(doc: RunDoc) -> list[str]:
     """A real release against the reference profile of its generation (``peer run``)."""
     peer = doc.get("peer")
     if not peer:
@@ -149,11 +148,12 @@ def peer_section(doc: dict[str, Any]) -> list[str]:
         lines += ["The real release behaved exactly as its reference profile on every scenario and FastTrack "
                   "column (same outcome, same first failing step, hop and check).", ""]
     else:
-        rows = [[d["fasttrack"], d["scenario"], d["peer_outcome"], d["reference_outcome"],
-                 (d["peer_failure"] or d["reference_failure"] or {}).get("hop", ""),
-                 findings.subject(d["peer_failure"] or d["reference_failure"])
-                 if d["peer_failure"] or d["reference_failure"] else "",
-                 d["finding"] or "**UNDOCUMENTED**"] for d in diffs]
+        rows = []
+        for d in diffs:
+            first = d["peer_failure"] or d["reference_failure"]
+            rows.append([d["fasttrack"], d["scenario"], d["peer_outcome"], d["reference_outcome"],
+                         first["hop"] if first else "", subject(first) if first else "",
+                         d["finding"] or "**UNDOCUMENTED**"])
         lines += [tabulate(rows, headers=["FastTrack", "scenario", "release", "reference", "hop", "check",
                                           "finding"], tablefmt="github"), ""]
     for f in peer["findings"]:
@@ -162,6 +162,6 @@ def peer_section(doc: dict[str, Any]) -> list[str]:
     return [*lines, ""] if peer["findings"] else lines
 
 
-def write(doc: dict[str, Any], path: Path) -> Path:
+def write(doc: RunDoc, path: Path) -> Path:
     path.write_text(render(doc), encoding="utf-8")
     return path

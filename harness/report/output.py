@@ -11,13 +11,13 @@ import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from harness.errors import UsageError
 from harness.report import html, json_report, junit, markdown
+from harness.results.document import RunDoc
 
 DEFAULT_OUT = "harness-reports"  # in the working directory, ignored by git: a run never rewrites committed files
-Writer = Callable[[dict[str, Any], Path], Path]
+Writer = Callable[[RunDoc, Path], Path]
 WRITERS: dict[str, tuple[str, Writer]] = {
     "json": ("matrix.json", json_report.write), "md": ("matrix.md", markdown.write),
     "junit": ("junit.xml", junit.write), "html": ("index.html", html.write)}
@@ -111,7 +111,7 @@ def replace_together(files: dict[Path, Callable[[Path], object]]) -> list[Path]:
     return list(files)
 
 
-def write_reports(doc: dict[str, Any], out: str | Path, formats: list[str] | None = None) -> list[Path]:
+def write_reports(doc: RunDoc, out: str | Path, formats: list[str] | None = None) -> list[Path]:
     """Every report (or those of ``formats``) of one document into ``out``, replaced together."""
     directory = check_dir(out)
     try:

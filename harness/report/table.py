@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from harness.results.document import CellDoc, GatewayDoc, RunDoc, ScenarioDoc, cells_by_key
 
 SYMBOL = {"compatible": "✅", "incompatible": "❌", "error": "⚠️", "unknown": "❔"}
 # Text symbols (not emoji): one column wide on any terminal, and in fonts every machine has.
@@ -11,7 +11,7 @@ SECURITY_PREFIX = "security-"  # scenarios about security properties: their fail
 COUNT_MEANING = "n/m: scenarios passed / scenarios run (those that apply to the gateway)"
 
 
-def column_title(doc: dict[str, Any], fasttrack_id: str, prefix: str = "FastTrack ") -> str:
+def column_title(doc: RunDoc, fasttrack_id: str, prefix: str = "FastTrack ") -> str:
     """Columns are keyed by the version FastTrack announced; the profile id is shown when they differ."""
     seen = {c["fasttrack_version"] for c in doc["cells"] if c["fasttrack"] == fasttrack_id and c["fasttrack_version"]}
     if len(seen) == 1:
@@ -20,13 +20,15 @@ def column_title(doc: dict[str, Any], fasttrack_id: str, prefix: str = "FastTrac
     return f"{prefix}{fasttrack_id} (version not observed)"
 
 
-def row_title(gateway: dict[str, Any]) -> str:
+def row_title(row: str, gateway: GatewayDoc | None) -> str:
     """``as-is (G4)``; a profile whose id is its generation is not repeated (``G0``, not ``G0 (G0)``)."""
+    if gateway is None:  # a row only cells name
+        return row
     gen = gateway.get("generation")
     return f"{gateway['id']} ({gen})" if gen and gen != gateway["id"] else str(gateway["id"])
 
 
-def axes(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
+def axes(doc: RunDoc) -> tuple[list[str], list[str]]:
     """Row and column ids: the profiles in document order, plus any that only cells name (so none is dropped)."""
     gws = [str(g["id"]) for g in doc.get("gateways") or []]
     fts = [str(f["id"]) for f in doc.get("fasttracks") or []]
@@ -38,20 +40,20 @@ def axes(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
     return gws, fts
 
 
-def counts(cell: dict[str, Any]) -> str:
+def counts(cell: CellDoc) -> str:
     n = cell["counts"]
-    return f"{n['pass']}/{sum(n.values())}"
+    return f"{n['pass']}/{n['pass'] + n['fail'] + n['error'] + n['skip']}"
 
 
-def matrix_rows(doc: dict[str, Any], symbols: bool = True) -> tuple[list[str], list[list[str]]]:
+def matrix_rows(doc: RunDoc, symbols: bool = True) -> tuple[list[str], list[list[str]]]:
     """Markdown rows: ``✅ **required** 9/9``; with ``symbols=False`` words: ``compatible (required) 9/9``."""
     gws, fts = axes(doc)
     info = {str(g["id"]): g for g in doc.get("gateways") or []}
-    index = {(c["gateway"], c["fasttrack"]): c for c in doc["cells"]}
+    index = cells_by_key(doc)
     headers = ["gateway"] + [column_title(doc, f) for f in fts]
     rows = []
     for g in gws:
-        row = [row_title(info.get(g, {"id": g}))]
+        row = [row_title(g, info.get(g))]
         for f in fts:
             cell = index.get((g, f))
             if cell is None:
@@ -68,26 +70,26 @@ def matrix_rows(doc: dict[str, Any], symbols: bool = True) -> tuple[list[str], l
     return headers, rows
 
 
-def not_compatible(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def not_compatible(doc: RunDoc) -> list[CellDoc]:
     """Cells that are not compatible, the required ones first (each group in matrix order)."""
     bad = [c for c in doc["cells"] if c["verdict"] != "compatible"]
     return [c for c in bad if c["required"]] + [c for c in bad if not c["required"]]
 
 
-def reason_line(cell: dict[str, Any]) -> str:
+def reason_line(cell: CellDoc) -> str:
     return f"{cell['gateway']} × {cell['fasttrack']}: {cell['verdict']} — {cell['reason'] or 'no reason recorded'}"
 
 
-def provenance(doc: dict[str, Any]) -> str:
+def provenance(doc: RunDoc) -> str:
     """Which harness wrote the document: ``harness 0.1.0 (commit 1a2b3c4d5e6f)``."""
     info = doc.get("harness") or {}
     commit = info.get("commit")
     return f"harness {info.get('version', '?')}" + (f" (commit {str(commit)[:12]})" if commit else "")
 
 
-def security_failures(doc: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]], dict[str, Any]]]:
+def security_failures(doc: RunDoc) -> list[tuple[str, list[CellDoc], ScenarioDoc]]:
     """Per failing security scenario: the cells it fails in (required first) and its first failing run."""
-    found: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    found: dict[str, list[tuple[CellDoc, ScenarioDoc]]] = {}
     for c in doc["cells"]:
         for s in c["scenarios"]:
             if s["id"].startswith(SECURITY_PREFIX) and s["outcome"] in ("fail", "error"):
@@ -99,7 +101,7 @@ def security_failures(doc: dict[str, Any]) -> list[tuple[str, list[dict[str, Any
     return out
 
 
-def judged_lines(doc: dict[str, Any]) -> list[str]:
+def judged_lines(doc: RunDoc) -> list[str]:
     """Per cell where something was not judged (a real FastTrack): how many checks were, and what was not."""
     out = []
     for c in doc["cells"]:

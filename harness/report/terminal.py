@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import textwrap
-from typing import Any, TextIO
+from typing import TextIO
 
 from tabulate import tabulate
 
@@ -25,6 +25,7 @@ from harness.report.table import (
     row_title,
     security_failures,
 )
+from harness.results.document import CellDoc, RunDoc, cells_by_key
 
 MIN_WIDTH = 80
 
@@ -41,18 +42,18 @@ def width(stream: TextIO | None = None) -> int:
     return max(MIN_WIDTH, cols)
 
 
-def _cell_text(cell: dict[str, Any] | None) -> str:
+def _cell_text(cell: CellDoc | None) -> str:
     if cell is None:
         return "—"
     return f"{TEXT_SYMBOL.get(cell['verdict'], '?')} {counts(cell)}" + (" R" if cell["required"] else "")
 
 
-def _tables(doc: dict[str, Any], cols: int) -> list[str]:
+def _tables(doc: RunDoc, cols: int) -> list[str]:
     """The matrix, split into several tables of fewer columns when one would be wider than ``cols``."""
     gws, fts = axes(doc)
     info = {str(g["id"]): g for g in doc.get("gateways") or []}
-    index = {(c["gateway"], c["fasttrack"]): c for c in doc["cells"]}
-    rows = [[row_title(info.get(g, {"id": g}))] + [_cell_text(index.get((g, f))) for f in fts] for g in gws]
+    index = cells_by_key(doc)
+    rows = [[row_title(g, info.get(g))] + [_cell_text(index.get((g, f))) for f in fts] for g in gws]
     titles = [column_title(doc, f, prefix="") for f in fts]
     first = max([len("gateway")] + [len(r[0]) for r in rows])
     widths = [max([len(t)] + [len(r[i + 1]) for r in rows]) for i, t in enumerate(titles)]
@@ -80,7 +81,7 @@ def _cut(text: str, cols: int, pointer: str) -> str:
     return text if len(text) <= cols else text[: cols - len(pointer) - 1] + "…" + pointer
 
 
-def render(doc: dict[str, Any], cols: int | None = None, verbose: bool = False, report: str = "matrix.md") -> str:
+def render(doc: RunDoc, cols: int | None = None, verbose: bool = False, report: str = "matrix.md") -> str:
     """The run for a terminal ``cols`` wide: every line fits. Reasons of required cells are wrapped in full; the
     other cells that are not compatible are counted (``verbose``: one cut line each, pointing at ``report``)."""
     cols = max(MIN_WIDTH, cols or width())
@@ -123,7 +124,7 @@ def render(doc: dict[str, Any], cols: int | None = None, verbose: bool = False, 
     return "\n".join(lines)
 
 
-def peer_lines(doc: dict[str, Any], cols: int) -> list[str]:
+def peer_lines(doc: RunDoc, cols: int) -> list[str]:
     """The peer-versus-reference verdict and the findings that apply to the release."""
     peer = doc.get("peer")
     if not peer:

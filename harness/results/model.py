@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import harness
 from harness.protocol.hops import HopRecord
+from harness.results.document import SCHEMA as SCHEMA  # for the gate, until it reads through the document module
+from harness.results.document import (
+    CauseDoc,
+    CellDoc,
+    CountsDoc,
+    FailureDoc,
+    FastTrackDoc,
+    GatewayDoc,
+    HopDoc,
+    RunDoc,
+    ScenarioDoc,
+    ScenarioEntryDoc,
+    StepDoc,
+)
 from harness.scenario.failures import Cause, Failure, one_line
 
 Outcome = Literal["pass", "fail", "error", "skip"]
 Verdict = Literal["compatible", "incompatible", "error", "unknown"]
-# @2: failures are structures (what, name, kind, fasttrack_reason, where: {file, line, col, text}) and cells carry
-# their root causes; @1 had failures as (step, hop, check text, expected, actual, "file:line").
-SCHEMA = "harness/matrix@2"
 
 
 @dataclass
@@ -28,16 +39,18 @@ class StepResult:
     judged: int = 0  # checks judged (contract checks, and model checks against the mock FastTrack)
     not_applicable: int = 0  # checks not judged: model checks against a real FastTrack, or the whole step
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self) -> StepDoc:
+        out: StepDoc = {
             "name": self.name,
             "outcome": self.outcome,
             "note": self.note,
             "checks": {"judged": self.judged, "not_applicable": self.not_applicable},
-            "failures": [f.to_json() for f in self.failures],
-            "hops": {name: rec.to_json() for name, rec in self.hops.items()},
-            **({"websocket": self.ws} if self.ws is not None else {}),
+            "failures": [cast(FailureDoc, f.to_json()) for f in self.failures],
+            "hops": {name: cast(HopDoc, rec.to_json()) for name, rec in self.hops.items()},
         }
+        if self.ws is not None:
+            out["websocket"] = self.ws
+        return out
 
 
 @dataclass
@@ -83,7 +96,7 @@ class ScenarioResult:
         marks = (["SECURITY"] if self.security else []) + ([f"[{self.finding}]"] if self.finding else [])
         return f"{' '.join(marks)} " if marks else ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ScenarioDoc:
         return {
             "id": self.id,
             "title": self.title,
@@ -91,7 +104,7 @@ class ScenarioResult:
             "outcome": self.outcome,
             "reason": self.reason,
             "error": self.error,
-            "failures": [f.to_json() for f in self.failures],
+            "failures": [cast(FailureDoc, f.to_json()) for f in self.failures],
             "checks": {"judged": self.judged, "not_applicable": self.not_applicable},
             "security": self.security,
             "finding": self.finding,
@@ -114,7 +127,11 @@ class CellResult:
     # not-observed, missing, duplicated, garbled, varied).
     version_problem: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def counts(self) -> CountsDoc:
+        n = {o: sum(1 for s in self.scenarios if s.outcome == o) for o in ("pass", "fail", "error", "skip")}
+        return {"pass": n["pass"], "fail": n["fail"], "error": n["error"], "skip": n["skip"]}
+
+    def to_json(self) -> CellDoc:
         return {
             "gateway": self.gateway,
             "fasttrack": self.fasttrack,
@@ -123,9 +140,9 @@ class CellResult:
             "verdict": self.verdict,
             "required": self.required,
             "reason": self.reason,
-            "causes": [c.to_json() for c in self.causes],
+            "causes": [cast(CauseDoc, c.to_json()) for c in self.causes],
             "security": any(s.security for s in self.scenarios),
-            "counts": {o: sum(1 for s in self.scenarios if s.outcome == o) for o in ("pass", "fail", "error", "skip")},
+            "counts": self.counts(),
             "scenarios": [s.to_json() for s in self.scenarios],
         }
 
@@ -133,18 +150,17 @@ class CellResult:
 @dataclass(repr=False)
 class RunResult:
     cells: list[CellResult]
-    gateways: list[dict[str, Any]]
-    fasttracks: list[dict[str, Any]]
-    scenarios: list[dict[str, Any]]
+    gateways: list[GatewayDoc]
+    fasttracks: list[FastTrackDoc]
+    scenarios: list[ScenarioEntryDoc]
     started_at: str = ""
     duration_s: float = 0.0
     exchanges: int = 0
     interrupted: str | None = None  # the signal that stopped the run: the document holds what had finished
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self) -> RunDoc:
+        doc: RunDoc = {
             "schema": SCHEMA,
-            **({"partial": True, "interrupted": self.interrupted} if self.interrupted else {}),
             "harness": harness.build(),
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
@@ -158,6 +174,9 @@ class RunResult:
             "scenarios": self.scenarios,
             "cells": [c.to_json() for c in self.cells],
         }
+        if self.interrupted:  # right after the schema, where a reader looks first
+            return {"schema": SCHEMA, "partial": True, "interrupted": self.interrupted, **doc}
+        return doc
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run formats the finished main task, result included, when it restores the

@@ -72,16 +72,6 @@ def render(f: Failure) -> list[str]:
     return lines
 
 
-def first_failure(scenario: Mapping[str, Any]) -> str | None:
-    """``step / hop / what (kind)`` of a scenario document's first failure: what a re-run or another build must
-    reproduce for the failure to count as the same."""
-    fails = scenario.get("failures") or []
-    if not fails:
-        return None
-    f = Failure.from_json(fails[0])
-    return f"{f.step} / {f.hop} / {f.subject} ({f.kind})"
-
-
 def fasttrack_reason(record: HopRecord | None) -> str | None:
     """FastTrack's own words for refusing a request: the ``detail`` (else ``title``) of its problem body."""
     if record is None or record.status is None or record.status < 400 or record.body[:1] != b"{":

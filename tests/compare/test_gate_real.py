@@ -21,7 +21,7 @@ from harness.compare.gate.baseline import RESULT_SCHEMA
 from harness.compare.gate.evaluate import evaluate, gate, judged
 from harness.compare.gate.reasons import KnownIssue
 from harness.engine import services
-from harness.report import json_report
+from harness.results import document
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "reports" / "baseline.json"
@@ -68,7 +68,7 @@ def test_confirm_of_a_real_row_never_re_runs_the_reference_profile_of_the_same_n
     # The real row is labelled like the profile it claims ('as-is'). Re-running the reference 'as-is' would pass,
     # turn the regression into Flaky and say deployable: a false pass.
     twin, mutant = small_run(tmp_path, "twin", SERVE), small_run(tmp_path, "mutant", MUTANT)
-    doc = json_report.read(twin)
+    doc = document.read(twin, whole=True)
     assert doc["gateways"][0]["external"] is True and doc["gateways"][0]["judged_as"] == "as-is"
     policy = tmp_path / "policy.yaml"
     policy.write_text('required:\n  as-is: ["24.09.0"]\n')
@@ -133,7 +133,7 @@ def test_a_release_run_then_gated_from_its_matrix_json_is_deployable(tmp_path: P
     # 25.1.1 fails websocket-close in its required cells, as every release does (W2, documented), and answers a
     # repeated credential header 500 (W3, documented): the run says so
     assert cli.main(["peer", "run", "25.1.1", "--quiet", "--out", str(tmp_path)]) == 1
-    row = json_report.read(tmp_path / "matrix.json")["gateways"][0]
+    row = document.read(tmp_path / "matrix.json", whole=True)["gateways"][0]
     assert (row["external"], row["judged_as"]) == (True, "to-be") and row["judged_by"].startswith("identify")
     code, out = gate_json(capsys, "--run", str(tmp_path / "matrix.json"))
     assert code == 0 and out["verdict"] == "deployable", out["reasons"]  # W2, W3 accepted for to-be by their ids

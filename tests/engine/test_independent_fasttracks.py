@@ -14,7 +14,7 @@ import pytest
 
 from harness import cli
 from harness.engine import services
-from harness.report import json_report
+from harness.results import document
 
 HERE = Path(__file__).resolve().parents[1] / "independent_fasttracks"
 SECRET = "the-sso-fasttracks-own-secret-not-the-harness-default"
@@ -34,7 +34,7 @@ async def behind(tmp_path: Path, script: str, ft_args: list[str], command: list[
 
 async def judged(tmp_path: Path, script: str, ft_args: list[str], *args: str) -> tuple[int, dict]:
     code = await behind(tmp_path, script, ft_args, ["run", "--quiet", *args])
-    return code, json_report.read(tmp_path / "matrix.json")
+    return code, document.read(tmp_path / "matrix.json", whole=True)
 
 
 def cells(doc: dict) -> dict[str, dict]:

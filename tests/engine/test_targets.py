@@ -13,7 +13,7 @@ import pytest
 
 from harness import cli
 from harness.engine import services
-from harness.report import json_report
+from harness.results import document
 
 SERVE_GW = (f"{sys.executable} -m harness serve gateway --profile {{profile}} --port {{{{port}}}} "
             "--fasttrack-url {{fasttrack_url}} --manager-url {{manager_url}} --jwt-secret {{jwt_secret}}")
@@ -21,7 +21,7 @@ SERVE_GW = (f"{sys.executable} -m harness serve gateway --profile {{profile}} --
 
 def run(tmp_path: Path, *args: str) -> tuple[int, dict]:
     code = cli.main(["run", "--quiet", "--out", str(tmp_path), "--scenario", "pr3353*", *args])
-    doc = json_report.read(tmp_path / "matrix.json") if (tmp_path / "matrix.json").exists() else {}
+    doc = document.read(tmp_path / "matrix.json", whole=True) if (tmp_path / "matrix.json").exists() else {}
     return code, doc
 
 

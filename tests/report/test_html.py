@@ -22,6 +22,7 @@ import pytest
 from harness import cli
 from harness.report import html, json_report, output
 from harness.report.table import column_title
+from harness.results import document
 
 EXTERNAL = re.compile(r"(?i)\b(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}")
 # Attributes through which a page loads or links to something.
@@ -214,7 +215,7 @@ def test_registered_as_a_report_format(doc: dict[str, Any], tmp_path: Path) -> N
     assert output.WRITERS["html"] == ("index.html", html.write)
     src = json_report.write(doc, tmp_path / "matrix.json")
     cli.main(["report", str(src), "--out", str(tmp_path / "out"), "--format", "html"])
-    assert (tmp_path / "out" / "index.html").read_text(encoding="utf-8") == html.render(json_report.read(src))
+    assert (tmp_path / "out" / "index.html").read_text(encoding="utf-8") == html.render(document.read(src, whole=True))
 
 
 # --- headless Chromium ------------------------------------------------------------------------------------------
