@@ -16,13 +16,12 @@ from harness.cli import options
 from harness.compare.gate.baseline import (
     BASELINE_SCHEMA,
     DEFAULT_BASELINE,
+    BaselineDoc,
     baseline_from,
     check_baseline,
-    read_json,
-    read_result,
     write_baseline,
 )
-from harness.compare.gate.evaluate import Runner, gate, real_rows
+from harness.compare.gate.evaluate import Runner, gate
 from harness.compare.gate.reasons import GateResult, Reason, RequiredCellMissing, VersionNotObserved
 from harness.compare.gate.render import judged_as, render_markdown, render_text, shown_path
 from harness.compare.gate.runner import EngineRunner
@@ -34,6 +33,8 @@ from harness.judge import support_policy
 from harness.peers import identify
 from harness.protocol import fasttrack_models
 from harness.report import output
+from harness.results import document
+from harness.results.document import RunDoc, real_rows
 
 EPILOG = """verdicts and exit codes:
   0  deployable      no required cell or scenario got worse than the baseline
@@ -88,7 +89,7 @@ def load_policy(path: str | Path) -> Mapping[str, frozenset[str]]:
         raise errors.UsageError(f"cannot read policy {path}: {exc}") from None
 
 
-def _target(args: argparse.Namespace, run: dict[str, Any] | None, policy: Mapping[str, frozenset[str]],
+def _target(args: argparse.Namespace, run: RunDoc | None, policy: Mapping[str, frozenset[str]],
             opts: Options) -> tuple[JudgedAs | None, Options]:
     """The real gateway the gate runs (or, with ``--run``, re-runs for ``--confirm``), judged as it claims, and
     the options to run it with (its manager contract)."""
@@ -136,13 +137,14 @@ def cmd_gate(args: argparse.Namespace, runner: Runner | None = None) -> int:
         output.check_dir(out)
     policy = load_policy(args.policy)
     baseline_path = Path(args.baseline)
+    baseline: BaselineDoc
     if baseline_path.exists():
-        baseline = check_baseline(read_json(baseline_path), str(baseline_path))
+        baseline = check_baseline(document.read_json(baseline_path), str(baseline_path))
     elif args.update_baseline:
         baseline = {"schema": BASELINE_SCHEMA, "cells": []}
     else:
         raise errors.UsageError(f"baseline {baseline_path} does not exist (create it with --update-baseline)")
-    run = read_result(args.run) if args.run else None
+    run = document.read(args.run) if args.run else None
     opts = Options(timeout=args.timeout, manager_listen=getattr(args, "manager_listen", None))
     real, opts = _target(args, run, policy, opts)
     rows = real_rows(run) if run is not None else {}

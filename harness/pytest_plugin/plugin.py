@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from harness.compare.gate.baseline import check_baseline, read_json
+from harness.compare.gate.baseline import check_baseline
 from harness.engine import workers
 from harness.engine.matrix_run import DEFAULT_JWT_SECRET, MAX_CONCURRENCY, Options, applicable
 from harness.errors import ScenarioError, UsageError
 from harness.judge import cell_verdict, support_policy
 from harness.protocol import fasttrack_models, generations
+from harness.results import document
 from harness.results.model import CellResult, RunResult, ScenarioResult
 from harness.results.redact import Redactor
 from harness.scenario.failures import render
@@ -120,7 +121,7 @@ def _baseline(config: pytest.Config) -> dict[tuple[str, str, str], str]:
         else:
             # A baseline that cannot be read or says something unknown is a usage error, never an empty baseline.
             try:
-                doc = check_baseline(read_json(path), str(path))
+                doc = check_baseline(document.read_json(path), str(path))
             except UsageError as exc:
                 raise pytest.UsageError(f"--harness-baseline: {exc}") from None
             cached = {(c["gateway"], c["fasttrack"], sid): outcome

@@ -7,8 +7,8 @@ from typing import Any, Literal, cast
 
 import harness
 from harness.protocol.hops import HopRecord
-from harness.results.document import SCHEMA as SCHEMA  # for the gate, until it reads through the document module
 from harness.results.document import (
+    SCHEMA,
     CauseDoc,
     CellDoc,
     CountsDoc,

@@ -203,7 +203,7 @@ def test_report_from_unreadable_source_is_a_usage_error(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"not": "a result"}')
     assert main(["report", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert f"{bad}: schema is None, expected 'harness/matrix@2'" in capsys.readouterr().err
 
 
 def test_report_from_a_partial_document_is_a_usage_error(tmp_path, capsys):

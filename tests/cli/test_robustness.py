@@ -18,7 +18,7 @@ from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.errors import ScenarioError
 from harness.judge import support_policy
 from harness.report import output
-from harness.results.model import SCHEMA
+from harness.results.document import SCHEMA
 from harness.scenario.loader import load_scenario, parse_scenario
 from harness.scenario.yamlnodes import MAX_DEPTH, MAX_NODES
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from harness import cli
-from harness.compare.gate.baseline import RESULT_SCHEMA
 from harness.compare.gate.evaluate import evaluate, gate, judged
 from harness.compare.gate.reasons import KnownIssue
 from harness.engine import services
@@ -92,7 +91,7 @@ def test_a_real_run_is_judged_on_its_row_as_the_profile_it_claims() -> None:
     cells = [{"gateway": "webserver-x", "fasttrack": f, "fasttrack_version": f, "verdict": c["verdict"],
               "required": c["required"], "reason": None,
               "scenarios": [{"id": k, "outcome": v} for k, v in c["scenarios"].items()]} for f, c in to_be.items()]
-    run = {"schema": RESULT_SCHEMA, "cells": cells,
+    run = {"schema": document.SCHEMA, "cells": cells,
            "gateways": [{"id": "webserver-x", "external": True, "judged_as": "to-be"}]}
     result = gate(run, baseline, policy)
     # to-be's required cells fail only websocket-close (W2) and duplicate-credentials (W3), which the baseline

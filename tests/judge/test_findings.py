@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.judge import findings
 from harness.judge.findings import Difference, Finding
+from harness.results.document import subject
 
 
 def _failure(what: str, name: str, hop: str = "gateway_to_fasttrack", step: str = "call") -> dict[str, str]:
@@ -37,4 +38,4 @@ def test_compare_takes_the_first_failure_as_a_structure() -> None:
     full = {**_failure("header", "Cookie"), "expected": "absent", "actual": "'x'", "where": {"file": "s.yaml"}}
     diffs = findings.compare(doc("fail", [full]), "row", doc("pass", []), "row", "25.19.2", [FINDING])
     assert [(d.peer_failure, d.finding) for d in diffs] == [(_failure("header", "Cookie"), "F1")]
-    assert findings.subject(_failure("status", "")) == "status"
+    assert subject(_failure("status", "")) == "status"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.results.model import SCHEMA, CellResult, RunResult, ScenarioResult
+from harness.results.document import SCHEMA
+from harness.results.model import CellResult, RunResult, ScenarioResult
 
 
 def _run(*, model: bool, interrupted: str | None = None) -> RunResult:

@@ -1,63 +1,47 @@
-"""The gate's documents: result documents checked for the fields it reads, and the compact baseline (read,
-checked, written, taken from a run)."""
+"""The gate's own document: the compact baseline (read, checked, written, taken from a run); result documents are
+read through :mod:`harness.results.document`."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, NotRequired, TypedDict, cast, get_args
 
 from harness import errors
 from harness.report import output
-from harness.results.model import SCHEMA, Outcome, Verdict
+from harness.results.document import OLD_SCHEMAS, SCHEMA, RunDoc, check
+from harness.results.model import Outcome, Verdict
 
 BASELINE_SCHEMA = "harness/baseline@1"
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
-RESULT_SCHEMA = SCHEMA
-OLD_RESULT_SCHEMAS = ("harness/matrix@1",)  # baselines can still be taken from them (outcomes only)
 DEFAULT_BASELINE = "reports/baseline.json"
 
 
-def check_result(doc: Any, name: str, old_ok: bool = False) -> dict[str, Any]:
-    """A result document with the fields the gate reads, or a usage error naming what is wrong."""
-    if not isinstance(doc, dict):
-        raise errors.UsageError(f"{name}: not a harness result document (expected a JSON object)")
-    if doc.get("schema") != RESULT_SCHEMA and not (old_ok and doc.get("schema") in OLD_RESULT_SCHEMAS):
-        older = " (written by an older harness: re-run it, or re-render it with that version)" if doc.get(
-            "schema") in OLD_RESULT_SCHEMAS else ""
-        raise errors.UsageError(f"{name}: schema is {doc.get('schema')!r}, expected {RESULT_SCHEMA!r}{older}")
-    cells = doc.get("cells")
-    if not isinstance(cells, list):
-        raise errors.UsageError(f"{name}: 'cells' must be a list")
-    for i, c in enumerate(cells):
-        if not isinstance(c, dict) or not all(k in c for k in ("gateway", "fasttrack", "verdict", "scenarios")):
-            raise errors.UsageError(f"{name}: cells[{i}] needs gateway, fasttrack, verdict and scenarios")
-        for j, s in enumerate(c["scenarios"]):
-            if not isinstance(s, dict) or "id" not in s or "outcome" not in s:
-                raise errors.UsageError(f"{name}: cells[{i}].scenarios[{j}] needs id and outcome")
-    return doc
+class BaselineCell(TypedDict):
+    gateway: str
+    fasttrack: str
+    verdict: str
+    required: NotRequired[bool]
+    scenarios: dict[str, str]  # scenario id -> outcome
+    accepted: NotRequired[dict[str, str]]  # scenario id -> the finding id its failure is accepted under
 
 
-def read_json(path: str | Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise errors.UsageError(f"cannot read {path}: {exc}") from None
+class BaselineDoc(TypedDict):
+    """``reports/baseline.json``: what a run decided, per cell, without its evidence."""
+
+    schema: str
+    cells: list[BaselineCell]
 
 
-def read_result(path: str | Path) -> dict[str, Any]:
-    return check_result(read_json(path), str(path))
-
-
-def baseline_from(doc: dict[str, Any]) -> dict[str, Any]:
+def baseline_from(doc: RunDoc) -> BaselineDoc:
     """The compact baseline of a result document: per cell its verdict, required flag and scenario outcomes.
     Deterministic: cells sorted by (gateway, FastTrack), scenarios by id, no timestamps."""
     cells = []
     for c in sorted(doc["cells"], key=lambda c: (c["gateway"], c["fasttrack"])):
         scenarios = sorted(c["scenarios"], key=lambda s: s["id"])
-        entry = {
+        entry: BaselineCell = {
             "gateway": c["gateway"],
             "fasttrack": c["fasttrack"],
             "verdict": c["verdict"],
@@ -65,20 +49,20 @@ def baseline_from(doc: dict[str, Any]) -> dict[str, Any]:
             "scenarios": {s["id"]: s["outcome"] for s in scenarios},
         }
         # A failure the run matched to a documented defect is accepted under that id, and only under it.
-        accepted = {s["id"]: s["finding"] for s in scenarios if s["outcome"] == "fail" and s.get("finding")}
+        accepted = {s["id"]: f for s in scenarios if s["outcome"] == "fail" and (f := s.get("finding"))}
         if accepted:
             entry["accepted"] = accepted
         cells.append(entry)
     return {"schema": BASELINE_SCHEMA, "cells": cells}
 
 
-def check_baseline(doc: Any, name: str) -> dict[str, Any]:
+def check_baseline(doc: Any, name: str) -> BaselineDoc:
     """A baseline (or a whole result document, compacted) or a usage error."""
-    if isinstance(doc, dict) and doc.get("schema") in (RESULT_SCHEMA, *OLD_RESULT_SCHEMAS):
-        return baseline_from(check_result(doc, name, old_ok=True))
+    if isinstance(doc, dict) and doc.get("schema") in (SCHEMA, *OLD_SCHEMAS):
+        return baseline_from(check(doc, name, old_ok=True))
     if not isinstance(doc, dict) or doc.get("schema") != BASELINE_SCHEMA:
         got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise errors.UsageError(f"{name}: schema is {got!r}, expected {BASELINE_SCHEMA!r} (or {RESULT_SCHEMA!r})")
+        raise errors.UsageError(f"{name}: schema is {got!r}, expected {BASELINE_SCHEMA!r} (or {SCHEMA!r})")
     if not isinstance(doc.get("cells"), list):
         raise errors.UsageError(f"{name}: 'cells' must be a list")
     for i, c in enumerate(doc["cells"]):
@@ -103,7 +87,7 @@ def check_baseline(doc: Any, name: str) -> dict[str, Any]:
                 raise errors.UsageError(f"{name}: cells[{i}].accepted.{sid}: accepts a recorded failure under a "
                                         f"finding id of harness/data/peer-findings.yaml, not {finding!r} "
                                         f"(scenario {c['scenarios'].get(sid, 'absent')})")
-    return doc
+    return cast(BaselineDoc, doc)
 
 
 def known_findings() -> set[str]:
@@ -114,7 +98,7 @@ def known_findings() -> set[str]:
     return {f.id for f in load_findings()}
 
 
-def write_baseline(baseline: dict[str, Any], path: str | Path) -> Path:
+def write_baseline(baseline: BaselineDoc, path: str | Path) -> Path:
     p = Path(path)
     with contextlib.suppress(OSError):  # an unusable directory is reported by the write below
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from harness import errors
+from harness.compare.gate.baseline import BaselineCell, BaselineDoc
 from harness.compare.gate.reasons import (
     Changed,
     DefectNotAccepted,
@@ -33,24 +33,11 @@ from harness.compare.gate.reasons import (
     shown_state,
 )
 from harness.judge import support_policy
-
-Key = tuple[str, str]
+from harness.results.document import CellDoc, Key, RunDoc, ScenarioDoc, cells_by_key, real_rows
 
 
 def required_cells(policy: Mapping[str, frozenset[str]]) -> set[Key]:
     return {(g, f) for g, fts in policy.items() for f in fts}
-
-
-def real_rows(run: dict[str, Any]) -> dict[str, str]:
-    """Row label -> the profile a real gateway row was judged as (``gateways[]``: ``external``, ``judged_as``)."""
-    out: dict[str, str] = {}
-    for g in run.get("gateways") or []:
-        if isinstance(g, dict) and g.get("external"):
-            if not isinstance(g.get("judged_as"), str):
-                raise errors.UsageError(f"gateway row {g.get('id')!r} is a real gateway but the run does not say "
-                                        "which profile it was judged as (gateways[].judged_as)")
-            out[str(g.get("id"))] = g["judged_as"]
-    return out
 
 
 @dataclass(frozen=True)
@@ -62,7 +49,7 @@ class Judged:
     baseline entries, under the row's label); reference rows alongside it as themselves."""
 
     required: set[Key]
-    was: dict[Key, dict[str, Any]]
+    was: dict[Key, BaselineCell]
     rows: dict[str, str]  # row label -> profile, for a run with real rows (empty for a reference run)
     real_fasttracks: frozenset[str] = frozenset()  # columns of the run that are real FastTracks (--fasttrack-url)
     # row label -> {scenario: finding id} the baseline accepts for that row's profile in any cell: a real
@@ -70,7 +57,7 @@ class Judged:
     accepts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def judged(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> Judged:
+def judged(run: RunDoc, baseline: BaselineDoc, policy: Mapping[str, frozenset[str]]) -> Judged:
     real = real_rows(run)
     if not real:
         profiles = {g: g for g in dict.fromkeys([*policy, *(c["gateway"] for c in run["cells"])])}
@@ -102,9 +89,9 @@ def judged(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, f
     return Judged(required, was, rows, real_fts, accepts)
 
 
-def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]]) -> list[Reason]:
+def evaluate(run: RunDoc, baseline: BaselineDoc, policy: Mapping[str, frozenset[str]]) -> list[Reason]:
     """Every reason, in run order (then baseline-only cells, then required cells neither has)."""
-    now = {(c["gateway"], c["fasttrack"]): c for c in run["cells"]}
+    now = cells_by_key(run)
     j = judged(run, baseline, policy)
     was, required = j.was, j.required
     keys = [*now, *(k for k in was if k not in now), *sorted(k for k in required if k not in now and k not in was)]
@@ -119,7 +106,7 @@ def evaluate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str,
     return reasons
 
 
-def judge_real_fasttrack_cell(key: Key, now: dict[str, Any], accepts: dict[str, str]) -> list[Reason]:
+def judge_real_fasttrack_cell(key: Key, now: CellDoc, accepts: dict[str, str]) -> list[Reason]:
     """A required cell of a real FastTrack column, which no baseline records (it records the mock columns): it
     must be compatible, or fail only with the gateway's documented defects that the baseline accepts for that
     gateway by their finding ids."""
@@ -132,11 +119,11 @@ def judge_real_fasttrack_cell(key: Key, now: dict[str, Any], accepts: dict[str, 
         return [*out, RequiredCellUnknown(g, f, v1, None, why)]
     failing = [s for s in now["scenarios"] if s["outcome"] == "fail"]
     if all(s.get("finding") is not None and accepts.get(s["id"]) == s["finding"] for s in failing):
-        return [*out, KnownIssue(g, f, v1, why, tuple(dict.fromkeys(s["finding"] for s in failing)))]
+        return [*out, KnownIssue(g, f, v1, why, tuple(dict.fromkeys(accepts[s["id"]] for s in failing)))]
     return [*out, *_security(g, f, accepts, now["scenarios"]), RequiredCellFailing(g, f, v1, None, why)]
 
 
-def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None, required: bool) -> list[Reason]:
+def judge_cell(key: Key, now: CellDoc | None, was: BaselineCell | None, required: bool) -> list[Reason]:
     g, f = key
     if now is None:
         if required:
@@ -181,7 +168,7 @@ def judge_cell(key: Key, now: dict[str, Any] | None, was: dict[str, Any] | None,
     return out
 
 
-def _security(g: str, f: str, accepted: dict[str, str], now: list[dict[str, Any]]) -> list[Reason]:
+def _security(g: str, f: str, accepted: dict[str, str], now: list[ScenarioDoc]) -> list[Reason]:
     """Security failures and documented defects of a required cell that the baseline does not accept under the
     run's finding id."""
     out: list[Reason] = []
@@ -195,7 +182,7 @@ def _security(g: str, f: str, accepted: dict[str, str], now: list[dict[str, Any]
     return out
 
 
-def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[dict[str, Any]], required: bool,
+def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[ScenarioDoc], required: bool,
                      out: list[Reason]) -> int:
     """Appends the scenario-level reasons of one cell; returns how many are regressions."""
     outcomes = {s["id"]: s["outcome"] for s in now}
@@ -224,7 +211,7 @@ def _judge_scenarios(g: str, f: str, was: dict[str, str], now: list[dict[str, An
     return regressions
 
 
-def versions_not_observed(run: dict[str, Any], required: set[Key]) -> list[Reason]:
+def versions_not_observed(run: RunDoc, required: set[Key]) -> list[Reason]:
     """A FastTrack that required cells need, with cells in the run, none of which observed its version header."""
     out: list[Reason] = []
     for ft in sorted({f for _, f in required}):
@@ -246,10 +233,10 @@ def decide(reasons: Iterable[Reason], strict: bool = False) -> GateVerdict:
 # --- confirmation re-runs -----------------------------------------------------------------------------------------
 
 # (gateway id, FastTrack id, scenario glob) -> the result document of a run of only that.
-Runner = Callable[[str, str, str], dict[str, Any]]
+Runner = Callable[[str, str, str], RunDoc]
 
 
-def _observe(doc: dict[str, Any], gateway: str, fasttrack: str, scenario: str | None) -> str:
+def _observe(doc: RunDoc, gateway: str, fasttrack: str, scenario: str | None) -> str:
     cell = next((c for c in doc.get("cells", []) if c["gateway"] == gateway and c["fasttrack"] == fasttrack), None)
     if cell is None:
         return "absent"
@@ -258,7 +245,7 @@ def _observe(doc: dict[str, Any], gateway: str, fasttrack: str, scenario: str | 
     return next((str(s["outcome"]) for s in cell["scenarios"] if s["id"] == scenario), "absent")
 
 
-def scenario_globs(run: dict[str, Any]) -> dict[str, str]:
+def scenario_globs(run: RunDoc) -> dict[str, str]:
     """Scenario id -> the glob ``run --scenario`` selects its file with (the file's stem)."""
     out = {}
     for s in run.get("scenarios") or []:
@@ -267,7 +254,7 @@ def scenario_globs(run: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def confirm(reasons: list[Reason], run: dict[str, Any], times: int, runner: Runner) -> list[Reason]:
+def confirm(reasons: list[Reason], run: RunDoc, times: int, runner: Runner) -> list[Reason]:
     """Re-run every cell with a suspected regression ``times`` times (only that cell; only the scenario when it is
     the cell's one suspect). A suspect whose outcome (scenario) or verdict (cell) differs in any re-run becomes
     :class:`Flaky`; the others are kept, marked as reproduced."""
@@ -278,7 +265,7 @@ def confirm(reasons: list[Reason], run: dict[str, Any], times: int, runner: Runn
     by_cell: dict[Key, list[Regression | RequiredCellFailing]] = {}
     for r in suspects:
         by_cell.setdefault((r.gateway, r.fasttrack), []).append(r)
-    reruns: dict[Key, list[dict[str, Any]]] = {}
+    reruns: dict[Key, list[RunDoc]] = {}
     for (g, f), rs in by_cell.items():
         named = {r.scenario for r in rs if isinstance(r, Regression)}
         whole = len(named) != 1 or any(isinstance(r, RequiredCellFailing) or r.scenario is None for r in rs)
@@ -300,7 +287,7 @@ def confirm(reasons: list[Reason], run: dict[str, Any], times: int, runner: Runn
 
 
 
-def gate(run: dict[str, Any], baseline: dict[str, Any], policy: Mapping[str, frozenset[str]], *, strict: bool = False,
+def gate(run: RunDoc, baseline: BaselineDoc, policy: Mapping[str, frozenset[str]], *, strict: bool = False,
          confirm_times: int = 0, runner: Runner | None = None) -> GateResult:
     """The gate as a function of documents (and, for ``confirm_times``, a runner that re-runs one cell)."""
     reasons = evaluate(run, baseline, policy)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from tabulate import tabulate
 
+from harness.compare.gate.baseline import BASELINE_SCHEMA, BaselineDoc
 from harness.compare.gate.evaluate import judged
 from harness.compare.gate.reasons import KNOWN, GateResult, KnownIssue, Reason
+from harness.results.document import RunDoc
 
 MD_ROWS = 60  # rows per table of the Markdown summary
 MARK = {"deployable": "✅", "not deployable": "❌", "unknown": "❔"}
@@ -38,21 +40,27 @@ def shown_path(path: str | Path) -> str:
     return p.name
 
 
-def judged_as(run: dict[str, Any]) -> list[dict[str, Any]]:
+class RowJudged(TypedDict):
+    row: str
+    judged_as: str | None
+    judged_by: str | None
+
+
+def judged_as(run: RunDoc) -> list[RowJudged]:
     """Each real row of the run and the profile it was judged as (and how that was decided)."""
     return [{"row": g.get("id"), "judged_as": g.get("judged_as"), "judged_by": g.get("judged_by")}
             for g in run.get("gateways") or [] if isinstance(g, dict) and g.get("external")]
 
 
-def _judged_lines(run: dict[str, Any]) -> list[str]:
+def _judged_lines(run: RunDoc) -> list[str]:
     return [f"{r['row']} is a real gateway judged as {r['judged_as']}"
             + (f" ({r['judged_by']})" if r.get("judged_by") else "") for r in judged_as(run)]
 
 
-def render_markdown(result: GateResult, run: dict[str, Any], policy: Mapping[str, frozenset[str]], baseline_name: str,
-                    policy_name: str, baseline: dict[str, Any] | None = None) -> str:
+def render_markdown(result: GateResult, run: RunDoc, policy: Mapping[str, frozenset[str]], baseline_name: str,
+                    policy_name: str, baseline: BaselineDoc | None = None) -> str:
     cells = run["cells"]
-    required = judged(run, baseline or {"cells": []}, policy).required
+    required = judged(run, baseline or {"schema": BASELINE_SCHEMA, "cells": []}, policy).required
     req = len(required)
     compat = sum(1 for c in cells if (c["gateway"], c["fasttrack"]) in required and c["verdict"] == "compatible")
     head = "baseline updated" if result.updated else result.verdict
@@ -80,7 +88,7 @@ def render_markdown(result: GateResult, run: dict[str, Any], policy: Mapping[str
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_text(result: GateResult, run: dict[str, Any] | None = None) -> str:
+def render_text(result: GateResult, run: RunDoc | None = None) -> str:
     head = "baseline updated" if result.updated else result.verdict
     lines = [f"gate: {head} (exit {result.exit_code})", *(_judged_lines(run) if run else [])]
     for title, rs in result.groups():

@@ -14,6 +14,7 @@ from harness.engine.matrix_run import Options
 from harness.engine.selection import DEFAULT_SCENARIOS, select
 from harness.engine.targets import FastTrackTarget, JudgedAs, ReferenceLauncher
 from harness.protocol.accounts import User
+from harness.results.document import RunDoc
 from harness.results.redact import Redactor
 
 
@@ -31,7 +32,7 @@ class EngineRunner:
     scenarios_dir: str | Path = DEFAULT_SCENARIOS
     jobs: int = 1
 
-    def whole(self) -> dict[str, Any]:
+    def whole(self) -> RunDoc:
         gateways, scenarios = self._whole()
         return self._run(gateways, self.columns, scenarios, keep_empty=True)
 
@@ -44,7 +45,7 @@ class EngineRunner:
         sel = select(None, None, "*", self.scenarios_dir)
         return [self.real] if self.real is not None else list(sel.gateways), sel.scenarios
 
-    def __call__(self, gateway: str, fasttrack: str, scenario: str = "*") -> dict[str, Any]:
+    def __call__(self, gateway: str, fasttrack: str, scenario: str = "*") -> RunDoc:
         real = self.real is not None and gateway == self.real.label
         if not real and gateway in self.real_labels:
             raise errors.UsageError(f"cannot re-run {gateway}: it is a real gateway and the target it ran with is not "
@@ -58,9 +59,9 @@ class EngineRunner:
         return self._run([launcher], [column], sel.scenarios, keep_empty=False)
 
     def _run(self, gateways: list[Any], columns: list[FastTrackTarget], scenarios: list[Any],
-             keep_empty: bool) -> dict[str, Any]:
+             keep_empty: bool) -> RunDoc:
         result = workers.run(gateways, columns, scenarios, self.policy, self.options, jobs=self.jobs,
                              keep_empty=keep_empty)
-        doc: dict[str, Any] = Redactor(result.secrets()).document(result.to_json())
+        doc: RunDoc = Redactor(result.secrets()).document(result.to_json())
         return doc
 
