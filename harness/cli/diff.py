@@ -8,7 +8,7 @@ from typing import Any
 
 from harness import errors
 from harness.compare import diff
-from harness.compare.gate import baseline
+from harness.results import document
 
 
 def parse_row(text: str) -> tuple[str, str]:
@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    a, b = baseline.read_result(args.a), baseline.read_result(args.b)
+    a, b = document.read(args.a), document.read(args.b)
     chosen = dict(args.row)
     if len(chosen) != len(args.row):
         raise errors.UsageError("--row names each side (A, B) once")

@@ -11,7 +11,6 @@ from typing import Any
 from harness import errors
 from harness.cli import options
 from harness.compare import merge
-from harness.compare.gate.baseline import read_json
 from harness.judge.cell_verdict import exit_code
 from harness.report import markdown, output
 from harness.results import document
@@ -97,7 +96,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if args.committed:
         raise errors.UsageError("--committed re-renders one document; report merge writes the whole to --out")
     output.check_dir(args.out)
-    doc = merge.merge([(src, read_json(src)) for src in args.sources])
+    doc = merge.merge([(src, document.read_json(src)) for src in args.sources])
     for path in output.write_reports(doc, args.out, args.format):
         print(path)
     return exit_code(doc)
