@@ -55,7 +55,7 @@ class Options:
 
 
 def applicable(scenario: Scenario, gateway: GatewayProfile) -> bool:
-    return bool(set(scenario.modes) & (set(gateway.names()) | set(gateway.tags)))
+    return bool(set(scenario.modes) & gateway.modes())
 
 
 def plan_cells(gateways: Sequence[GatewayLauncher], fasttracks: Sequence[FastTrackTarget],

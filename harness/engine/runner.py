@@ -60,10 +60,6 @@ class _Abort(Exception):
     """The run cannot go on (set-up or transport failure): the scenario's outcome is 'error'."""
 
 
-def profile_modes(profile: GatewayProfile) -> frozenset[str]:
-    return frozenset(profile.names()) | frozenset(profile.tags)
-
-
 def run_id(scenario: Scenario, cell: Cell) -> str:
     return f"{scenario.id}.{cell.label}.{cell.fasttrack_id}"
 
@@ -140,7 +136,7 @@ async def run_scenario(scenario: Scenario, cell: Cell, ctx: RunContext,
             result.secrets.add(sid2)
             result.logins = 2
             ctx.owners[sid2] = f"the session of user 'second' of run {rid}"
-        modes = profile_modes(cell.gateway)
+        modes = cell.gateway.modes()
         unavailable: set[str] = set()  # captures that a real FastTrack run cannot have (see _not_applicable)
         for step in scenario.steps:
             if not applies(step.modes, _ectx(variables, modes, ctx)):

@@ -145,6 +145,10 @@ class GatewayProfile:
     def names(self) -> tuple[str, ...]:
         return (self.id, self.generation, *self.aliases)
 
+    def modes(self) -> frozenset[str]:
+        """What a scenario's or a check's ``modes`` may name to apply to this profile: its names and its tags."""
+        return frozenset((*self.names(), *self.tags))
+
 
 def facets(p: GatewayProfile) -> tuple[str, ...]:
     """Behaviour tags derived from a profile's fields (see the module docstring)."""

@@ -196,10 +196,6 @@ def _jwt(ctx: fields.Context, raw: Any, path: str, mark: tuple[int, int]) -> Jwt
     )
 
 
-def _profile_modes(profile: generations.GatewayProfile) -> frozenset[str]:
-    return frozenset(profile.names()) | frozenset(profile.tags)
-
-
 def _checks_on(step: Step, modes: frozenset[str]) -> int:
     """How many checks of ``step`` a gateway with ``modes`` is judged by (a check's own ``modes`` may leave it out),
     contract and model alike; a capture binds a value for later steps and is not counted as judging this one."""
@@ -211,7 +207,7 @@ def vacuous(scenario: Scenario) -> tuple[str, int | None] | None:
     every step left out by its ``modes`` (index None), or a step with no check left for that profile (its index).
     A pass with 0 steps or 0 checks is never a pass."""
     for profile in generations.PROFILES:
-        modes = _profile_modes(profile)
+        modes = profile.modes()
         if not set(scenario.modes) & modes:
             continue
         running = [i for i, st in enumerate(scenario.steps) if st.modes is None or st.modes & modes]

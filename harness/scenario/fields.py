@@ -36,11 +36,7 @@ T = TypeVar("T")
 
 
 def known_modes() -> frozenset[str]:
-    names: set[str] = set()
-    for p in generations.PROFILES:
-        names.update(p.names())
-        names.update(p.tags)
-    return frozenset(names)
+    return frozenset().union(*(p.modes() for p in generations.PROFILES))
 
 
 class Context:
