@@ -39,7 +39,14 @@ class _MergeOrDocument(argparse._SubParsersAction):  # type: ignore[type-arg]
         words = list(values or [])
         if words[:1] != ["merge"]:
             words.insert(0, DOCUMENT)
+        # argparse copies the form's namespace over report's: a repeatable option given on both sides of the
+        # document (``--format md FROM.json --format html``) would keep only the later values, silently.
+        before = {k: v for k, v in vars(namespace).items() if isinstance(v, list)}
         super().__call__(parser, namespace, words, option_string)
+        for key, earlier in before.items():
+            later = getattr(namespace, key)
+            if later is not earlier and isinstance(later, list):
+                setattr(namespace, key, earlier + [v for v in later if v not in earlier])
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

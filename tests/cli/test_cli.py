@@ -114,6 +114,11 @@ def test_report_re_renders_identical_markdown(tmp_path, capsys):
     only_md = tmp_path / "md-only"
     assert main(["report", str(tmp_path / "out" / "matrix.json"), "--out", str(only_md), "--format", "md"]) == 0
     assert [p.name for p in only_md.iterdir()] == ["matrix.md"]
+    # --format on both sides of the document: every format given is written, none silently dropped
+    both = tmp_path / "both"
+    assert main(["report", "--format", "md", str(tmp_path / "out" / "matrix.json"), "--format", "junit",
+                 "--out", str(both)]) == 0
+    assert sorted(p.name for p in both.iterdir()) == ["junit.xml", "matrix.md"]
 
 
 def test_policy_requiring_a_crossed_cell_exits_1(tmp_path):
